@@ -1,0 +1,59 @@
+# resource-watcher — see README.md. `make run` and `make test` work on a fresh Debian machine.
+SWIFT        ?= swift
+CONFIG       ?= config/resource-watcher.json
+# Debian packages the build and the tests need. `deps` installs only what is missing.
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
+
+.PHONY: deps build run test bench format lint proto check-config clean
+
+deps:
+	@missing=""; for package in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+# The agent on its default config, watching this host; spools to ./spool. Ctrl-C stops it cleanly.
+run: build
+	$(SWIFT) run --skip-build resource-watcher run --config $(CONFIG)
+
+check-config: build
+	$(SWIFT) run --skip-build resource-watcher check-config --config $(CONFIG)
+
+# The whole suite. Some tests mount a tmpfs and so need root (CI runs as root).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Release-build benchmarks; every figure is printed next to a baseline measured in the same run.
+bench: deps
+	$(SWIFT) build -c release --product resource-watcher-bench
+	.build/release/resource-watcher-bench
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Sources Tests Package.swift
+
+lint:
+	$(SWIFT) format lint --recursive --parallel Sources Tests Package.swift
+
+# Regenerates the committed protobuf code with Debian's protoc and protoc-gen-swift built from
+# the swift-protobuf version the package depends on. Never run at build time.
+proto:
+	@command -v protoc >/dev/null || $(SUDO) apt-get install -y -qq protobuf-compiler
+	@[ -x $(PROTOC_GEN_SWIFT) ] || { \
+	  rm -rf .build-tools/swift-protobuf && \
+	  git clone -q --branch 1.39.0 https://github.com/apple/swift-protobuf.git .build-tools/swift-protobuf && \
+	  (cd .build-tools/swift-protobuf && $(SWIFT) build -c release --product protoc-gen-swift); }
+	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_out=Sources/WatcherProto \
+	  --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true -I proto proto/batch.proto
+
+clean:
+	rm -rf .build .build-tools

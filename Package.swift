@@ -1,0 +1,110 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Every target builds in Swift 6 language mode with strict concurrency checking.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "resource-watcher",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "resource-watcher", targets: ["resource-watcher"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages, and small C shims.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+
+        // Generated protobuf code (see `make proto`); committed, never generated at build time.
+        .target(
+            name: "WatcherProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
+        // The shared model (batches, samples, alerts, log records) and the configuration.
+        .target(
+            name: "WatcherModel",
+            dependencies: [
+                "WatcherProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Spool",
+            dependencies: [
+                "CZstd", "CRC32C",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Sampler",
+            dependencies: [
+                "WatcherModel", "Spool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "resource-watcher",
+            dependencies: [
+                "WatcherModel", "Spool", "Sampler",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test helper: appends to a spool as fast as it can, printing each sequence number
+        // that append returned, so the crash test can `kill -9` it and check the promise.
+        // Helpers shared by test targets and the crash-test writer.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "SpoolCrashWriter",
+            dependencies: ["Spool", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SpoolCrashWriter",
+            swiftSettings: swiftSettings
+        ),
+        // `make bench`: release-build benchmarks printing figures against same-run baselines.
+        .executableTarget(
+            name: "resource-watcher-bench",
+            dependencies: [
+                "WatcherModel", "Spool",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolTests",
+            dependencies: ["Spool", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WatcherModelTests",
+            dependencies: ["WatcherModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SamplerTests",
+            dependencies: ["Sampler", "WatcherModel", "Spool"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

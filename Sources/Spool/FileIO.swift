@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin, error-mapped wrappers over the POSIX calls the spool needs. Every call here blocks:
+/// callers keep it off the cooperative thread pool.
+enum FileIO {
+    static func makeDirectory(_ path: String) throws(SpoolError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw SpoolError.system("mkdir", path: prefix, errno: errno)
+            }
+        }
+    }
+
+    static func listDirectory(_ path: String) throws(SpoolError) -> [String] {
+        guard let directory = opendir(path) else { throw SpoolError.system("opendir", path: path, errno: errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(SpoolError) -> Int32 {
+        let descriptor = Glibc.open(path, flags | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw SpoolError.system("open", path: path, errno: errno) }
+        return descriptor
+    }
+
+    static func size(of descriptor: Int32, path: String) throws(SpoolError) -> Int {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw SpoolError.system("fstat", path: path, errno: errno) }
+        return Int(info.st_size)
+    }
+
+    /// Seconds since the epoch of the file's last modification, or nil if it cannot be read.
+    static func modificationTime(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_mtim.tv_sec)
+    }
+
+    /// Reads `count` bytes at `offset` (fewer only at end of file).
+    static func read(_ descriptor: Int32, path: String, offset: Int, count: Int) throws(SpoolError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let result = bytes.withUnsafeMutableBytes { buffer in
+                pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError.system("pread", path: path, errno: errno)
+            }
+            if result == 0 { break }
+            done += result
+        }
+        bytes.removeLast(count - done)
+        return bytes
+    }
+
+    static func readWholeFile(_ path: String) throws(SpoolError) -> [UInt8] {
+        let descriptor = try open(path, flags: O_RDONLY)
+        defer { close(descriptor) }
+        return try read(descriptor, path: path, offset: 0, count: try size(of: descriptor, path: path))
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    static func write(_ descriptor: Int32, path: String, bytes: UnsafeRawBufferPointer, offset: Int) throws(SpoolError) {
+        var done = 0
+        while done < bytes.count {
+            let result = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError.system("pwrite", path: path, errno: errno)
+            }
+            done += result
+        }
+    }
+
+    static func syncData(_ descriptor: Int32, path: String) throws(SpoolError) {
+        guard fdatasync(descriptor) == 0 else { throw SpoolError.system("fdatasync", path: path, errno: errno) }
+    }
+
+    static func syncDirectory(_ path: String) throws(SpoolError) {
+        let descriptor = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw SpoolError.system("fsync", path: path, errno: errno) }
+    }
+
+    static func truncate(_ descriptor: Int32, path: String, to length: Int) throws(SpoolError) {
+        guard ftruncate(descriptor, off_t(length)) == 0 else { throw SpoolError.system("ftruncate", path: path, errno: errno) }
+    }
+
+    /// Removes a file; a file already gone is not an error.
+    static func remove(_ path: String) throws(SpoolError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw SpoolError.system("unlink", path: path, errno: errno) }
+    }
+
+    /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
+    /// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+    static func replaceAtomically(_ path: String, in directory: String, with bytes: [UInt8]) throws(SpoolError) {
+        let temporary = path + ".tmp"
+        let descriptor = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        do throws(SpoolError) {
+            try bytes.withUnsafeBytes { buffer in
+                Result { () throws(SpoolError) in try write(descriptor, path: temporary, bytes: buffer, offset: 0) }
+            }.get()
+            guard fsync(descriptor) == 0 else { throw SpoolError.system("fsync", path: temporary, errno: errno) }
+        } catch {
+            close(descriptor)
+            try? remove(temporary)
+            throw error
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            try? remove(temporary)
+            throw SpoolError.system("rename", path: path, errno: code)
+        }
+        try syncDirectory(directory)
+    }
+}

@@ -1,0 +1,39 @@
+/// When appends are made durable.
+public enum FsyncPolicy: String, Sendable, CaseIterable {
+    /// Every append is fdatasync'ed before it returns: a returned append survives a power cut.
+    case batch
+    /// At most one fdatasync per `SpoolOptions.fsyncInterval`, at append time and on close.
+    case interval
+    /// Never fsync; the kernel writes back when it likes. Survives a process crash, not a power cut.
+    case never
+}
+
+/// Sizes, caps and durability of a spool.
+public struct SpoolOptions: Sendable {
+    /// Total bytes of segment files above which the oldest closed segments are deleted.
+    public var maxBytes: Int
+    /// Closed segments last written longer ago than this are deleted; nil keeps them.
+    public var maxAge: Duration?
+    /// A segment is closed and a new one started once it reaches this size.
+    public var segmentSizeBytes: Int
+    public var fsync: FsyncPolicy
+    public var fsyncInterval: Duration
+    /// zstd level; 3 is zstd's default balance of speed and ratio.
+    public var compressionLevel: Int32
+
+    public init(
+        maxBytes: Int = 1 << 30,
+        maxAge: Duration? = .seconds(168 * 3600),
+        segmentSizeBytes: Int = 8 << 20,
+        fsync: FsyncPolicy = .batch,
+        fsyncInterval: Duration = .seconds(1),
+        compressionLevel: Int32 = 3
+    ) {
+        self.maxBytes = maxBytes
+        self.maxAge = maxAge
+        self.segmentSizeBytes = segmentSizeBytes
+        self.fsync = fsync
+        self.fsyncInterval = fsyncInterval
+        self.compressionLevel = compressionLevel
+    }
+}

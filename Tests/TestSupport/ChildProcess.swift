@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+public import Glibc
+#endif
+
+/// A child process whose standard output is read line by line through a pipe.
+public final class ChildProcess {
+    public let pid: pid_t
+    private let output: Int32
+    private var pending: [UInt8] = []
+    private var finished = false
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(_ program: String, _ arguments: [String]) throws {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw Failure(description: "pipe failed: \(errno)") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        close(pipeEnds[1])
+        guard result == 0 else {
+            close(pipeEnds[0])
+            throw Failure(description: "cannot start \(program): error \(result)")
+        }
+        self.pid = pid
+        self.output = pipeEnds[0]
+    }
+
+    deinit {
+        if !finished {
+            Glibc.kill(pid, SIGKILL)
+            _ = wait()
+        }
+        close(output)
+    }
+
+    /// Reads until at least `count` complete lines arrived (or the output ended).
+    public func readLines(atLeast count: Int, deadline: ContinuousClock.Instant) throws -> [String] {
+        var lines: [String] = []
+        while lines.count < count {
+            guard ContinuousClock.now < deadline else { throw Failure(description: "timed out waiting for \(count) lines") }
+            var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, 100)
+            if ready <= 0 { continue }
+            guard readChunk() else { break }
+            lines += takeLines()
+        }
+        return lines
+    }
+
+    /// Reads everything left until end of file (call after the child died).
+    public func readRemainingLines() throws -> [String] {
+        while readChunk() {}
+        return takeLines()
+    }
+
+    public func kill(_ signal: Int32 = SIGKILL) { Glibc.kill(pid, signal) }
+
+    /// Waits for exit; returns the exit code, or 128 + signal number.
+    @discardableResult
+    public func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        finished = true
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    private func readChunk() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = buffer.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+        guard count > 0 else { return false }
+        pending += buffer[0..<count]
+        return true
+    }
+
+    private func takeLines() -> [String] {
+        var lines: [String] = []
+        while let newline = pending.firstIndex(of: 0x0A) {
+            lines.append(String(decoding: pending[0..<newline], as: UTF8.self))
+            pending.removeFirst(newline + 1)
+        }
+        return lines
+    }
+}
