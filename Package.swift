@@ -102,8 +102,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "Spool", "TestSupport", "WatcherProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SamplerTests",
-            dependencies: ["Sampler", "WatcherModel", "Spool"],
+            dependencies: ["Sampler", "WatcherModel", "Spool", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -65,14 +65,23 @@ public final class Spool: Sendable {
         try FileIO.makeDirectory(cursorDirectory)
         let lockPath = directory + "/LOCK"
         let lockDescriptor = try FileIO.open(lockPath, flags: O_RDWR | O_CREAT)
-        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
-            Glibc.close(lockDescriptor)
-            throw SpoolError(.locked, "another process has this spool open", path: lockPath)
+        // Wait briefly for the lock: a previous owner that is exiting, or a child process that
+        // has not yet exec'd since it was forked, may still hold it for a moment.
+        let lockDeadline = ContinuousClock.now + .seconds(2)
+        while flock(lockDescriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < lockDeadline else {
+                Glibc.close(lockDescriptor)
+                throw SpoolError(.locked, "another process has this spool open", path: lockPath)
+            }
+            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            nanosleep(&pause, nil)
         }
         self.lockDescriptor = lockDescriptor
+        var initialCursors: [(String, UInt64)] = []
         do throws(SpoolError) {
             let opened = try SpoolOpener(directory: directory, cursorDirectory: cursorDirectory, consumers: consumers).open()
             self.recovery = opened.report
+            initialCursors = opened.newCursors
             var consumerStatistics: [String: ConsumerStatistics] = [:]
             for (name, cursor) in opened.cursors {
                 consumerStatistics[name] = ConsumerStatistics(
@@ -84,11 +93,12 @@ public final class Spool: Sendable {
                     segments: opened.segments, nextSequence: opened.nextSequence,
                     encoder: FrameEncoder(compressionLevel: options.compressionLevel), head: opened.head,
                     cursors: opened.cursors, consumers: consumerStatistics))
-            for (name, cursor) in opened.newCursors { try persistCursor(name, cursor) }
         } catch {
             Glibc.close(lockDescriptor)
             throw error
         }
+        // From here on, a failure closes the lock through deinit -> close().
+        for (name, cursor) in initialCursors { try persistCursor(name, cursor) }
         logOpen()
     }
 

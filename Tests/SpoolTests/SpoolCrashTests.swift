@@ -10,14 +10,7 @@ import Glibc
 /// After each kill, every append it reported as returned must read back intact.
 @Suite("Spool crash", .serialized)
 struct SpoolCrashTests {
-    /// The writer executable is built next to the test bundle.
-    private static let writerPath: String = {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        precondition(length > 0, "cannot read /proc/self/exe")
-        let executable = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return executable.split(separator: "/").dropLast().joined(separator: "/").prependingSlash + "/SpoolCrashWriter"
-    }()
+    private static let writerPath = BuiltProducts.path(of: "SpoolCrashWriter")
 
     @Test("kill -9 at random moments loses no returned append, 60 cycles")
     func killNineCycles() throws {
@@ -42,6 +35,7 @@ struct SpoolCrashTests {
             #expect(status == 128 + SIGKILL, "writer exited with \(status) in cycle \(cycle)")
             for line in lines {
                 let fields = line.split(separator: " ")
+                try #require(fields.count == 2, "unexpected writer output: \(line)")
                 let sequence = try #require(UInt64(fields[0]))
                 let index = try #require(UInt64(fields[1]))
                 returned[sequence] = index
@@ -75,6 +69,3 @@ struct SpoolCrashTests {
     }
 }
 
-extension String {
-    fileprivate var prependingSlash: String { hasPrefix("/") ? self : "/" + self }
-}

@@ -1,6 +1,11 @@
+import Synchronization
+
 #if canImport(Glibc)
 public import Glibc
 #endif
+
+/// Serialises process creation in tests, see `ChildProcess.init`.
+let spawnLock = Mutex<Void>(())
 
 /// A child process whose standard output is read line by line through a pipe.
 public final class ChildProcess {
@@ -13,21 +18,28 @@ public final class ChildProcess {
         public let description: String
     }
 
-    public init(_ program: String, _ arguments: [String]) throws {
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { throw Failure(description: "pipe failed: \(errno)") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+    public init(_ program: String, _ arguments: [String], mergeStandardError: Bool = false) throws {
+        var pipeEnds: [Int32] = [-1, -1]
+        var pid: pid_t = 0
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, program, &actions, nil, argv, environ)
-        close(pipeEnds[1])
+        // Tests run in parallel: the pipe is close-on-exec, and made and handed over under the
+        // spawn lock, so no other child inherits its write end (which would keep it open).
+        let result = spawnLock.withLock { _ -> Int32 in
+            guard pipe(&pipeEnds) == 0 else { return errno }
+            _ = fcntl(pipeEnds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(pipeEnds[1], F_SETFD, FD_CLOEXEC)
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+            if mergeStandardError { posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2) }
+            let result = posix_spawn(&pid, program, &actions, nil, argv, environ)
+            close(pipeEnds[1])
+            return result
+        }
         guard result == 0 else {
-            close(pipeEnds[0])
+            if pipeEnds[0] >= 0 { close(pipeEnds[0]) }
             throw Failure(description: "cannot start \(program): error \(result)")
         }
         self.pid = pid
@@ -56,7 +68,14 @@ public final class ChildProcess {
         return lines
     }
 
-    /// Reads everything left until end of file (call after the child died).
+    /// Everything the child writes until it exits, and its exit status.
+    public func finish() throws -> (output: String, status: Int32) {
+        var lines = try readRemainingLines()
+        if !pending.isEmpty { lines.append(String(decoding: pending, as: UTF8.self)) }
+        return (lines.joined(separator: "\n"), wait())
+    }
+
+    /// Reads every complete line left until end of file (call after the child died).
     public func readRemainingLines() throws -> [String] {
         while readChunk() {}
         return takeLines()

@@ -1,0 +1,109 @@
+import Synchronization
+public import WatcherModel
+public import WatcherProto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Samples components found as processes: CPU (process-tree utime+stime deltas), resident
+/// memory of the tree, and whether any process is running.
+///
+/// Not yet covered (later work): containers, ports, network and disk figures.
+public final class ProcessComponentSampler: Sendable {
+    private let reader: any ProcReader
+    private let state: Mutex<State>
+    private let clockTicksPerSecond: Double
+    private let processorCount: Double
+    private let pageSizeBytes: UInt64
+
+    private struct Component {
+        let name: String
+        let clientID: String
+        let matcher: ProcessMatcher
+    }
+
+    private struct State {
+        var components: [Component]
+        /// CPU ticks per (pid, start time) at the previous tick, per component.
+        var previousTicks: [String: [ProcessKey: UInt64]] = [:]
+        var previousTime: ContinuousClock.Instant?
+    }
+
+    private struct ProcessKey: Hashable {
+        let pid: Int32
+        let startTicks: UInt64
+    }
+
+    public init(components: [ComponentConfig], reader: any ProcReader = LiveProcReader()) {
+        self.reader = reader
+        self.clockTicksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+        self.processorCount = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        self.pageSizeBytes = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let components = components.map { component in
+            Component(
+                name: component.name, clientID: component.clientID,
+                matcher: ProcessMatcher(
+                    processName: component.processName,
+                    commandLine: component.cmdline.flatMap { try? Regex($0) },
+                    pidFile: component.pidFile))
+        }
+        self.state = Mutex(State(components: components))
+    }
+
+    /// One sample per component. Blocking (reads /proc): call from the sampler's I/O thread.
+    public func sample(now: ContinuousClock.Instant = .now) -> [ResourceWatcher_V1_ComponentSample] {
+        let table = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
+        let memoryTotalBytes = Self.memoryTotalBytes(reader: reader)
+        return state.withLock { state in
+            let elapsedSeconds = state.previousTime.map { Self.seconds(now - $0) }
+            defer { state.previousTime = now }
+            return state.components.map { component in
+                var sample = ResourceWatcher_V1_ComponentSample()
+                sample.name = component.name
+                sample.clientID = component.clientID
+                let processes = table.tree(of: component.matcher.matchingPIDs(in: table, reader: reader))
+                guard !processes.isEmpty else {
+                    sample.status = .down
+                    state.previousTicks[component.name] = [:]
+                    return sample
+                }
+                sample.status = .healthy
+                sample.processCount = UInt32(processes.count)
+                var ticks: [ProcessKey: UInt64] = [:]
+                var deltaTicks: UInt64 = 0
+                let previous = state.previousTicks[component.name] ?? [:]
+                for process in processes {
+                    let key = ProcessKey(pid: process.pid, startTicks: process.startTicks)
+                    ticks[key] = process.cpuTicks
+                    // A process first seen this tick contributes from the next tick on.
+                    if let before = previous[key], process.cpuTicks >= before { deltaTicks += process.cpuTicks - before }
+                }
+                state.previousTicks[component.name] = ticks
+                if let elapsedSeconds, elapsedSeconds > 0 {
+                    let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / processorCount * 100
+                    sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
+                }
+                let resident = processes.reduce(0) { $0 + $1.residentBytes }
+                sample.memoryUsageKib = resident / 1024
+                if memoryTotalBytes > 0 {
+                    sample.memoryUsageCentipercent = UInt32(Double(resident) / Double(memoryTotalBytes) * 10_000 + 0.5)
+                }
+                return sample
+            }
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func memoryTotalBytes(reader: any ProcReader) -> UInt64 {
+        guard let bytes = reader.contents(of: "/proc/meminfo") else { return 0 }
+        for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("MemTotal:".utf8)) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            if fields.count >= 2, let kib = UInt64(String(decoding: fields[1], as: UTF8.self)) { return kib * 1024 }
+        }
+        return 0
+    }
+}

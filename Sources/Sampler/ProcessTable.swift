@@ -1,0 +1,74 @@
+/// One process as /proc describes it at one moment.
+struct ProcessInfo: Equatable {
+    let pid: Int32
+    let parentPID: Int32
+    /// The kernel's command name (at most 15 bytes).
+    let command: String
+    /// argv of the process, empty for kernel threads.
+    let arguments: [String]
+    /// utime + stime, in clock ticks.
+    let cpuTicks: UInt64
+    /// Start time since boot, in clock ticks: with the pid, identifies a process across PID reuse.
+    let startTicks: UInt64
+    let residentBytes: UInt64
+}
+
+/// A snapshot of every process on the host, read from /proc/<pid>/{stat,statm,cmdline}.
+struct ProcessTable {
+    let processes: [Int32: ProcessInfo]
+    let childrenByParent: [Int32: [Int32]]
+
+    init(reader: any ProcReader, root: String = "/proc", pageSizeBytes: UInt64) {
+        var processes: [Int32: ProcessInfo] = [:]
+        for name in reader.entries(of: root) {
+            guard let pid = Int32(name),
+                let stat = reader.contents(of: "\(root)/\(name)/stat"),
+                let parsed = Self.parseStat(stat)
+            else { continue }
+            let resident = reader.contents(of: "\(root)/\(name)/statm").flatMap(Self.parseResidentPages) ?? 0
+            let arguments = (reader.contents(of: "\(root)/\(name)/cmdline") ?? [])
+                .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            processes[pid] = ProcessInfo(
+                pid: pid, parentPID: parsed.parentPID, command: parsed.command, arguments: arguments,
+                cpuTicks: parsed.cpuTicks, startTicks: parsed.startTicks, residentBytes: resident * pageSizeBytes)
+        }
+        self.processes = processes
+        var children: [Int32: [Int32]] = [:]
+        for process in processes.values { children[process.parentPID, default: []].append(process.pid) }
+        self.childrenByParent = children
+    }
+
+    /// `pids` and all their descendants.
+    func tree(of pids: [Int32]) -> [ProcessInfo] {
+        var seen = Set<Int32>()
+        var stack = pids
+        var result: [ProcessInfo] = []
+        while let pid = stack.popLast() {
+            guard seen.insert(pid).inserted, let process = processes[pid] else { continue }
+            result.append(process)
+            stack += childrenByParent[pid] ?? []
+        }
+        return result
+    }
+
+    /// Fields of /proc/<pid>/stat. The command is in parentheses and may itself contain
+    /// spaces and parentheses, so the fields are counted from the last ")".
+    static func parseStat(_ bytes: [UInt8]) -> (command: String, parentPID: Int32, cpuTicks: UInt64, startTicks: UInt64)? {
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")),
+            open < close
+        else { return nil }
+        let command = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
+        // After the command: state(0) ppid(1) ... utime(11) stime(12) ... starttime(19).
+        guard fields.count > 19, let parent = Int32(fields[1]), let user = UInt64(fields[11]),
+            let system = UInt64(fields[12]), let start = UInt64(fields[19])
+        else { return nil }
+        return (command, parent, user + system, start)
+    }
+
+    static func parseResidentPages(_ bytes: [UInt8]) -> UInt64? {
+        let fields = bytes.split(separator: UInt8(ascii: " "))
+        guard fields.count > 1 else { return nil }
+        return UInt64(String(decoding: fields[1], as: UTF8.self))
+    }
+}

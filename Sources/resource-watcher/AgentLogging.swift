@@ -1,0 +1,85 @@
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The agent's log output: one line per event, RFC 3339 UTC time, level, message, then the
+/// metadata as key=value pairs, to standard error or to `log_file`.
+enum AgentLogging {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func bootstrap(level: String, file: String?) throws -> Logger {
+        let descriptor: Int32
+        if let file {
+            descriptor = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard descriptor >= 0 else {
+                throw Failure(description: "cannot open log_file \(file): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            descriptor = 2
+        }
+        let logLevel = Logger.Level(rawValue: level) ?? .info
+        let output = LineOutput(descriptor: descriptor)
+        LoggingSystem.bootstrap { label in
+            var handler = LineLogHandler(label: label, output: output)
+            handler.logLevel = logLevel
+            return handler
+        }
+        return Logger(label: "resource-watcher")
+    }
+}
+
+/// Serialises whole lines onto one file descriptor.
+final class LineOutput: Sendable {
+    private let descriptor: Mutex<Int32>
+
+    init(descriptor: Int32) { self.descriptor = Mutex(descriptor) }
+
+    func write(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        descriptor.withLock { descriptor in
+            _ = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        }
+    }
+}
+
+struct LineLogHandler: LogHandler {
+    let label: String
+    let output: LineOutput
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var line = "\(Self.timestamp()) \(event.level) \(event.message)"
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        for key in merged.keys.sorted() {
+            let value = "\(merged[key]!)"
+            line += " \(key)=" + (value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value)
+        }
+        output.write(line)
+    }
+
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+}

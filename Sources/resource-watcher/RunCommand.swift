@@ -1,0 +1,73 @@
+import ArgumentParser
+import Logging
+import NIOPosix
+import Sampler
+import ServiceLifecycle
+import Spool
+import UnixSignals
+import WatcherModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the agent (the default command). SIGTERM or SIGINT stops it cleanly.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let logger = try AgentLogging.bootstrap(level: config.logLevel, file: config.logFile)
+
+        // Blocking I/O (spool files, fsync, /proc) runs on these threads, never on the cooperative pool.
+        let ioThreadPool = NIOThreadPool(numberOfThreads: 2)
+        ioThreadPool.start()
+
+        let spoolOptions = SpoolOptions(
+            maxBytes: config.spool.maxBytes,
+            maxAge: config.spool.maxAge,
+            segmentSizeBytes: config.spool.segmentBytes,
+            fsync: FsyncPolicy(rawValue: config.spool.fsync.rawValue) ?? .batch)
+        let consumers = SinkNames.enabled(in: config)
+        let spool: Spool
+        do {
+            spool = try await ioThreadPool.runIfActive {
+                try Spool(directory: config.spool.directory, options: spoolOptions, consumers: consumers, logger: logger)
+            }
+        } catch {
+            try? await ioThreadPool.shutdownGracefully()
+            logger.critical("cannot open the spool", metadata: ["spool.dir": "\(config.spool.directory)", "error": "\(error)"])
+            throw ExitCode(1)
+        }
+
+        let agentID = Self.hostName() + "/" + config.clientID
+        let sampler = SamplerService(config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: sampler)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info(
+            "resource-watcher started",
+            metadata: ["version": "\(AgentVersion.current)", "agent.id": "\(agentID)",
+                       "spool.dir": "\(config.spool.directory)", "poll_interval_seconds": "\(config.pollIntervalSeconds)",
+                       "components": "\(config.components.count)",
+                       "sinks": "\(consumers.isEmpty ? "none" : consumers.joined(separator: ","))"])
+        do {
+            try await group.run()
+        } catch {
+            logger.error("service failed", metadata: ["error": "\(error)"])
+        }
+        try await ioThreadPool.runIfActive { spool.close() }
+        try await ioThreadPool.shutdownGracefully()
+        logger.info("resource-watcher stopped", metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"])
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown-host" }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

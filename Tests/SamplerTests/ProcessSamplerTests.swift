@@ -1,0 +1,77 @@
+import Testing
+@testable import Sampler
+import TestSupport
+import WatcherModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Process sampler")
+struct ProcessSamplerTests {
+    @Test("a stat line whose command holds spaces and parentheses parses from the last parenthesis")
+    func statParsing() throws {
+        let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 98765 1000000 512 18446744073709551615"
+        let parsed = try #require(ProcessTable.parseStat(Array(line.utf8)))
+        #expect(parsed.command == "my (odd) name")
+        #expect(parsed.parentPID == 1)
+        #expect(parsed.cpuTicks == 325)
+        #expect(parsed.startTicks == 98765)
+    }
+
+    @Test("a running process is found with its memory, and reported down once it exits")
+    func findsRealProcess() throws {
+        let duration = "300.\(UInt32.random(in: 0...UInt32.max))"  // unique, so the command line is ours
+        let child = try ChildProcess("/bin/sleep", [duration])
+        let byCommandLine = ComponentConfig(name: "sleeper", clientID: "tenant-a", cmdline: "^/bin/sleep \(duration)$")
+        let byName = ComponentConfig(name: "any-sleep", processName: "sleep")
+        let sampler = ProcessComponentSampler(components: [byCommandLine, byName])
+        let running = sampler.sample()
+        #expect(running[0].status == .healthy)
+        #expect(running[0].clientID == "tenant-a")
+        #expect(running[0].processCount == 1)
+        #expect(running[0].memoryUsageKib > 0)
+        #expect(running[1].status == .healthy)
+        #expect(running[1].processCount >= 1)
+        child.kill()
+        child.wait()
+        #expect(sampler.sample()[0].status == .down)
+    }
+
+    @Test("a CPU-bound child's figure matches its own tick count over the same interval")
+    func cpuOfBusyProcess() throws {
+        // A unique $0 makes the command line ours alone.
+        let marker = "burner-\(UInt32.random(in: 0...UInt32.max))"
+        let child = try ChildProcess("/bin/sh", ["-c", "while :; do :; done", marker])
+        defer {
+            child.kill()
+            child.wait()
+        }
+        var component = ComponentConfig(name: "burner")
+        component.cmdline = "^/bin/sh -c while :; do :; done \(marker)$"
+        let sampler = ProcessComponentSampler(components: [component])
+        let reader = LiveProcReader()
+        func ticks() throws -> UInt64 {
+            try #require(reader.contents(of: "/proc/\(child.pid)/stat").flatMap(ProcessTable.parseStat)).cpuTicks
+        }
+        let ticksPerSecond = UInt64(sysconf(Int32(_SC_CLK_TCK)))
+        let start = ContinuousClock.now
+        let ticksBefore = try ticks()
+        _ = sampler.sample(now: start)
+        // Poll /proc (with a deadline) until the child has used at least 1 s of CPU.
+        let deadline = start + .seconds(30)
+        while try ticks() - ticksBefore < ticksPerSecond, ContinuousClock.now < deadline {
+            var pause = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+            nanosleep(&pause, nil)
+        }
+        let end = ContinuousClock.now
+        let sample = try #require(sampler.sample(now: end).first)
+        let ticksAfter = try ticks()
+        let seconds = Double((end - start).components.attoseconds) / 1e18 + Double((end - start).components.seconds)
+        let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let expected = Double(ticksAfter - ticksBefore) / Double(ticksPerSecond) / seconds / cores * 100
+        let percent = Double(sample.cpuUsageCentipercent) / 100
+        #expect(percent > 10, "a busy loop should register")
+        #expect(abs(percent - expected) <= max(2, expected * 0.1), "read \(percent)%, the child's own ticks say \(expected)%")
+    }
+}
