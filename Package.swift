@@ -61,6 +61,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "Shipper",
+            dependencies: [
+                "Spool", "WatcherModel", "CCurl", "CSnappy",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StatusAPI",
+            dependencies: ["WatcherModel", "WatcherProto", "Spool"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "resource-watcher",
             dependencies: [
@@ -94,6 +107,16 @@ let package = Package(
         .testTarget(
             name: "SpoolTests",
             dependencies: ["Spool", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ShipperTests",
+            dependencies: ["Shipper"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StatusAPITests",
+            dependencies: ["StatusAPI", "WatcherProto"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -59,7 +59,7 @@ public struct SamplerService: Service {
             var batch = ResourceWatcher_V1_Batch()
             batch.schemaVersion = 1
             batch.agentID = agentID
-            batch.timestampUnixMs = Self.unixMilliseconds()
+            batch.timestampUnixMs = RFC3339.nowUnixMilliseconds()
             batch.intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
             batch.components = sampler.sample()
             let payload: [UInt8] = try batch.serializedBytes()
@@ -71,11 +71,5 @@ public struct SamplerService: Service {
             }
         }
         logger.trace("tick done", metadata: ["sampler.tick_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
-    }
-
-    static func unixMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

@@ -43,7 +43,7 @@ public final class Spool: Sendable {
         var segmentsDroppedByCap: UInt64 = 0
         var lastSync = ContinuousClock.now
         var unsyncedAppends = false
-        var lastAgeCheck = ContinuousClock.now
+        var lastAgeCheck: ContinuousClock.Instant?
         var lastDropLog: ContinuousClock.Instant?
         var dropsSinceLastLog = 0
         var closed = false
@@ -276,7 +276,9 @@ public final class Spool: Sendable {
             total -= state.segments[0].sizeBytes
             dropOldestSegment(reason: "max_bytes", state: &state)
         }
-        guard let maxAge = options.maxAge, ContinuousClock.now - state.lastAgeCheck >= .seconds(10) else { return }
+        // Age is checked on the first append and then at most every 10 s: it needs the clock only.
+        guard let maxAge = options.maxAge else { return }
+        if let last = state.lastAgeCheck, ContinuousClock.now - last < .seconds(10) { return }
         state.lastAgeCheck = ContinuousClock.now
         let oldestAllowed = Int(time(nil)) - Int(maxAge.components.seconds)
         while state.segments.count > 1, state.segments[0].lastWriteUnixSeconds < oldestAllowed {

@@ -1,4 +1,8 @@
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Spool
 import TestSupport
 
@@ -144,6 +148,36 @@ struct SpoolRoundTripTests {
         #expect(spool.statistics().consumers["behind"]?.lostRecords == first - 1)
         // What survived is intact.
         for record in result.records { #expect(record.payload == CrashPayload.make(index: record.sequence - 1)) }
+    }
+
+    @Test("max_age_hours deletes closed segments last written before the cap and counts the loss")
+    func maxAgeCap() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let spool = try openSpool(directory.path, segmentSizeBytes: 4 << 10, consumers: ["behind"])
+            for index in 0..<60 { try spool.append(kind: .sample, payload: CrashPayload.make(index: UInt64(index))) }
+            spool.close()
+        }
+        let segments = try segmentFiles(directory.path)
+        #expect(segments.count >= 3)
+        // Age the first two segments to 200 hours.
+        let old = time(nil) - 200 * 3600
+        for path in segments.prefix(2) {
+            var times = [timeval(tv_sec: old, tv_usec: 0), timeval(tv_sec: old, tv_usec: 0)]
+            #expect(utimes(path, &times) == 0)
+        }
+        let keptFirst = try frames(of: segments[2]).first!.sequence
+        let spool = try Spool(
+            directory: directory.path,
+            options: SpoolOptions(maxAge: .seconds(168 * 3600), segmentSizeBytes: 4 << 10, fsync: .never),
+            consumers: ["behind"], logger: quietLogger)
+        try spool.append(kind: .sample, payload: CrashPayload.make(index: 60))
+        #expect(try segmentFiles(directory.path).count == segments.count - 2)
+        let result = try readAll(spool, consumer: "behind")
+        #expect(result.records.first?.sequence == keptFirst)
+        #expect(result.lostRecords == keptFirst - 1)
+        #expect(spool.statistics().segmentsDroppedByCap == 2)
     }
 
     @Test("fsync policies batch and interval write the same readable data")

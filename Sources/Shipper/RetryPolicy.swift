@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one place that decides what a sink does after a request: the classification of every
+/// outcome (DESIGN §7) and exponential backoff with full jitter, a cap, and `Retry-After`.
+///
+/// A pure function of its inputs (the random source is passed in), so tests drive it without sleeping.
+public struct RetryPolicy: Sendable, Equatable {
+    public let minimumBackoff: Duration
+    public let maximumBackoff: Duration
+
+    public init(minimumBackoff: Duration, maximumBackoff: Duration) {
+        precondition(minimumBackoff > .zero && minimumBackoff <= maximumBackoff, "backoff bounds must be 0 < min <= max")
+        self.minimumBackoff = minimumBackoff
+        self.maximumBackoff = maximumBackoff
+    }
+
+    /// What to do with a request after one attempt.
+    public enum Decision: Sendable, Equatable {
+        /// Delivered (2xx): advance the cursor.
+        case delivered
+        /// Try the same request again after a backoff, no sooner than `notBefore` if the server said so.
+        case retry(notBefore: Duration?)
+        /// Drop this request, count it under `reason`, and move on (4xx other than 408 and 429).
+        case drop(reason: String)
+    }
+
+    /// The outcome of one attempt: an HTTP status, or a transport failure (no status).
+    public static func decide(status: Int?, retryAfter: String? = nil, nowUnixSeconds: Int? = nil) -> Decision {
+        guard let status else { return .retry(notBefore: nil) }
+        switch status {
+        case 200..<300:
+            return .delivered
+        case 408, 429, 500..<600:
+            return .retry(notBefore: retryAfter.flatMap { parseRetryAfter($0, nowUnixSeconds: nowUnixSeconds ?? Int(time(nil))) })
+        default:
+            return .drop(reason: "http_\(status)")
+        }
+    }
+
+    /// The wait before retry number `attempt` (0 for the first retry): a uniformly random
+    /// duration in [0, min(maximum, minimum × 2^attempt)] ("full jitter"), but never less
+    /// than the server's `Retry-After` (which may exceed the cap: the server knows best).
+    public func backoff(attempt: Int, notBefore: Duration? = nil, using random: inout some RandomNumberGenerator) -> Duration {
+        let minimum = Self.nanoseconds(minimumBackoff)
+        let maximum = Self.nanoseconds(maximumBackoff)
+        let exponent = min(max(attempt, 0), 62)
+        // minimum << exponent, capped at maximum without overflowing.
+        let ceiling = minimum > (maximum >> exponent) ? maximum : minimum << exponent
+        let jittered = Duration.nanoseconds(Int64.random(in: 0...max(ceiling, 0), using: &random))
+        guard let notBefore else { return jittered }
+        return max(jittered, notBefore)
+    }
+
+    /// `Retry-After` as delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT").
+    public static func parseRetryAfter(_ value: String, nowUnixSeconds: Int) -> Duration? {
+        let trimmed = value.trimmingSpaces
+        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(seconds) }
+        guard let date = parseHTTPDate(trimmed) else { return nil }
+        return .seconds(max(0, date - nowUnixSeconds))
+    }
+
+    /// Parses the IMF-fixdate form of RFC 9110 §5.6.7, which servers must send.
+    static func parseHTTPDate(_ text: String) -> Int? {
+        let parts = text.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
+            let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3])
+        else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3 else { return nil }
+        var fields = tm()
+        fields.tm_year = Int32(year - 1900)
+        fields.tm_mon = Int32(month)
+        fields.tm_mday = Int32(day)
+        fields.tm_hour = Int32(clock[0])
+        fields.tm_min = Int32(clock[1])
+        fields.tm_sec = Int32(clock[2])
+        let seconds = timegm(&fields)
+        return seconds < 0 ? nil : Int(seconds)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
