@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 
@@ -17,6 +17,8 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@python3 -c 'import psutil' 2>/dev/null || { echo "make deps: installing psutil (test reference figures)"; \
+	  python3 -m pip install -q --disable-pip-version-check psutil 2>&1 | grep -v "WARNING: Running pip as"; true; }
 
 build: deps
 	$(SWIFT) build

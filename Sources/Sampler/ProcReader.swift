@@ -8,6 +8,8 @@ public protocol ProcReader: Sendable {
     func contents(of path: String) -> [UInt8]?
     /// Names of the entries of a directory, or [] if it cannot be read.
     func entries(of directory: String) -> [String]
+    /// The target of a symbolic link (e.g. `/proc/<pid>/fd/3` -> `socket:[123]`), or nil.
+    func linkTarget(of path: String) -> String?
 }
 
 /// Reads the real /proc. Blocking: call it from the sampler's I/O thread.
@@ -26,6 +28,13 @@ public struct LiveProcReader: ProcReader {
             guard count > 0 else { return count == 0 ? result : nil }
             result += chunk[0..<count]
         }
+    }
+
+    public func linkTarget(of path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let length = readlink(path, &buffer, buffer.count)
+        guard length > 0 else { return nil }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public func entries(of directory: String) -> [String] {

@@ -6,10 +6,11 @@ public import WatcherProto
 import Glibc
 #endif
 
-/// Samples components found as processes: CPU (process-tree utime+stime deltas), resident
-/// memory of the tree, and whether any process is running.
+/// Samples components found as processes (by name, command line, pid file or listening port):
+/// CPU (process-tree utime+stime deltas), resident memory of the tree, network rates of the
+/// component's network namespace, and whether any process is running.
 ///
-/// Not yet covered (later work): containers, ports, network and disk figures.
+/// Not yet covered (later work): containers, cgroup limits and disk figures.
 public final class ProcessComponentSampler: Sendable {
     private let reader: any ProcReader
     private let state: Mutex<State>
@@ -28,6 +29,8 @@ public final class ProcessComponentSampler: Sendable {
         /// CPU ticks per (pid, start time) at the previous tick, per component.
         var previousTicks: [String: [ProcessKey: UInt64]] = [:]
         var previousTime: ContinuousClock.Instant?
+        /// Network counters per component at the previous tick.
+        var previousNetwork: [String: NetworkCounters] = [:]
     }
 
     private struct ProcessKey: Hashable {
@@ -46,7 +49,7 @@ public final class ProcessComponentSampler: Sendable {
                 matcher: ProcessMatcher(
                     processName: component.processName,
                     commandLine: component.cmdline.flatMap { try? Regex($0) },
-                    pidFile: component.pidFile))
+                    pidFile: component.pidFile, ports: component.ports))
         }
         self.state = Mutex(State(components: components))
     }
@@ -55,17 +58,21 @@ public final class ProcessComponentSampler: Sendable {
     public func sample(now: ContinuousClock.Instant = .now) -> [ResourceWatcher_V1_ComponentSample] {
         let table = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
         let memoryTotalBytes = Self.memoryTotalBytes(reader: reader)
+        let hostNamespace = reader.linkTarget(of: "/proc/self/ns/net")
         return state.withLock { state in
+            let sockets = state.components.contains { !$0.matcher.ports.isEmpty } ? ListeningSockets(reader: reader) : nil
             let elapsedSeconds = state.previousTime.map { Self.seconds(now - $0) }
             defer { state.previousTime = now }
             return state.components.map { component in
                 var sample = ResourceWatcher_V1_ComponentSample()
                 sample.name = component.name
                 sample.clientID = component.clientID
-                let processes = table.tree(of: component.matcher.matchingPIDs(in: table, reader: reader))
-                guard !processes.isEmpty else {
+                let roots = component.matcher.matchingPIDs(in: table, sockets: sockets, reader: reader)
+                let processes = table.tree(of: roots)
+                guard let root = roots.first, !processes.isEmpty else {
                     sample.status = .down
                     state.previousTicks[component.name] = [:]
+                    state.previousNetwork[component.name] = nil
                     return sample
                 }
                 sample.status = .healthy
@@ -84,6 +91,16 @@ public final class ProcessComponentSampler: Sendable {
                     let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / processorCount * 100
                     sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
                 }
+                if let network = NetworkCounters.read(pid: root, reader: reader) {
+                    sample.networkHostWide = network.namespace == hostNamespace
+                    if let before = state.previousNetwork[component.name], before.namespace == network.namespace,
+                        let elapsedSeconds, elapsedSeconds > 0
+                    {
+                        sample.networkInBytesPerSecond = Self.rate(before.receivedBytes, network.receivedBytes, elapsedSeconds)
+                        sample.networkOutBytesPerSecond = Self.rate(before.transmittedBytes, network.transmittedBytes, elapsedSeconds)
+                    }
+                    state.previousNetwork[component.name] = network
+                }
                 let resident = processes.reduce(0) { $0 + $1.residentBytes }
                 sample.memoryUsageKib = resident / 1024
                 if memoryTotalBytes > 0 {
@@ -92,6 +109,12 @@ public final class ProcessComponentSampler: Sendable {
                 return sample
             }
         }
+    }
+
+    /// Bytes per second between two counter readings; a counter that went backwards (interface
+    /// recreated) gives 0 rather than a wrapped figure.
+    private static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {
+        after >= before ? UInt64((Double(after - before) / seconds).rounded()) : 0
     }
 
     private static func seconds(_ duration: Duration) -> Double {

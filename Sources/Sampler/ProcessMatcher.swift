@@ -3,12 +3,17 @@ struct ProcessMatcher {
     let processName: String?
     let commandLine: Regex<AnyRegexOutput>?
     let pidFile: String?
+    let ports: [Int]
 
-    var isEmpty: Bool { processName == nil && commandLine == nil && pidFile == nil }
+    var isEmpty: Bool { processName == nil && commandLine == nil && pidFile == nil && ports.isEmpty }
 
     /// PIDs of the processes that match (their descendants are added by the caller).
-    func matchingPIDs(in table: ProcessTable, reader: any ProcReader) -> [Int32] {
+    /// `sockets` is needed only when the matcher has ports.
+    func matchingPIDs(in table: ProcessTable, sockets: ListeningSockets?, reader: any ProcReader) -> [Int32] {
         var pids: [Int32] = []
+        if !ports.isEmpty, let sockets {
+            pids += sockets.pids(listeningOn: ports, among: table.processes.keys, reader: reader)
+        }
         if let pidFile, let bytes = reader.contents(of: pidFile),
             let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace), table.processes[pid] != nil
         {
@@ -16,7 +21,7 @@ struct ProcessMatcher {
         }
         guard processName != nil || commandLine != nil else { return pids }
         for process in table.processes.values where matches(process) { pids.append(process.pid) }
-        return pids
+        return Array(Set(pids)).sorted()
     }
 
     private func matches(_ process: ProcessInfo) -> Bool {

@@ -26,7 +26,10 @@ struct ProcessSamplerTests {
         let byCommandLine = ComponentConfig(name: "sleeper", clientID: "tenant-a", cmdline: "^/bin/sleep \(duration)$")
         let byName = ComponentConfig(name: "any-sleep", processName: "sleep")
         let sampler = ProcessComponentSampler(components: [byCommandLine, byName])
-        let running = sampler.sample()
+        // posix_spawn returns before the child has exec'd: poll until its command line is sleep's.
+        var running = sampler.sample()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while running[0].status != .healthy && ContinuousClock.now < deadline { running = sampler.sample() }
         #expect(running[0].status == .healthy)
         #expect(running[0].clientID == "tenant-a")
         #expect(running[0].processCount == 1)

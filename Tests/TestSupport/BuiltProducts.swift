@@ -23,3 +23,11 @@ public func writeText(_ text: String, to path: String) {
     _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
     close(descriptor)
 }
+
+/// Files under Tests/Fixtures.
+public enum Fixtures {
+    public static func path(_ name: String, file: StaticString = #filePath) -> String {
+        let testsDirectory = "\(file)".split(separator: "/").dropLast(2).joined(separator: "/")
+        return "/" + testsDirectory + "/Fixtures/" + name
+    }
+}

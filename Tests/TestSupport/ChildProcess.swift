@@ -44,6 +44,23 @@ public final class ChildProcess {
         }
         self.pid = pid
         self.output = pipeEnds[0]
+        waitUntilExecuted()
+    }
+
+    /// posix_spawn may return before the child has exec'd; until then /proc shows our own
+    /// executable and command line. Poll (with a deadline) until the child runs its program.
+    private func waitUntilExecuted() {
+        func exe(_ pid: String) -> String {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+            return length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        }
+        let ours = exe("self")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while exe(String(pid)) == ours && ContinuousClock.now < deadline {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&pause, nil)
+        }
     }
 
     deinit {
