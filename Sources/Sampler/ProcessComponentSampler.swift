@@ -10,13 +10,16 @@ import Glibc
 /// CPU (process-tree utime+stime deltas), resident memory of the tree, network rates of the
 /// component's network namespace, and whether any process is running.
 ///
-/// Not yet covered (later work): containers, cgroup limits and disk figures.
+/// Disk figures come from `diskUsage`, refreshed outside the tick. Not yet covered (later
+/// work): containers and cgroup limits.
 public final class ProcessComponentSampler: Sendable {
     private let reader: any ProcReader
     private let state: Mutex<State>
     private let clockTicksPerSecond: Double
     private let processorCount: Double
     private let pageSizeBytes: UInt64
+    /// Cached disk figures, refreshed by the sampler service's own slower loop.
+    public let diskUsage: DiskUsage
 
     private struct Component {
         let name: String
@@ -43,6 +46,7 @@ public final class ProcessComponentSampler: Sendable {
         self.clockTicksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
         self.processorCount = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         self.pageSizeBytes = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        self.diskUsage = DiskUsage(components: components.map { ($0.name, $0.dataPaths) })
         let components = components.map { component in
             Component(
                 name: component.name, clientID: component.clientID,
@@ -67,6 +71,8 @@ public final class ProcessComponentSampler: Sendable {
                 var sample = ResourceWatcher_V1_ComponentSample()
                 sample.name = component.name
                 sample.clientID = component.clientID
+                // Disk occupancy does not depend on the process running.
+                if let disk = diskUsage.figures(for: component.name) { sample.diskUsageKib = disk.allocatedBytes / 1024 }
                 let roots = component.matcher.matchingPIDs(in: table, sockets: sockets, reader: reader)
                 let processes = table.tree(of: roots)
                 guard let root = roots.first, !processes.isEmpty else {

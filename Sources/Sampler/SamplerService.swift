@@ -31,20 +31,40 @@ public struct SamplerService: Service {
         self.logger = logger
     }
 
+    /// How often `data_paths` are walked: walking is slow, and disk occupancy changes slowly.
+    static let diskRefreshInterval = Duration.seconds(60)
+
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
-                var deadline = ContinuousClock.now
-                while true {
-                    try await tick()
-                    deadline += interval
-                    // After a stall (suspended host, slow disk) skip missed ticks rather than burst.
-                    if deadline < .now { deadline = .now + interval }
-                    try await Task.sleep(until: deadline, clock: .continuous)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if !sampler.diskUsage.isEmpty { group.addTask { try await refreshDiskUsage() } }
+                    group.addTask { try await tickLoop() }
+                    try await group.next()
+                    group.cancelAll()
                 }
             }
         } catch is CancellationError {
             logger.debug("sampler stopped")
+        }
+    }
+
+    private func tickLoop() async throws {
+        var deadline = ContinuousClock.now
+        while true {
+            try await tick()
+            deadline += interval
+            // After a stall (suspended host, slow disk) skip missed ticks rather than burst.
+            if deadline < .now { deadline = .now + interval }
+            try await Task.sleep(until: deadline, clock: .continuous)
+        }
+    }
+
+    private func refreshDiskUsage() async throws {
+        let diskUsage = sampler.diskUsage
+        while true {
+            try await ioThreadPool.runIfActive { diskUsage.refresh() }
+            try await Task.sleep(for: Self.diskRefreshInterval)
         }
     }
 

@@ -78,3 +78,29 @@ struct ProcessSamplerTests {
         #expect(abs(percent - expected) <= max(2, expected * 0.1), "read \(percent)%, the child's own ticks say \(expected)%")
     }
 }
+
+@Suite("Disk usage")
+struct DiskUsageTests {
+    @Test("data_paths are summed like du, hard links once, and the filesystem's used percent is df's")
+    func dataPaths() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        run("/bin/mkdir", ["-p", directory.path + "/models/nested"])
+        run("/bin/sh", ["-c", "head -c 3145728 /dev/urandom > \(directory.path)/models/a.bin"])
+        run("/bin/sh", ["-c", "head -c 1048576 /dev/urandom > \(directory.path)/models/nested/b.bin"])
+        run("/bin/ln", [directory.path + "/models/a.bin", directory.path + "/models/nested/a-link.bin"])
+        let usage = DiskUsage(components: [("ollama", [directory.path + "/models", directory.path + "/models/nested"])])
+        #expect(usage.figures(for: "ollama") == nil)
+        usage.refresh()
+        let figures = try #require(usage.figures(for: "ollama"))
+        let duOutput = try ChildProcess("/usr/bin/du", ["-s", "-B1", directory.path + "/models"]).finish().output
+        let du = try #require(UInt64(duOutput.split(separator: "\t").first ?? ""))
+        #expect(figures.allocatedBytes == du)
+        #expect(figures.allocatedBytes >= 4 << 20 && figures.allocatedBytes < 5 << 20)
+        let df = try ChildProcess("/bin/df", ["--output=pcent", directory.path]).finish().output
+        let dfPercent = try #require(Double(df.split(separator: "\n").last?.filter(\.isNumber) ?? ""))
+        let ours = try #require(figures.filesystemUsedPercent)
+        #expect(abs(ours - dfPercent) <= 1, "ours \(ours)%, df \(dfPercent)%")
+        #expect(usage.figures(for: "other") == nil)
+    }
+}
