@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "resource-watcher-bench",
             dependencies: [
-                "WatcherModel", "Spool",
+                "WatcherModel", "Spool", "Sampler",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -7,12 +7,17 @@ struct NetworkCounters: Equatable {
 
     /// Reads `/proc/<pid>/net/dev` (which shows the namespace of `pid`), summing every
     /// interface but loopback, whose traffic never leaves the namespace.
-    static func read(pid: Int32, reader: any ProcReader, root: String = "/proc") -> NetworkCounters? {
-        guard let namespace = reader.linkTarget(of: "\(root)/\(pid)/ns/net"),
-            let bytes = reader.contents(of: "\(root)/\(pid)/net/dev")
-        else { return nil }
+    /// `cache` holds the counters already read this tick, by namespace.
+    static func read(pid: Int32, reader: any ProcReader, root: String = "/proc", cache: inout [String: NetworkCounters])
+        -> NetworkCounters?
+    {
+        guard let namespace = reader.linkTarget(of: "\(root)/\(pid)/ns/net") else { return nil }
+        if let cached = cache[namespace] { return cached }
+        guard let bytes = reader.contents(of: "\(root)/\(pid)/net/dev") else { return nil }
         let (received, transmitted) = parseDevices(bytes)
-        return NetworkCounters(namespace: namespace, receivedBytes: received, transmittedBytes: transmitted)
+        let counters = NetworkCounters(namespace: namespace, receivedBytes: received, transmittedBytes: transmitted)
+        cache[namespace] = counters
+        return counters
     }
 
     /// Sums receive bytes (first column) and transmit bytes (ninth column) of /proc/net/dev,

@@ -21,12 +21,13 @@ public struct LiveProcReader: ProcReader {
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return count == 0 ? result : nil }
-            result += chunk[0..<count]
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> [UInt8]? in
+            while true {
+                let count = read(descriptor, chunk.baseAddress, chunk.count)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return count == 0 ? result : nil }
+                result.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<count]))
+            }
         }
     }
 

@@ -65,6 +65,8 @@ public final class ProcessComponentSampler: Sendable {
         let hostNamespace = reader.linkTarget(of: "/proc/self/ns/net")
         return state.withLock { state in
             let sockets = state.components.contains { !$0.matcher.ports.isEmpty } ? ListeningSockets(reader: reader) : nil
+            // Components often share a namespace (the host's): read each namespace's counters once.
+            var countersByNamespace: [String: NetworkCounters] = [:]
             let elapsedSeconds = state.previousTime.map { Self.seconds(now - $0) }
             defer { state.previousTime = now }
             return state.components.map { component in
@@ -97,7 +99,7 @@ public final class ProcessComponentSampler: Sendable {
                     let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / processorCount * 100
                     sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
                 }
-                if let network = NetworkCounters.read(pid: root, reader: reader) {
+                if let network = NetworkCounters.read(pid: root, reader: reader, cache: &countersByNamespace) {
                     sample.networkHostWide = network.namespace == hostNamespace
                     if let before = state.previousNetwork[component.name], before.namespace == network.namespace,
                         let elapsedSeconds, elapsedSeconds > 0

@@ -19,21 +19,19 @@ struct ProcessMatcher {
         {
             pids.append(pid)
         }
-        guard processName != nil || commandLine != nil else { return pids }
-        for process in table.processes.values where matches(process) { pids.append(process.pid) }
-        return Array(Set(pids)).sorted()
-    }
-
-    private func matches(_ process: ProcessInfo) -> Bool {
         if let processName {
             // The kernel keeps 15 bytes of the name; argv[0] has the full path.
-            let executable = process.arguments.first.map { String($0.split(separator: "/").last ?? "") }
-            if process.command == String(processName.utf8.prefix(15))! || executable == processName { return true }
+            pids += table.pidsByName[processName] ?? []
+            if processName.utf8.count > 15, let truncated = String(processName.utf8.prefix(15)) {
+                pids += table.pidsByName[truncated] ?? []
+            }
         }
-        if let commandLine, !process.arguments.isEmpty {
-            if (try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil { return true }
+        if let commandLine {
+            for process in table.processes.values where !process.arguments.isEmpty {
+                if (try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil { pids.append(process.pid) }
+            }
         }
-        return false
+        return Array(Set(pids)).sorted()
     }
 }
 

@@ -17,6 +17,8 @@ struct ProcessInfo: Equatable {
 struct ProcessTable {
     let processes: [Int32: ProcessInfo]
     let childrenByParent: [Int32: [Int32]]
+    /// PIDs by kernel command name and by argv[0]'s base name, so `process_name` is a lookup.
+    let pidsByName: [String: [Int32]]
 
     init(reader: any ProcReader, root: String = "/proc", pageSizeBytes: UInt64) {
         var processes: [Int32: ProcessInfo] = [:]
@@ -34,8 +36,16 @@ struct ProcessTable {
         }
         self.processes = processes
         var children: [Int32: [Int32]] = [:]
-        for process in processes.values { children[process.parentPID, default: []].append(process.pid) }
+        var names: [String: [Int32]] = [:]
+        for process in processes.values {
+            children[process.parentPID, default: []].append(process.pid)
+            names[process.command, default: []].append(process.pid)
+            if let executable = process.arguments.first?.split(separator: "/").last.map(String.init), executable != process.command {
+                names[executable, default: []].append(process.pid)
+            }
+        }
         self.childrenByParent = children
+        self.pidsByName = names
     }
 
     /// `pids` and all their descendants.
@@ -58,12 +68,29 @@ struct ProcessTable {
             open < close
         else { return nil }
         let command = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
-        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         // After the command: state(0) ppid(1) ... utime(11) stime(12) ... starttime(19).
-        guard fields.count > 19, let parent = Int32(fields[1]), let user = UInt64(fields[11]),
-            let system = UInt64(fields[12]), let start = UInt64(fields[19])
-        else { return nil }
-        return (command, parent, user + system, start)
+        var numbers: [UInt64] = []
+        numbers.reserveCapacity(20)
+        var field = 0
+        var value: UInt64 = 0
+        var inField = false
+        for byte in bytes[(close + 1)...] {
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") {
+                if inField {
+                    numbers.append(value)
+                    field += 1
+                    if field > 19 { break }
+                }
+                inField = false
+                value = 0
+            } else {
+                inField = true
+                if byte >= 0x30 && byte <= 0x39 { value = value &* 10 &+ UInt64(byte - 0x30) }
+            }
+        }
+        if inField && field <= 19 { numbers.append(value) }
+        guard numbers.count > 19, numbers[1] <= UInt64(Int32.max) else { return nil }
+        return (command, Int32(numbers[1]), numbers[11] + numbers[12], numbers[19])
     }
 
     static func parseResidentPages(_ bytes: [UInt8]) -> UInt64? {

@@ -12,3 +12,4 @@ let workDirectory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] :
 mkdir(workDirectory, 0o755)
 print("resource-watcher bench (work directory \(workDirectory))")
 try SpoolBench(workDirectory: workDirectory, logger: logger).run()
+try SamplerBench(workDirectory: workDirectory).run()

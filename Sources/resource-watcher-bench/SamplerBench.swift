@@ -1,0 +1,118 @@
+import Sampler
+import WatcherModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sampling cost per process-component per tick, for 10, 100 and 1000 components, next to
+/// Python reading the same three /proc files per process in the same run.
+struct SamplerBench {
+    let workDirectory: String
+
+    func run() throws {
+        print("== sampler: CPU time per process-component per tick (each component one `sleep` process)")
+        for count in [10, 100, 1000] { try measure(components: count) }
+    }
+
+    private func measure(components count: Int) throws {
+        let directory = workDirectory + "/sampler-\(count)"
+        mkdir(directory, 0o755)
+        // Distinct executable names (symlinks to sleep) so components are found by process_name.
+        var pids: [pid_t] = []
+        defer {
+            for pid in pids { kill(pid, SIGKILL) }
+            for pid in pids { var status: Int32 = 0; waitpid(pid, &status, 0) }
+        }
+        var components: [ComponentConfig] = []
+        for index in 0..<count {
+            let name = "rwb-sleep-\(index)"
+            let path = directory + "/" + name
+            unlink(path)
+            symlink("/bin/sleep", path)
+            let arguments: [String] = [path, "3600"]
+            let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var pid: pid_t = 0
+            guard posix_spawn(&pid, path, nil, nil, argv, environ) == 0 else { throw BenchFailure("cannot spawn \(path)") }
+            pids.append(pid)
+            components.append(ComponentConfig(name: name, processName: name))
+        }
+        let sampler = ProcessComponentSampler(components: components)
+        var samples = sampler.sample()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while samples.contains(where: { $0.status != .healthy }) && ContinuousClock.now < deadline { samples = sampler.sample() }
+        guard !samples.contains(where: { $0.status != .healthy }) else { throw BenchFailure("not every process was found") }
+
+        let ticks = count >= 1000 ? 10 : 50
+        let before = cpuSeconds()
+        for _ in 0..<ticks { _ = sampler.sample() }
+        let ours = (cpuSeconds() - before) / Double(ticks * count) * 1e6
+
+        // Baseline: Python reading /proc/<pid>/{stat,statm,cmdline} for the same processes.
+        let pidList = directory + "/pids"
+        let text = pids.map(String.init).joined(separator: "\n")
+        let descriptor = open(pidList, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = Array(text.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        let script = """
+            import time
+            pids = open('\(pidList)').read().split()
+            start = time.process_time()
+            for _ in range(\(ticks)):
+                for pid in pids:
+                    for name in ('stat', 'statm', 'cmdline'):
+                        with open('/proc/' + pid + '/' + name, 'rb') as f: f.read()
+            print((time.process_time() - start) / (\(ticks) * len(pids)) * 1e6)
+            """
+        let python = try captureOutput("/usr/bin/env", ["python3", "-c", script])
+        guard let baseline = Double(python.trimmingCharacters) else { throw BenchFailure("python baseline failed: \(python)") }
+        print("   \(count) components (\(count) processes + the host's): \(format(ours, digits: 1)) µs CPU per component per tick"
+              + "  | baseline python reading 3 /proc files per process: \(format(baseline, digits: 1)) µs"
+              + "  | ratio \(format(ours / baseline, digits: 2))x (target <= 50 µs)")
+    }
+
+    private func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a program and returns what it wrote to standard output.
+func captureOutput(_ program: String, _ arguments: [String]) throws -> String {
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else { throw BenchFailure("pipe failed") }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
+    posix_spawn_file_actions_addclose(&actions, ends[0])
+    let words = [program] + arguments
+    let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
+    close(ends[1])
+    defer { close(ends[0]) }
+    guard spawned == 0 else { throw BenchFailure("cannot run \(program)") }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(ends[0], $0.baseAddress, $0.count) }
+        if count <= 0 { break }
+        output += buffer[0..<count]
+    }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return String(decoding: output, as: UTF8.self)
+}
+
+extension String {
+    var trimmingCharacters: String { String(filter { !$0.isWhitespace }) }
+}
