@@ -16,16 +16,14 @@ import Glibc
 /// A failed append (disk full) drops that batch; the spool counts and logs it, and the loop goes on.
 public struct SamplerService: Service {
     let interval: Duration
-    let agentID: String
-    let sampler: ProcessComponentSampler
+    let composer: TickComposer
     let spool: Spool
     let ioThreadPool: NIOThreadPool
     let logger: Logger
 
     public init(config: Config, agentID: String, spool: Spool, ioThreadPool: NIOThreadPool, logger: Logger) {
         self.interval = .milliseconds(Int64((config.pollIntervalSeconds * 1000).rounded()))
-        self.agentID = agentID
-        self.sampler = ProcessComponentSampler(components: config.components)
+        self.composer = TickComposer(config: config, agentID: agentID)
         self.spool = spool
         self.ioThreadPool = ioThreadPool
         self.logger = logger
@@ -38,7 +36,7 @@ public struct SamplerService: Service {
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    if !sampler.diskUsage.isEmpty { group.addTask { try await refreshDiskUsage() } }
+                    if !composer.sampler.diskUsage.isEmpty { group.addTask { try await refreshDiskUsage() } }
                     group.addTask { try await tickLoop() }
                     try await group.next()
                     group.cancelAll()
@@ -61,7 +59,7 @@ public struct SamplerService: Service {
     }
 
     private func refreshDiskUsage() async throws {
-        let diskUsage = sampler.diskUsage
+        let diskUsage = composer.sampler.diskUsage
         while true {
             try await ioThreadPool.runIfActive { diskUsage.refresh() }
             try await Task.sleep(for: Self.diskRefreshInterval)
@@ -70,18 +68,18 @@ public struct SamplerService: Service {
 
     private func tick() async throws {
         let started = ContinuousClock.now
-        let sampler = self.sampler
+        let composer = self.composer
         let spool = self.spool
-        let agentID = self.agentID
-        let interval = self.interval
+        let intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         let logger = self.logger
         try await ioThreadPool.runIfActive {
-            var batch = ResourceWatcher_V1_Batch()
-            batch.schemaVersion = 1
-            batch.agentID = agentID
-            batch.timestampUnixMs = RFC3339.nowUnixMilliseconds()
-            batch.intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-            batch.components = sampler.sample()
+            let batch = composer.composeBatch(intervalSeconds: intervalSeconds)
+            for transition in batch.transitions {
+                logger.notice(
+                    transition.state == .firing ? "alert firing" : "alert resolved",
+                    metadata: ["alert.component": "\(transition.alert.component)", "alert.type": "\(transition.alert.alertType)",
+                               "alert.severity": "\(transition.alert.severity)", "alert.message": "\(transition.alert.message)"])
+            }
             let payload: [UInt8] = try batch.serializedBytes()
             do {
                 let sequence = try spool.append(kind: .sample, payload: payload)
@@ -90,6 +88,8 @@ public struct SamplerService: Service {
                 // Counted and logged (rate-limited) by the spool; the next tick tries again.
             }
         }
-        logger.trace("tick done", metadata: ["sampler.tick_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        logger.trace("tick done", metadata: ["sampler.tick_ms": "\(milliseconds)"])
     }
 }

@@ -40,13 +40,6 @@ enum FileIO {
         return Int(info.st_size)
     }
 
-    /// Seconds since the epoch of the file's last modification, or nil if it cannot be read.
-    static func modificationTime(_ path: String) -> Int? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return Int(info.st_mtim.tv_sec)
-    }
-
     /// Reads `count` bytes at `offset` (fewer only at end of file).
     static func read(_ descriptor: Int32, path: String, offset: Int, count: Int) throws(SpoolError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)

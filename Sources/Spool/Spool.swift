@@ -26,6 +26,9 @@ public final class Spool: Sendable {
         let path: String
         var sizeBytes: Int
         var lastWriteUnixSeconds: Int
+        /// False for closed segments found at open, until `loadSegmentMetadata` stats them: open
+        /// reads no metadata but the last segment's, so its cost does not grow with the spool.
+        var metadataKnown = true
     }
 
     struct State {
@@ -48,6 +51,21 @@ public final class Spool: Sendable {
         var dropsSinceLastLog = 0
         var closed = false
         var totalBytes: Int { segments.reduce(0) { $0 + $1.sizeBytes } }
+
+        /// Stats the closed segments whose size and age are not known yet (a file already gone
+        /// counts as empty).
+        mutating func loadSegmentMetadata() {
+            for index in segments.indices where !segments[index].metadataKnown {
+                var info = stat()
+                if stat(segments[index].path, &info) == 0 {
+                    segments[index].sizeBytes = Int(info.st_size)
+                    segments[index].lastWriteUnixSeconds = Int(info.st_mtim.tv_sec)
+                } else {
+                    segments[index].lastWriteUnixSeconds = Int(time(nil))
+                }
+                segments[index].metadataKnown = true
+            }
+        }
     }
 
     /// Opens (creating if needed) the spool in `directory`, repairing a torn tail.
@@ -271,6 +289,7 @@ public final class Spool: Sendable {
     // MARK: - Retention
 
     private func enforceCaps(state: inout State) {
+        state.loadSegmentMetadata()
         var total = state.totalBytes
         while total > options.maxBytes, state.segments.count > 1 {
             total -= state.segments[0].sizeBytes
@@ -367,6 +386,7 @@ public final class Spool: Sendable {
 
     public func statistics() -> SpoolStatistics {
         state.withLock { state in
+            state.loadSegmentMetadata()
             let last = state.nextSequence - 1
             var consumers = state.consumers
             for (name, cursor) in state.cursors {

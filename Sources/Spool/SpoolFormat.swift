@@ -64,8 +64,15 @@ enum FrameLayout {
         guard name.hasSuffix(segmentSuffix), name.utf8.count == segmentNameDigits + segmentSuffix.utf8.count else {
             return nil
         }
-        let digits = name.dropLast(segmentSuffix.count)
-        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return UInt64(digits)
+        // Bytes, not Characters: grapheme-aware checks cost microseconds per name, and open
+        // parses every segment name.
+        var value: UInt64 = 0
+        for byte in name.utf8.prefix(segmentNameDigits) {
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            value = shifted &+ UInt64(byte - 0x30)
+        }
+        return value
     }
 }

@@ -64,16 +64,15 @@ struct SpoolOpener {
                       newCursors: newCursors, report: report)
     }
 
+    /// Segment names only: sizes and ages of closed segments are read later, when a cap needs
+    /// them (see `Spool.State.loadSegmentMetadata`); the last segment's come from its scan.
     private func listSegments() throws(SpoolError) -> [Spool.Segment] {
         var segments: [Spool.Segment] = []
         for name in try FileIO.listDirectory(directory) {
             guard let first = FrameLayout.firstSequence(ofSegmentNamed: name) else { continue }
-            let path = directory + "/" + name
-            let descriptor = try FileIO.open(path, flags: O_RDONLY)
-            defer { close(descriptor) }
             segments.append(
-                Spool.Segment(firstSequence: first, path: path, sizeBytes: try FileIO.size(of: descriptor, path: path),
-                              lastWriteUnixSeconds: FileIO.modificationTime(path) ?? Int(time(nil))))
+                Spool.Segment(firstSequence: first, path: directory + "/" + name, sizeBytes: 0, lastWriteUnixSeconds: 0,
+                              metadataKnown: false))
         }
         return segments.sorted { $0.firstSequence < $1.firstSequence }
     }
@@ -101,6 +100,9 @@ struct SpoolOpener {
             report.truncatedBytes = scan.tailBytes
         }
         segment.sizeBytes = scan.validEnd
+        var info = stat()
+        segment.lastWriteUnixSeconds = stat(segment.path, &info) == 0 ? Int(info.st_mtim.tv_sec) : Int(time(nil))
+        segment.metadataKnown = true
         return latest
     }
 

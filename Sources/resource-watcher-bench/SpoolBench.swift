@@ -169,12 +169,16 @@ struct SpoolBench {
                 while spool.statistics().totalBytes < (totalMiB << 20) - (2 << 20) {
                     try spool.append(kind: .logs, payload: filler)
                 }
-                while spool.statistics().segmentCount * options.segmentSizeBytes <= spool.statistics().totalBytes {
+                // Then start a fresh segment, so both spools end in the same one-filler-plus-tail segment.
+                let filledSegments = spool.statistics().segmentCount
+                while spool.statistics().segmentCount == filledSegments {
                     try spool.append(kind: .logs, payload: filler)
                 }
                 for payload in tail { try spool.append(kind: .sample, payload: payload) }
                 spool.close()
             }
+            // Let writeback of the freshly written spool finish, so it does not compete with the opens.
+            sync()
             var timings: [Double] = []
             for _ in 0..<7 {
                 timings.append(try measure {

@@ -1,0 +1,43 @@
+import Synchronization
+public import WatcherModel
+public import WatcherProto
+
+/// Builds one tick's batch: samples every component, evaluates alerts on them, marks alerting
+/// components degraded, and carries the transitions and the full active set (so the spool's
+/// head always knows which alerts are active).
+public final class TickComposer: Sendable {
+    public let sampler: ProcessComponentSampler
+    private let evaluator: Mutex<AlertEvaluator>
+    private let agentID: String
+
+    public init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader()) {
+        self.sampler = ProcessComponentSampler(components: config.components, reader: reader)
+        self.evaluator = Mutex(AlertEvaluator(global: config.alerts, components: config.components))
+        self.agentID = agentID
+    }
+
+    /// One tick. Blocking (reads /proc): call from an I/O thread.
+    public func composeBatch(intervalSeconds: Double, now: ContinuousClock.Instant = .now,
+                             nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()) -> ResourceWatcher_V1_Batch {
+        var samples = sampler.sample(now: now)
+        var diskUsedPercent: [String: Double] = [:]
+        for sample in samples {
+            if let percent = sampler.diskUsage.figures(for: sample.name)?.filesystemUsedPercent {
+                diskUsedPercent[sample.name] = percent
+            }
+        }
+        let evaluation = evaluator.withLock {
+            $0.evaluate(samples: samples, diskUsedPercent: diskUsedPercent, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        AlertEvaluator.applyingStatus(to: &samples, active: evaluation.active)
+        var batch = ResourceWatcher_V1_Batch()
+        batch.schemaVersion = 1
+        batch.agentID = agentID
+        batch.timestampUnixMs = nowUnixMilliseconds
+        batch.intervalSeconds = intervalSeconds
+        batch.components = samples
+        batch.activeAlerts = evaluation.active
+        batch.transitions = evaluation.transitions
+        return batch
+    }
+}

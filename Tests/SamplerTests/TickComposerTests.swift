@@ -1,0 +1,60 @@
+import Testing
+@testable import Sampler
+import TestSupport
+import WatcherModel
+import WatcherProto
+
+/// Whole ticks on real processes: samples, alerts and status together.
+@Suite("Tick composer")
+struct TickComposerTests {
+    @Test("a killed component goes down and fires component_down; restarted, it is healthy and the alert resolves")
+    func downAndBack() throws {
+        let duration = "600.\(UInt32.random(in: 0...UInt32.max))"  // unique, so the command line is ours
+        var config = Config()
+        config.alerts.forSamples = 2
+        config.components = [ComponentConfig(name: "worker", clientID: "tenant-a", cmdline: "^/bin/sleep \(duration)$")]
+        let composer = TickComposer(config: config, agentID: "test")
+        var clock: Int64 = 1_000_000
+
+        func tick() -> ResourceWatcher_V1_Batch {
+            clock += 1000
+            return composer.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: clock)
+        }
+
+        var process = try ChildProcess("/bin/sleep", [duration])
+        let first = tick()
+        #expect(first.components.first?.status == .healthy)
+        #expect(first.activeAlerts.isEmpty && first.transitions.isEmpty)
+
+        process.kill()
+        process.wait()
+        let firstDown = tick()
+        #expect(firstDown.components.first?.status == .down)
+        #expect(firstDown.transitions.isEmpty, "component_down waits for for_samples")
+        let secondDown = tick()
+        #expect(secondDown.components.first?.status == .down)
+        let fired = try #require(secondDown.transitions.first)
+        #expect(fired.state == .firing)
+        #expect(fired.alert.alertType == .componentDown)
+        #expect(fired.alert.clientID == "tenant-a")
+        #expect(secondDown.activeAlerts.map(\.alertType) == [.componentDown])
+        #expect(tick().activeAlerts.map(\.alertType) == [.componentDown], "the active set rides in every batch")
+
+        process = try ChildProcess("/bin/sleep", [duration])
+        defer {
+            process.kill()
+            process.wait()
+        }
+        // Resolution may wait for for_samples healthy ticks: collect the transitions of each.
+        var back = tick()
+        var transitions = back.transitions
+        for _ in 0..<config.alerts.forSamples where !back.activeAlerts.isEmpty {
+            back = tick()
+            transitions += back.transitions
+        }
+        #expect(back.components.first?.status == .healthy)
+        #expect(back.activeAlerts.isEmpty)
+        #expect(transitions.map(\.state) == [.resolved])
+        #expect(transitions.first?.alert.alertType == .componentDown)
+    }
+}
