@@ -10,8 +10,9 @@ import Glibc
 /// CPU (process-tree utime+stime deltas), resident memory of the tree, network rates of the
 /// component's network namespace, and whether any process is running.
 ///
+/// Percentages are of the root process's cgroup CPU and memory limits when it has them.
 /// Disk figures come from `diskUsage`, refreshed outside the tick. Not yet covered (later
-/// work): containers and cgroup limits.
+/// work): containers through the Docker Engine API.
 public final class ProcessComponentSampler: Sendable {
     private let reader: any ProcReader
     private let state: Mutex<State>
@@ -95,8 +96,12 @@ public final class ProcessComponentSampler: Sendable {
                     if let before = previous[key], process.cpuTicks >= before { deltaTicks += process.cpuTicks - before }
                 }
                 state.previousTicks[component.name] = ticks
-                if let elapsedSeconds, elapsedSeconds > 0 {
-                    let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / processorCount * 100
+                // DESIGN §3: CPU and memory percentages are of the component's cgroup limits when
+                // it has them (a container, a systemd unit with quotas), else of the host.
+                let limits = CgroupReader.figures(for: CgroupReader.membership(pid: root, reader: reader), reader: reader)
+                let cores = min(processorCount, limits.cpuLimitCores ?? processorCount)
+                if let elapsedSeconds, elapsedSeconds > 0, cores > 0 {
+                    let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / cores * 100
                     sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
                 }
                 if let network = NetworkCounters.read(pid: root, reader: reader, cache: &countersByNamespace) {
@@ -111,8 +116,9 @@ public final class ProcessComponentSampler: Sendable {
                 }
                 let resident = processes.reduce(0) { $0 + $1.residentBytes }
                 sample.memoryUsageKib = resident / 1024
-                if memoryTotalBytes > 0 {
-                    sample.memoryUsageCentipercent = UInt32(Double(resident) / Double(memoryTotalBytes) * 10_000 + 0.5)
+                let memoryCapacity = min(memoryTotalBytes, limits.memoryLimitBytes ?? memoryTotalBytes)
+                if memoryCapacity > 0 {
+                    sample.memoryUsageCentipercent = UInt32(min(1, Double(resident) / Double(memoryCapacity)) * 10_000 + 0.5)
                 }
                 return sample
             }

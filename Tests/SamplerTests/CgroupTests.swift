@@ -1,4 +1,5 @@
 import TestSupport
+import WatcherModel
 import Testing
 
 @testable import Sampler
@@ -217,6 +218,17 @@ struct CgroupLiveTests {
         let percent = try #require(figures.memoryPercentOfLimit)
         let expectedPercent = Double(held) / Double(limit) * 100
         #expect(abs(percent - expectedPercent) <= expectedPercent * 0.1, "read \(percent)%, want \(expectedPercent)%")
+
+        // The sampler reports memory_usage_percent against the cgroup's limit, not the host's RAM.
+        let pidFile = "/tmp/rw-cgroup-\(UInt32.random(in: 0...UInt32.max)).pid"
+        writeText("\(child.pid)", to: pidFile)
+        defer { unlink(pidFile) }
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "limited", pidFile: pidFile)])
+        let sample = try #require(sampler.sample().first)
+        let resident = Double(sample.memoryUsageKib) * 1024
+        let samplerPercent = Double(sample.memoryUsageCentipercent) / 100
+        #expect(abs(samplerPercent - resident / Double(limit) * 100) <= 0.1, "sampler read \(samplerPercent)%")
+        #expect(samplerPercent > 35 && samplerPercent < 50, "100 MiB of 256 MiB, sampler read \(samplerPercent)%")
     }
 
     @Test("a busy loop in a cpu cgroup with quota 50000/100000 has a 0.5-core limit and is held to it")
