@@ -51,10 +51,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // HTTP over libcurl on a dedicated thread per client (Shipper sinks, Docker Engine API).
+        .target(
+            name: "HTTPTransport",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Sampler",
             dependencies: [
-                "WatcherModel", "Spool",
+                "WatcherModel", "Spool", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,7 +70,7 @@ let package = Package(
         .target(
             name: "Shipper",
             dependencies: [
-                "Spool", "WatcherModel", "CCurl", "CSnappy",
+                "Spool", "WatcherModel", "CCurl", "CSnappy", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -110,6 +116,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HTTPTransportTests",
+            dependencies: ["HTTPTransport", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ShipperTests",
             dependencies: ["Shipper"],
             swiftSettings: swiftSettings
@@ -134,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SamplerTests",
-            dependencies: ["Sampler", "WatcherModel", "Spool", "TestSupport"],
+            dependencies: ["Sampler", "WatcherModel", "Spool", "TestSupport", "HTTPTransport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -77,8 +77,21 @@ public struct SamplerService: Service {
             for transition in batch.transitions {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",
-                    metadata: ["alert.component": "\(transition.alert.component)", "alert.type": "\(transition.alert.alertType)",
+                    metadata: ["alert.component": "\(transition.alert.component)", "alert.type": "\(transition.alert.alertType.apiName)",
                                "alert.severity": "\(transition.alert.severity)", "alert.message": "\(transition.alert.message)"])
+            }
+            for sample in composer.componentsWorthLogging(in: batch) {
+                logger.info(
+                    "component sampled",
+                    metadata: ["component": "\(sample.name)", "client_id": "\(sample.clientID)",
+                               "status": "\(sample.status.apiName)",
+                               "cpu_usage": "\(SampleFormatting.percent(sample.cpuUsageCentipercent))",
+                               "memory_usage_mib": "\(SampleFormatting.mebibytes(kibibytes: sample.memoryUsageKib))",
+                               "memory_usage_percent": "\(SampleFormatting.percent(sample.memoryUsageCentipercent))",
+                               "disk_usage_mib": "\(SampleFormatting.mebibytes(kibibytes: sample.diskUsageKib))",
+                               "network_in_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkInBytesPerSecond))",
+                               "network_out_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkOutBytesPerSecond))",
+                               "processes": "\(sample.processCount)"])
             }
             let payload: [UInt8] = try batch.serializedBytes()
             do {

@@ -9,6 +9,8 @@ public final class TickComposer: Sendable {
     public let sampler: ProcessComponentSampler
     private let evaluator: Mutex<AlertEvaluator>
     private let agentID: String
+    /// Each component's status at the previous tick, and how many ticks were composed.
+    private let history = Mutex<(statuses: [String: ResourceWatcher_V1_ComponentStatus], ticks: Int)>(([:], 0))
 
     public init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader()) {
         self.sampler = ProcessComponentSampler(components: config.components, reader: reader)
@@ -39,5 +41,16 @@ public final class TickComposer: Sendable {
         batch.activeAlerts = evaluation.active
         batch.transitions = evaluation.transitions
         return batch
+    }
+
+    /// The components an operator should see in the log after this batch: all of them on the
+    /// second tick (the first with CPU and network rates), then those whose status changed.
+    public func componentsWorthLogging(in batch: ResourceWatcher_V1_Batch) -> [ResourceWatcher_V1_ComponentSample] {
+        history.withLock { history in
+            history.ticks += 1
+            defer { history.statuses = Dictionary(batch.components.map { ($0.name, $0.status) }) { first, _ in first } }
+            if history.ticks == 2 { return batch.components }
+            return batch.components.filter { history.ticks > 2 && history.statuses[$0.name] != $0.status }
+        }
     }
 }

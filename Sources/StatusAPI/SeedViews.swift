@@ -65,7 +65,7 @@ public enum SeedViews {
                         diskUsage: rounded(Double(sample.diskUsageKib) / 1024, places: 1),
                         networkIn: rounded(Double(sample.networkInBytesPerSecond) / 1024, places: 1),
                         networkOut: rounded(Double(sample.networkOutBytesPerSecond) / 1024, places: 1)),
-                    status: status(sample.status))
+                    status: sample.status.apiName)
             },
             timestamp: RFC3339.format(unixMilliseconds: batch.timestampUnixMs))
     }
@@ -75,30 +75,11 @@ public enum SeedViews {
         AlertsResponse(
             alerts: batch.activeAlerts.filter { $0.clientID == clientID }.map { alert in
                 Alert(
-                    component: alert.component, alertType: alertType(alert.alertType),
+                    component: alert.component, alertType: alert.alertType.apiName,
                     value: hundredths(alert.valueCenti), threshold: hundredths(alert.thresholdCenti),
                     timestamp: RFC3339.format(unixMilliseconds: alert.sinceUnixMs),
                     severity: alert.severity == .critical ? "critical" : "warning")
             })
-    }
-
-    static func status(_ status: ResourceWatcher_V1_ComponentStatus) -> String {
-        switch status {
-        case .healthy: "healthy"
-        case .degraded: "degraded"
-        case .down: "down"
-        default: "unknown"
-        }
-    }
-
-    static func alertType(_ type: ResourceWatcher_V1_AlertType) -> String {
-        switch type {
-        case .highCpuUsage: "high_cpu_usage"
-        case .highMemoryUsage: "high_memory_usage"
-        case .highDiskUsage: "high_disk_usage"
-        case .componentDown: "component_down"
-        default: "unknown"
-        }
     }
 
     private static func hundredths(_ value: Int64) -> Double { Double(value) / 100 }

@@ -1,0 +1,108 @@
+import HTTPTransport
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The three Docker Engine API calls the Sampler needs, over any `HTTPTransport`; in production a
+/// `CurlTransport` on `/var/run/docker.sock` (`DockerClient.overSocket()`).
+///
+/// The API version is pinned in every path (the engine serves older versions unchanged), so a
+/// newer engine cannot change the documents under us. `inspect(id:includeSize:)` with sizes makes
+/// the engine walk the container's writable layer: call it on the slow disk refresh, not per tick.
+struct DockerClient: Sendable {
+    let transport: any HTTPTransport
+    /// "v1.43": the path prefix.
+    let apiVersion: String
+
+    init(transport: any HTTPTransport, apiVersion: String = "v1.43") {
+        self.transport = transport
+        self.apiVersion = apiVersion.hasPrefix("v") ? apiVersion : "v" + apiVersion
+    }
+
+    /// A client on the engine's unix socket. Timeouts are short: a tick must not wait long on a
+    /// stuck engine (DESIGN §5), and one-shot stats answer in milliseconds.
+    static func overSocket(
+        path: String = "/var/run/docker.sock",
+        connectTimeout: Duration = .seconds(1),
+        requestTimeout: Duration = .seconds(5)
+    ) -> DockerClient {
+        let transport = CurlTransport(
+            unixSocketPath: path,
+            userAgent: "resource-watcher",
+            connectTimeout: connectTimeout,
+            requestTimeout: requestTimeout,
+            acceptGzip: false
+        )
+        return DockerClient(transport: transport)
+    }
+
+    /// Every container, stopped ones included (`all=true`), so a stopped component reads as down
+    /// rather than absent.
+    func containers(includeStopped: Bool = true) async throws(DockerError) -> [DockerContainer] {
+        try await get("/containers/json" + (includeStopped ? "?all=true" : ""))
+    }
+
+    /// One stats document without streaming. `one-shot=true` skips the engine's second read a
+    /// second later, so `precpu_stats` is empty: CPU rates come from the caller's previous sample.
+    func stats(id: String) async throws(DockerError) -> DockerStats {
+        try await get("/containers/\(Self.pathSegment(id))/stats?stream=false&one-shot=true")
+    }
+
+    /// The container's details; with `includeSize`, `SizeRw` and `SizeRootFs`.
+    func inspect(id: String, includeSize: Bool = true) async throws(DockerError) -> DockerContainerDetails {
+        try await get("/containers/\(Self.pathSegment(id))/json" + (includeSize ? "?size=true" : ""))
+    }
+
+    private func get<Document: Decodable>(_ path: String) async throws(DockerError) -> Document {
+        // Over a unix socket the host only fills the Host header, which the engine ignores.
+        let request = HTTPRequest(
+            url: "http://localhost/\(apiVersion)\(path)",
+            headers: [("Accept", "application/json")]
+        )
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw DockerError(code: .transport, message: error.message, transportError: error)
+        }
+        guard response.isSuccess else {
+            throw DockerError(
+                code: response.status == 404 ? .notFound : .unexpectedStatus,
+                message: Self.engineMessage(response.body),
+                status: response.status
+            )
+        }
+        do {
+            return try JSONDecoder().decode(Document.self, from: Data(response.body))
+        } catch {
+            throw DockerError(code: .malformedResponse, message: "\(path): \(error)", status: response.status)
+        }
+    }
+
+    /// The engine answers errors as `{"message": "No such container: …"}`.
+    private static func engineMessage(_ body: [UInt8]) -> String {
+        struct EngineError: Decodable { var message: String }
+        if let error = try? JSONDecoder().decode(EngineError.self, from: Data(body)) { return error.message }
+        return String(decoding: body.prefix(200), as: UTF8.self)
+    }
+
+    /// IDs are hex, but a name may be passed too: escape everything but unreserved characters.
+    static func pathSegment(_ value: String) -> String {
+        var escaped = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                escaped.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                escaped += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return escaped
+    }
+}
