@@ -72,8 +72,10 @@ public struct SamplerService: Service {
         let spool = self.spool
         let intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         let logger = self.logger
+        // The engine gets at most half the interval (and 5 s): a stuck engine never stalls the tick.
+        let containerSamples = await composer.sampleContainers(timeout: min(interval / 2, .seconds(5)))
         try await ioThreadPool.runIfActive {
-            let batch = composer.composeBatch(intervalSeconds: intervalSeconds)
+            let batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
             for transition in batch.transitions {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",

@@ -7,21 +7,34 @@ public import WatcherProto
 /// head always knows which alerts are active).
 public final class TickComposer: Sendable {
     public let sampler: ProcessComponentSampler
+    /// Nil when no component is a container.
+    let containers: ContainerSampler?
     private let evaluator: Mutex<AlertEvaluator>
     private let agentID: String
     /// Each component's status at the previous tick, and how many ticks were composed.
     private let history = Mutex<(statuses: [String: ResourceWatcher_V1_ComponentStatus], ticks: Int)>(([:], 0))
 
-    public init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader()) {
+    /// - Parameter dockerSocket: the Docker Engine's unix socket, for components with `container_name`.
+    public init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader(),
+                dockerSocket: String = "/var/run/docker.sock") {
         self.sampler = ProcessComponentSampler(components: config.components, reader: reader)
+        self.containers = ContainerSampler(components: config.components, client: .overSocket(path: dockerSocket))
         self.evaluator = Mutex(AlertEvaluator(global: config.alerts, components: config.components))
         self.agentID = agentID
     }
 
-    /// One tick. Blocking (reads /proc): call from an I/O thread.
-    public func composeBatch(intervalSeconds: Double, now: ContinuousClock.Instant = .now,
+    /// The container components' samples, waiting for the engine at most `timeout`. Async, and
+    /// its blocking I/O runs on the transport's own thread. Empty without container components.
+    public func sampleContainers(timeout: Duration) async -> [String: ResourceWatcher_V1_ComponentSample] {
+        await containers?.sample(timeout: timeout) ?? [:]
+    }
+
+    /// One tick; `containerSamples` (from `sampleContainers`) replace the process sampler's
+    /// figures of those components. Blocking (reads /proc): call from an I/O thread.
+    public func composeBatch(intervalSeconds: Double, containerSamples: [String: ResourceWatcher_V1_ComponentSample] = [:],
+                             now: ContinuousClock.Instant = .now,
                              nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()) -> ResourceWatcher_V1_Batch {
-        var samples = sampler.sample(now: now)
+        var samples = sampler.sample(now: now).map { containerSamples[$0.name] ?? $0 }
         var diskUsedPercent: [String: Double] = [:]
         for sample in samples {
             if let percent = sampler.diskUsage.figures(for: sample.name)?.filesystemUsedPercent {

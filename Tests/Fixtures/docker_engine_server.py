@@ -1,7 +1,8 @@
 """A stand-in Docker Engine (API v1.43) on a unix socket, serving canned documents shaped as the
 Engine API reference documents them.
 
-usage: docker_engine_server.py SOCKET_PATH      prints "ready" once listening
+usage: docker_engine_server.py SOCKET_PATH [STALLED_NAME]   prints "ready" once listening
+       stats of the container named STALLED_NAME take 30 s to answer (a stuck engine)
 
 Containers:
   web          running, cgroup v2 stats (memory_stats.stats.inactive_file), two interfaces,
@@ -25,6 +26,7 @@ import os
 import socketserver
 import sys
 import threading
+import time
 import urllib.parse
 
 WEB = "4c9b2d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c"
@@ -230,6 +232,8 @@ class Engine(http.server.BaseHTTPRequestHandler):
         identifier = find(urllib.parse.unquote(parts[2]))
         if identifier is None:
             return self.reply(404, {"message": "No such container: " + urllib.parse.unquote(parts[2])})
+        if parts[3] == "stats" and len(sys.argv) > 2 and find(sys.argv[2]) == identifier:
+            time.sleep(30)
         if parts[3] == "stats":
             if query.get("stream") not in ("false", "0") or query.get("one-shot") not in ("true", "1"):
                 return self.reply(400, {"message": "this stand-in serves only stream=false&one-shot=true"})
