@@ -18,6 +18,8 @@ final class ContainerSampler: Sendable {
     private let calculator = Mutex(DockerStatsCalculator())
     /// CPU limit per container id, from inspect (the limit does not change while it runs).
     private let cpuLimits = Mutex<[String: Double?]>([:])
+    /// Disk bytes per component (writable layer + volumes), from the slower size refresh.
+    private let diskBytes = Mutex<[String: UInt64]>([:])
 
     /// Nil when no component has a `container_name`.
     init?(components: [ComponentConfig], client: DockerClient) {
@@ -87,8 +89,27 @@ final class ContainerSampler: Sendable {
             sample.networkInBytesPerSecond = UInt64((figures.networkRxBytesPerSecond ?? 0).rounded())
             sample.networkOutBytesPerSecond = UInt64((figures.networkTxBytesPerSecond ?? 0).rounded())
             sample.processCount = UInt32(figures.processCount ?? 0)
+            sample.diskUsageKib = (diskBytes.withLock { $0[component.name] } ?? 0) / 1024
             results.samples.withLock { $0[component.name] = sample }
         }
+    }
+
+    /// Refreshes each running container's disk usage (DESIGN §3: writable layer + volumes).
+    /// Asking the engine for sizes makes it walk the layer, so this runs on the slow disk loop,
+    /// never in the tick; `allocatedBytes` walks volume directories on the host (blocking, so
+    /// the caller runs it on an I/O thread). Bind mounts are host directories, not the container's.
+    func refreshDiskUsage(allocatedBytes: @Sendable ([String]) async -> UInt64) async {
+        guard let containers = try? await client.containers() else { return }
+        let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
+        var sizes: [String: UInt64] = [:]
+        for component in components {
+            guard let container = byName[component.containerName], container.isRunning,
+                let details = try? await client.inspect(id: container.id, includeSize: true)
+            else { continue }
+            let volumes = details.mounts.filter { $0.type == "volume" }.map(\.source)
+            sizes[component.name] = UInt64(max(0, details.sizeRwBytes ?? 0)) + (volumes.isEmpty ? 0 : await allocatedBytes(volumes))
+        }
+        diskBytes.withLock { $0 = sizes }
     }
 
     private func cpuLimit(of container: DockerContainer) async -> Double? {

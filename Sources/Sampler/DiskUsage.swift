@@ -48,6 +48,12 @@ public final class DiskUsage: Sendable {
         cache.withLock { $0 = results }
     }
 
+    /// Allocated bytes under `paths` (hard links once). Blocking: run it on an I/O thread.
+    public static func allocatedBytes(under paths: [String]) -> UInt64 {
+        var seen = Set<FileIdentity>()
+        return paths.reduce(0) { $0 + allocatedBytes(under: $1, seen: &seen) }
+    }
+
     private struct FileIdentity: Hashable {
         let device: UInt64
         let inode: UInt64

@@ -36,7 +36,7 @@ public struct SamplerService: Service {
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    if !composer.sampler.diskUsage.isEmpty { group.addTask { try await refreshDiskUsage() } }
+                    if composer.needsDiskRefresh { group.addTask { try await refreshDiskUsage() } }
                     group.addTask { try await tickLoop() }
                     try await group.next()
                     group.cancelAll()
@@ -60,8 +60,12 @@ public struct SamplerService: Service {
 
     private func refreshDiskUsage() async throws {
         let diskUsage = composer.sampler.diskUsage
+        let ioThreadPool = self.ioThreadPool
         while true {
-            try await ioThreadPool.runIfActive { diskUsage.refresh() }
+            if !diskUsage.isEmpty { try await ioThreadPool.runIfActive { diskUsage.refresh() } }
+            await composer.refreshContainerDiskUsage { paths in
+                (try? await ioThreadPool.runIfActive { DiskUsage.allocatedBytes(under: paths) }) ?? 0
+            }
             try await Task.sleep(for: Self.diskRefreshInterval)
         }
     }

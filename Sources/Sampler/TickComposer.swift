@@ -29,6 +29,14 @@ public final class TickComposer: Sendable {
         await containers?.sample(timeout: timeout) ?? [:]
     }
 
+    /// Whether any component needs the slower disk loop (data_paths or containers).
+    public var needsDiskRefresh: Bool { !sampler.diskUsage.isEmpty || containers != nil }
+
+    /// Refreshes container disk usage; `allocatedBytes` walks host directories on an I/O thread.
+    public func refreshContainerDiskUsage(allocatedBytes: @escaping @Sendable ([String]) async -> UInt64) async {
+        await containers?.refreshDiskUsage(allocatedBytes: allocatedBytes)
+    }
+
     /// One tick; `containerSamples` (from `sampleContainers`) replace the process sampler's
     /// figures of those components. Blocking (reads /proc): call from an I/O thread.
     public func composeBatch(intervalSeconds: Double, containerSamples: [String: ResourceWatcher_V1_ComponentSample] = [:],

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import Sampler
 import TestSupport
@@ -54,6 +55,26 @@ struct ContainerSamplerTests {
         #expect(webAgain.networkInBytesPerSecond > 0 && webAgain.networkOutBytesPerSecond > 0)
     }
 
+    @Test("a container's disk usage is its writable layer plus its volumes, not its bind mounts")
+    func containerDiskUsage() async throws {
+        let (engine, socket, directory) = try startEngine()
+        defer {
+            engine.kill()
+            engine.wait()
+            directory.remove()
+        }
+        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: socket)
+        let walked = WalkLog()
+        await composer.refreshContainerDiskUsage { paths in
+            walked.record(paths)
+            return 1 << 20  // what the (fake) walk of the volume directories found
+        }
+        #expect(walked.paths == [["/var/lib/docker/volumes/web-data/_data"]])
+        let batch = composer.composeBatch(intervalSeconds: 1, containerSamples: await composer.sampleContainers(timeout: .seconds(10)))
+        let web = try #require(batch.components.first { $0.name == "web-app" })
+        #expect(web.diskUsageKib == (12_345_678 + (1 << 20)) / 1024)  // SizeRw + volume
+    }
+
     @Test("a stuck engine is cut off by the timeout: the tick goes on and that component is unknown")
     func slowEngineIsCutOff() async throws {
         let (engine, socket, directory) = try startEngine(stalling: "web")
@@ -70,4 +91,11 @@ struct ContainerSamplerTests {
         #expect(samples["batch-job"]?.status == .down)
         #expect(samples["gone"]?.status == .down)
     }
+}
+
+/// Records the paths a disk walk was asked for.
+private final class WalkLog: Sendable {
+    private let log = Mutex<[[String]]>([])
+    func record(_ paths: [String]) { log.withLock { $0.append(paths) } }
+    var paths: [[String]] { log.withLock { $0 } }
 }
