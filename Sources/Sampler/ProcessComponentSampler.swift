@@ -35,7 +35,14 @@ public final class ProcessComponentSampler: Sendable {
         var previousTime: ContinuousClock.Instant?
         /// Network counters per component at the previous tick.
         var previousNetwork: [String: NetworkCounters] = [:]
+        /// The processes each component was found as, and when the host was last scanned.
+        var knownRoots: [String: [ProcessKey]] = [:]
+        var lastFullScan: ContinuousClock.Instant?
     }
+
+    /// How often the whole host is scanned for new matching processes while every component
+    /// is found. A component that is down triggers a scan on every tick.
+    static let rediscoveryInterval = Duration.seconds(10)
 
     private struct ProcessKey: Hashable {
         let pid: Int32
@@ -61,11 +68,31 @@ public final class ProcessComponentSampler: Sendable {
 
     /// One sample per component. Blocking (reads /proc): call from the sampler's I/O thread.
     public func sample(now: ContinuousClock.Instant = .now) -> [ResourceWatcher_V1_ComponentSample] {
-        let table = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
         let memoryTotalBytes = Self.memoryTotalBytes(reader: reader)
         let hostNamespace = reader.linkTarget(of: "/proc/self/ns/net")
         return state.withLock { state in
-            let sockets = state.components.contains { !$0.matcher.ports.isEmpty } ? ListeningSockets(reader: reader) : nil
+            // Scan the whole host only when something may have changed: a component not found,
+            // a known process gone or replaced (PID reuse), a pid file naming another process,
+            // or the rediscovery interval passed. Otherwise read just the known process trees.
+            var table: ProcessTable?
+            let due = state.lastFullScan.map { now - $0 >= Self.rediscoveryInterval } ?? true
+            if !due && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
+                let known = state.knownRoots.values.flatMap { $0 }
+                let partial = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes, treesOf: known.map(\.pid))
+                let intact = known.allSatisfy { partial.processes[$0.pid]?.startTicks == $0.startTicks }
+                    && state.components.allSatisfy { component in
+                        component.matcher.pidFile.map { pidFile in
+                            component.matcher.pid(in: pidFile, reader: reader).map { pid in
+                                state.knownRoots[component.name]!.contains { $0.pid == pid }
+                            } ?? false
+                        } ?? true
+                    }
+                if intact { table = partial }
+            }
+            let fullScan = table == nil
+            let processTable = table ?? ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
+            if fullScan { state.lastFullScan = now }
+            let sockets = fullScan && state.components.contains { !$0.matcher.ports.isEmpty } ? ListeningSockets(reader: reader) : nil
             // Components often share a namespace (the host's): read each namespace's counters once.
             var countersByNamespace: [String: NetworkCounters] = [:]
             let elapsedSeconds = state.previousTime.map { Self.seconds(now - $0) }
@@ -76,8 +103,13 @@ public final class ProcessComponentSampler: Sendable {
                 sample.clientID = component.clientID
                 // Disk occupancy does not depend on the process running.
                 if let disk = diskUsage.figures(for: component.name) { sample.diskUsageKib = disk.allocatedBytes / 1024 }
-                let roots = component.matcher.matchingPIDs(in: table, sockets: sockets, reader: reader)
-                let processes = table.tree(of: roots)
+                let roots = fullScan
+                    ? component.matcher.matchingPIDs(in: processTable, sockets: sockets, reader: reader)
+                    : (state.knownRoots[component.name] ?? []).map(\.pid)
+                state.knownRoots[component.name] = roots.compactMap { pid in
+                    processTable.processes[pid].map { ProcessKey(pid: pid, startTicks: $0.startTicks) }
+                }
+                let processes = processTable.tree(of: roots)
                 guard let root = roots.first, !processes.isEmpty else {
                     sample.status = .down
                     state.previousTicks[component.name] = [:]

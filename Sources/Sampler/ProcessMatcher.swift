@@ -7,6 +7,11 @@ struct ProcessMatcher {
 
     var isEmpty: Bool { processName == nil && commandLine == nil && pidFile == nil && ports.isEmpty }
 
+    /// The PID a pid file names, or nil if it cannot be read or parsed.
+    func pid(in pidFile: String, reader: any ProcReader) -> Int32? {
+        reader.contents(of: pidFile).flatMap { Int32(String(decoding: $0, as: UTF8.self).trimmingWhitespace) }
+    }
+
     /// PIDs of the processes that match (their descendants are added by the caller).
     /// `sockets` is needed only when the matcher has ports.
     func matchingPIDs(in table: ProcessTable, sockets: ListeningSockets?, reader: any ProcReader) -> [Int32] {
@@ -14,9 +19,7 @@ struct ProcessMatcher {
         if !ports.isEmpty, let sockets {
             pids += sockets.pids(listeningOn: ports, among: table.processes.keys, reader: reader)
         }
-        if let pidFile, let bytes = reader.contents(of: pidFile),
-            let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace), table.processes[pid] != nil
-        {
+        if let pidFile, let pid = pid(in: pidFile, reader: reader), table.processes[pid] != nil {
             pids.append(pid)
         }
         if let processName {

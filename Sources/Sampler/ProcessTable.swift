@@ -20,20 +20,35 @@ struct ProcessTable {
     /// PIDs by kernel command name and by argv[0]'s base name, so `process_name` is a lookup.
     let pidsByName: [String: [Int32]]
 
+    /// Every process on the host.
     init(reader: any ProcReader, root: String = "/proc", pageSizeBytes: UInt64) {
         var processes: [Int32: ProcessInfo] = [:]
         for name in reader.entries(of: root) {
-            guard let pid = Int32(name),
-                let stat = reader.contents(of: "\(root)/\(name)/stat"),
-                let parsed = Self.parseStat(stat)
+            guard let pid = Int32(name), let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes)
             else { continue }
-            let resident = reader.contents(of: "\(root)/\(name)/statm").flatMap(Self.parseResidentPages) ?? 0
-            let arguments = (reader.contents(of: "\(root)/\(name)/cmdline") ?? [])
-                .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            processes[pid] = ProcessInfo(
-                pid: pid, parentPID: parsed.parentPID, command: parsed.command, arguments: arguments,
-                cpuTicks: parsed.cpuTicks, startTicks: parsed.startTicks, residentBytes: resident * pageSizeBytes)
+            processes[pid] = process
         }
+        self.init(processes: processes)
+    }
+
+    /// Only `roots` and their descendants, found through /proc/<pid>/task/<tid>/children:
+    /// the cost follows the components' processes, not the host's.
+    init(reader: any ProcReader, root: String = "/proc", pageSizeBytes: UInt64, treesOf roots: [Int32]) {
+        var processes: [Int32: ProcessInfo] = [:]
+        var stack = roots
+        while let pid = stack.popLast() {
+            guard processes[pid] == nil, let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes)
+            else { continue }
+            processes[pid] = process
+            for task in reader.entries(of: "\(root)/\(pid)/task") {
+                guard let children = reader.contents(of: "\(root)/\(pid)/task/\(task)/children") else { continue }
+                stack += children.split(separator: UInt8(ascii: " ")).compactMap { Int32(String(decoding: $0, as: UTF8.self)) }
+            }
+        }
+        self.init(processes: processes)
+    }
+
+    private init(processes: [Int32: ProcessInfo]) {
         self.processes = processes
         var children: [Int32: [Int32]] = [:]
         var names: [String: [Int32]] = [:]
@@ -46,6 +61,16 @@ struct ProcessTable {
         }
         self.childrenByParent = children
         self.pidsByName = names
+    }
+
+    private static func read(pid: Int32, reader: any ProcReader, root: String, pageSizeBytes: UInt64) -> ProcessInfo? {
+        guard let stat = reader.contents(of: "\(root)/\(pid)/stat"), let parsed = parseStat(stat) else { return nil }
+        let resident = reader.contents(of: "\(root)/\(pid)/statm").flatMap(parseResidentPages) ?? 0
+        let arguments = (reader.contents(of: "\(root)/\(pid)/cmdline") ?? [])
+            .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return ProcessInfo(
+            pid: pid, parentPID: parsed.parentPID, command: parsed.command, arguments: arguments,
+            cpuTicks: parsed.cpuTicks, startTicks: parsed.startTicks, residentBytes: resident * pageSizeBytes)
     }
 
     /// `pids` and all their descendants.

@@ -104,3 +104,38 @@ struct DiskUsageTests {
         #expect(usage.figures(for: "other") == nil)
     }
 }
+
+@Suite("Process trees between host scans")
+struct ProcessTreeTests {
+    @Test("a child started by a found process joins its tree on the next tick, without a host scan")
+    func childJoinsTree() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let trigger = directory.path + "/go"
+        let marker = "parent-\(UInt32.random(in: 0...UInt32.max))"
+        let script = """
+            import os, subprocess, time
+            print('ready', flush=True)
+            while not os.path.exists('\(trigger)'): time.sleep(0.01)
+            child = subprocess.Popen(['/bin/sleep', '600'])
+            print('spawned', flush=True)
+            time.sleep(600)
+            """
+        let parent = try ChildProcess("/usr/bin/env", ["python3", "-c", script, marker])
+        defer {
+            run("/usr/bin/pkill", ["-KILL", "-P", "\(parent.pid)"])
+            parent.kill()
+            parent.wait()
+        }
+        #expect(try parent.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "parent", cmdline: " \(marker)$")])
+        let start = ContinuousClock.now
+        #expect(sampler.sample(now: start).first?.processCount == 1)
+        writeText("", to: trigger)
+        #expect(try parent.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["spawned"])
+        // Well inside the rediscovery interval: the tree is followed through /proc/.../children.
+        let next = start + .seconds(1)
+        #expect(next - start < ProcessComponentSampler.rediscoveryInterval)
+        #expect(sampler.sample(now: next).first?.processCount == 2)
+    }
+}
