@@ -38,6 +38,16 @@ public final class ProcessComponentSampler: Sendable {
         /// The processes each component was found as, and when the host was last scanned.
         var knownRoots: [String: [ProcessKey]] = [:]
         var lastFullScan: ContinuousClock.Instant?
+        /// Cgroup limits per component, read for its root process at most every rediscovery
+        /// interval: limits change rarely, and reading them costs several files per component.
+        var limits: [String: CachedLimits] = [:]
+    }
+
+    private struct CachedLimits {
+        let root: ProcessKey
+        let readAt: ContinuousClock.Instant
+        let cpuLimitCores: Double?
+        let memoryLimitBytes: UInt64?
     }
 
     /// How often the whole host is scanned for new matching processes while every component
@@ -130,7 +140,16 @@ public final class ProcessComponentSampler: Sendable {
                 state.previousTicks[component.name] = ticks
                 // DESIGN §3: CPU and memory percentages are of the component's cgroup limits when
                 // it has them (a container, a systemd unit with quotas), else of the host.
-                let limits = CgroupReader.figures(for: CgroupReader.membership(pid: root, reader: reader), reader: reader)
+                let rootKey = state.knownRoots[component.name]?.first { $0.pid == root } ?? ProcessKey(pid: root, startTicks: 0)
+                let limits: CachedLimits
+                if let cached = state.limits[component.name], cached.root == rootKey, now - cached.readAt < Self.rediscoveryInterval {
+                    limits = cached
+                } else {
+                    let figures = CgroupReader.figures(for: CgroupReader.membership(pid: root, reader: reader), reader: reader)
+                    limits = CachedLimits(root: rootKey, readAt: now, cpuLimitCores: figures.cpuLimitCores,
+                                          memoryLimitBytes: figures.memoryLimitBytes)
+                    state.limits[component.name] = limits
+                }
                 let cores = min(processorCount, limits.cpuLimitCores ?? processorCount)
                 if let elapsedSeconds, elapsedSeconds > 0, cores > 0 {
                     let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / cores * 100
