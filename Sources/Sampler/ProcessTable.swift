@@ -11,6 +11,7 @@ struct ProcessInfo: Equatable {
     /// Start time since boot, in clock ticks: with the pid, identifies a process across PID reuse.
     let startTicks: UInt64
     let residentBytes: UInt64
+    let threadCount: UInt64
 }
 
 /// A snapshot of every process on the host, read from /proc/<pid>/{stat,statm,cmdline}.
@@ -37,10 +38,13 @@ struct ProcessTable {
         var processes: [Int32: ProcessInfo] = [:]
         var stack = roots
         while let pid = stack.popLast() {
-            guard processes[pid] == nil, let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes)
+            guard processes[pid] == nil,
+                let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes, withArguments: false)
             else { continue }
             processes[pid] = process
-            for task in reader.entries(of: "\(root)/\(pid)/task") {
+            // A single-threaded process has one task, its own: no need to list the directory.
+            let tasks = process.threadCount <= 1 ? ["\(pid)"] : reader.entries(of: "\(root)/\(pid)/task")
+            for task in tasks {
                 guard let children = reader.contents(of: "\(root)/\(pid)/task/\(task)/children") else { continue }
                 stack += children.split(separator: UInt8(ascii: " ")).compactMap { Int32(String(decoding: $0, as: UTF8.self)) }
             }
@@ -63,14 +67,18 @@ struct ProcessTable {
         self.pidsByName = names
     }
 
-    private static func read(pid: Int32, reader: any ProcReader, root: String, pageSizeBytes: UInt64) -> ProcessInfo? {
+    /// Reads one process; `withArguments` is only needed to match components (host scans).
+    private static func read(pid: Int32, reader: any ProcReader, root: String, pageSizeBytes: UInt64,
+                             withArguments: Bool = true) -> ProcessInfo? {
         guard let stat = reader.contents(of: "\(root)/\(pid)/stat"), let parsed = parseStat(stat) else { return nil }
         let resident = reader.contents(of: "\(root)/\(pid)/statm").flatMap(parseResidentPages) ?? 0
-        let arguments = (reader.contents(of: "\(root)/\(pid)/cmdline") ?? [])
-            .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        let arguments = withArguments
+            ? (reader.contents(of: "\(root)/\(pid)/cmdline") ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            : []
         return ProcessInfo(
             pid: pid, parentPID: parsed.parentPID, command: parsed.command, arguments: arguments,
-            cpuTicks: parsed.cpuTicks, startTicks: parsed.startTicks, residentBytes: resident * pageSizeBytes)
+            cpuTicks: parsed.cpuTicks, startTicks: parsed.startTicks, residentBytes: resident * pageSizeBytes,
+            threadCount: parsed.threadCount)
     }
 
     /// `pids` and all their descendants.
@@ -88,12 +96,14 @@ struct ProcessTable {
 
     /// Fields of /proc/<pid>/stat. The command is in parentheses and may itself contain
     /// spaces and parentheses, so the fields are counted from the last ")".
-    static func parseStat(_ bytes: [UInt8]) -> (command: String, parentPID: Int32, cpuTicks: UInt64, startTicks: UInt64)? {
+    static func parseStat(_ bytes: [UInt8])
+        -> (command: String, parentPID: Int32, cpuTicks: UInt64, startTicks: UInt64, threadCount: UInt64)?
+    {
         guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")),
             open < close
         else { return nil }
         let command = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
-        // After the command: state(0) ppid(1) ... utime(11) stime(12) ... starttime(19).
+        // After the command: state(0) ppid(1) ... utime(11) stime(12) ... num_threads(17) ... starttime(19).
         var numbers: [UInt64] = []
         numbers.reserveCapacity(20)
         var field = 0
@@ -115,7 +125,7 @@ struct ProcessTable {
         }
         if inField && field <= 19 { numbers.append(value) }
         guard numbers.count > 19, numbers[1] <= UInt64(Int32.max) else { return nil }
-        return (command, Int32(numbers[1]), numbers[11] + numbers[12], numbers[19])
+        return (command, Int32(numbers[1]), numbers[11] + numbers[12], numbers[19], numbers[17])
     }
 
     static func parseResidentPages(_ bytes: [UInt8]) -> UInt64? {
