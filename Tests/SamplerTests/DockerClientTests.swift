@@ -255,6 +255,25 @@ struct DockerClientTests {
         )
     }
 
+    @Test("stats with precpu (taken without one-shot) give a CPU figure at once; one-shot stats do not")
+    func precpu() {
+        let container = DockerContainer(
+            id: "p", name: "p", names: ["p"], image: "", state: "running", status: "", labels: [:])
+        var withEngineReading = DockerStats(
+            read: nil, cpuTotalUsageNanoseconds: 3_000_000_000, systemCPUUsageNanoseconds: 20_000_000_000,
+            onlineCPUs: 4, memoryUsageBytes: 0, memoryLimitBytes: 0, memoryStatistics: [:], networks: [:],
+            blockReadBytes: 0, blockWriteBytes: 0, processCount: nil)
+        var oneShot = withEngineReading
+        withEngineReading.previousCPUTotalUsageNanoseconds = 2_000_000_000
+        withEngineReading.previousSystemCPUUsageNanoseconds = 16_000_000_000
+        // (3e9 - 2e9) / (20e9 - 16e9) × 4 CPUs × 100 = 100 % of one core
+        var calculator = DockerStatsCalculator()
+        #expect(calculator.figures(for: container, stats: withEngineReading, at: .now).cpuPercentOfOneCore == 100)
+        oneShot.previousSystemCPUUsageNanoseconds = 0
+        var fresh = DockerStatsCalculator()
+        #expect(fresh.figures(for: container, stats: oneShot, at: .now).cpuPercentOfOneCore == nil)
+    }
+
     @Test("counters that went backwards (a restart) give no CPU or network figure, then resume")
     func counterReset() {
         let container = DockerContainer(

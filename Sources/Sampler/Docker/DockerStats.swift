@@ -26,6 +26,10 @@ struct DockerStats: Sendable, Equatable {
     var blockWriteBytes: UInt64
     /// `pids_stats.current`.
     var processCount: UInt64?
+    /// `precpu_stats`: the engine's previous reading, present (non-zero) when stats were
+    /// requested without `one-shot`; zero with one-shot.
+    var previousCPUTotalUsageNanoseconds: UInt64 = 0
+    var previousSystemCPUUsageNanoseconds: UInt64? = nil
 
     struct NetworkBytes: Sendable, Equatable, Decodable {
         var receivedBytes: UInt64
@@ -68,6 +72,8 @@ extension DockerStats: Decodable {
         blockReadBytes = read
         blockWriteBytes = written
         processCount = document.pids_stats?.current
+        previousCPUTotalUsageNanoseconds = document.precpu_stats?.cpu_usage?.total_usage ?? 0
+        previousSystemCPUUsageNanoseconds = document.precpu_stats?.system_cpu_usage
     }
 }
 
@@ -101,6 +107,7 @@ private struct StatsDocument: Decodable {
 
     var read: String?
     var cpu_stats: CPUStats?
+    var precpu_stats: CPUStats?
     var memory_stats: MemoryStats?
     var networks: [String: DockerStats.NetworkBytes]?
     var blkio_stats: BlockIOStats?

@@ -67,7 +67,17 @@ struct DockerStatsCalculator: Sendable {
             processCount: stats.processCount,
             sizeRwBytes: sizeRwBytes
         )
-        guard container.isRunning, let previous else { return figures }
+        guard container.isRunning, let previous else {
+            // No sample of ours yet: the engine's own previous reading (`precpu_stats`, filled
+            // when stats are taken without one-shot) gives the CPU figure right away.
+            if container.isRunning, stats.previousCPUTotalUsageNanoseconds > 0, stats.previousSystemCPUUsageNanoseconds ?? 0 > 0 {
+                var engineReading = stats
+                engineReading.cpuTotalUsageNanoseconds = stats.previousCPUTotalUsageNanoseconds
+                engineReading.systemCPUUsageNanoseconds = stats.previousSystemCPUUsageNanoseconds
+                figures.cpuPercentOfOneCore = cpuPercentOfOneCore(previous: engineReading, current: stats)
+            }
+            return figures
+        }
         figures.cpuPercentOfOneCore = cpuPercentOfOneCore(previous: previous.stats, current: stats)
         let seconds = Self.seconds(current.takenAt - previous.takenAt)
         let before = previous.stats.networkTotals
