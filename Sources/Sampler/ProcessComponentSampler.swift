@@ -35,6 +35,8 @@ public final class ProcessComponentSampler: Sendable {
         var previousTime: ContinuousClock.Instant?
         /// Network counters per component at the previous tick.
         var previousNetwork: [String: NetworkCounters] = [:]
+        /// Storage I/O bytes (read, written) per process at the previous tick, per component.
+        var previousIO: [String: [ProcessKey: (read: UInt64, written: UInt64)]] = [:]
         /// The processes each component was found as, and when the host was last scanned.
         var knownRoots: [String: [ProcessKey]] = [:]
         var lastFullScan: ContinuousClock.Instant?
@@ -124,20 +126,38 @@ public final class ProcessComponentSampler: Sendable {
                     sample.status = .down
                     state.previousTicks[component.name] = [:]
                     state.previousNetwork[component.name] = nil
+                    state.previousIO[component.name] = nil
                     return sample
                 }
                 sample.status = .healthy
                 sample.processCount = UInt32(processes.count)
+                sample.threadCount = UInt32(clamping: processes.reduce(0) { $0 + $1.threadCount })
                 var ticks: [ProcessKey: UInt64] = [:]
+                var io: [ProcessKey: (read: UInt64, written: UInt64)] = [:]
                 var deltaTicks: UInt64 = 0
+                var deltaRead: UInt64 = 0
+                var deltaWritten: UInt64 = 0
                 let previous = state.previousTicks[component.name] ?? [:]
+                let previousIO = state.previousIO[component.name] ?? [:]
                 for process in processes {
                     let key = ProcessKey(pid: process.pid, startTicks: process.startTicks)
                     ticks[key] = process.cpuTicks
                     // A process first seen this tick contributes from the next tick on.
                     if let before = previous[key], process.cpuTicks >= before { deltaTicks += process.cpuTicks - before }
+                    if let bytes = reader.contents(of: "/proc/\(process.pid)/io").map(Self.parseIO) {
+                        io[key] = bytes
+                        if let before = previousIO[key], bytes.read >= before.read, bytes.written >= before.written {
+                            deltaRead += bytes.read - before.read
+                            deltaWritten += bytes.written - before.written
+                        }
+                    }
                 }
                 state.previousTicks[component.name] = ticks
+                state.previousIO[component.name] = io
+                if let elapsedSeconds, elapsedSeconds > 0 {
+                    sample.diskReadBytesPerSecond = UInt64((Double(deltaRead) / elapsedSeconds).rounded())
+                    sample.diskWriteBytesPerSecond = UInt64((Double(deltaWritten) / elapsedSeconds).rounded())
+                }
                 // DESIGN §3: CPU and memory percentages are of the component's cgroup limits when
                 // it has them (a container, a systemd unit with quotas), else of the host.
                 let rootKey = state.knownRoots[component.name]?.first { $0.pid == root } ?? ProcessKey(pid: root, startTicks: 0)
@@ -184,6 +204,23 @@ public final class ProcessComponentSampler: Sendable {
 
     private static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// `read_bytes` and `write_bytes` of /proc/<pid>/io: bytes the process made the storage
+    /// layer fetch and send (page cache hits excluded).
+    static func parseIO(_ bytes: [UInt8]) -> (read: UInt64, written: UInt64) {
+        var read: UInt64 = 0
+        var written: UInt64 = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            guard fields.count == 2, let value = UInt64(String(decoding: fields[1], as: UTF8.self)) else { continue }
+            switch String(decoding: fields[0], as: UTF8.self) {
+            case "read_bytes:": read = value
+            case "write_bytes:": written = value
+            default: break
+            }
+        }
+        return (read, written)
     }
 
     static func memoryTotalBytes(reader: any ProcReader) -> UInt64 {

@@ -248,6 +248,14 @@ public nonisolated struct ResourceWatcher_V1_ComponentSample: Sendable {
   /// Number of processes found for the component.
   public var processCount: UInt32 = 0
 
+  /// Threads of those processes.
+  public var threadCount: UInt32 = 0
+
+  /// Storage I/O of the process tree (/proc/<pid>/io read_bytes, write_bytes), bytes per second.
+  public var diskReadBytesPerSecond: UInt64 = 0
+
+  public var diskWriteBytesPerSecond: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -451,7 +459,7 @@ nonisolated extension ResourceWatcher_V1_LogLevel: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -470,6 +478,9 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.networkOutBytesPerSecond) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.networkHostWide) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.processCount) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.threadCount) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.diskReadBytesPerSecond) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.diskWriteBytesPerSecond) }()
       default: break
       }
     }
@@ -509,6 +520,15 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     if self.processCount != 0 {
       try visitor.visitSingularUInt32Field(value: self.processCount, fieldNumber: 11)
     }
+    if self.threadCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.threadCount, fieldNumber: 12)
+    }
+    if self.diskReadBytesPerSecond != 0 {
+      try visitor.visitSingularUInt64Field(value: self.diskReadBytesPerSecond, fieldNumber: 13)
+    }
+    if self.diskWriteBytesPerSecond != 0 {
+      try visitor.visitSingularUInt64Field(value: self.diskWriteBytesPerSecond, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -524,6 +544,9 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     if lhs.networkOutBytesPerSecond != rhs.networkOutBytesPerSecond {return false}
     if lhs.networkHostWide != rhs.networkHostWide {return false}
     if lhs.processCount != rhs.processCount {return false}
+    if lhs.threadCount != rhs.threadCount {return false}
+    if lhs.diskReadBytesPerSecond != rhs.diskReadBytesPerSecond {return false}
+    if lhs.diskWriteBytesPerSecond != rhs.diskWriteBytesPerSecond {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

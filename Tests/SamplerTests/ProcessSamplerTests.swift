@@ -139,3 +139,44 @@ struct ProcessTreeTests {
         #expect(sampler.sample(now: next).first?.processCount == 2)
     }
 }
+
+@Suite("Process storage I/O and threads")
+struct ProcessIOTests {
+    @Test("a process writing a known number of bytes to disk reads that much write I/O, and its threads are counted")
+    func writeBytes() throws {
+        let directory = TemporaryDirectory(prefix: "rw-io")
+        defer { directory.remove() }
+        let trigger = directory.path + "/go"
+        let marker = "writer-\(UInt32.random(in: 0...UInt32.max))"
+        let size = 16 << 20
+        let script = """
+            import os, threading, time
+            threading.Thread(target=lambda: time.sleep(600), daemon=True).start()
+            print('ready', flush=True)
+            while not os.path.exists('\(trigger)'): time.sleep(0.01)
+            with open('\(directory.path)/data', 'wb') as f:
+                f.write(os.urandom(\(size)))
+                f.flush()
+                os.fsync(f.fileno())
+            print('written', flush=True)
+            time.sleep(600)
+            """
+        let writer = try ChildProcess("/usr/bin/env", ["python3", "-c", script, marker])
+        defer {
+            writer.kill()
+            writer.wait()
+        }
+        #expect(try writer.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "writer", cmdline: " \(marker)$")])
+        let start = ContinuousClock.now
+        let before = try #require(sampler.sample(now: start).first)
+        #expect(before.threadCount == 2)
+        writeText("", to: directory.path + "/go")
+        #expect(try writer.readLines(atLeast: 1, deadline: .now + .seconds(60)) == ["written"])
+        let end = ContinuousClock.now
+        let after = try #require(sampler.sample(now: end).first)
+        let seconds = Double((end - start).components.seconds) + Double((end - start).components.attoseconds) / 1e18
+        let written = Double(after.diskWriteBytesPerSecond) * seconds
+        #expect(abs(written - Double(size)) <= Double(size) * 0.05, "read \(written) bytes written for \(size)")
+    }
+}
