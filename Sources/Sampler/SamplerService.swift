@@ -19,9 +19,15 @@ public struct SamplerService: Service {
     let composer: TickComposer
     let spool: Spool
     let ioThreadPool: NIOThreadPool
+    /// The agent's own log records, written each tick as a log batch.
+    let agentLogs: LogBuffer
+    let agentID: String
     let logger: Logger
 
-    public init(config: Config, agentID: String, spool: Spool, ioThreadPool: NIOThreadPool, logger: Logger) {
+    public init(config: Config, agentID: String, spool: Spool, ioThreadPool: NIOThreadPool, agentLogs: LogBuffer,
+                logger: Logger) {
+        self.agentLogs = agentLogs
+        self.agentID = agentID
         self.interval = .milliseconds(Int64((config.pollIntervalSeconds * 1000).rounded()))
         self.composer = TickComposer(config: config, agentID: agentID)
         self.spool = spool
@@ -70,12 +76,37 @@ public struct SamplerService: Service {
         }
     }
 
+    /// Writes the agent's buffered log records to the spool now (at shutdown, after the last tick).
+    public func flushAgentLogs() async throws {
+        let records = agentLogs.drain()
+        guard !records.isEmpty else { return }
+        let (agentID, spool) = (self.agentID, self.spool)
+        try await ioThreadPool.runIfActive {
+            Self.appendLogs(records, agentID: agentID, at: RFC3339.nowUnixMilliseconds(), to: spool)
+        }
+    }
+
+    /// One log batch; a failed append drops it (the spool counts and logs that). Blocking.
+    private static func appendLogs(_ records: [ResourceWatcher_V1_LogRecord], agentID: String, at unixMilliseconds: Int64,
+                                   to spool: Spool) {
+        guard !records.isEmpty else { return }
+        var logs = ResourceWatcher_V1_Batch()
+        logs.schemaVersion = 1
+        logs.agentID = agentID
+        logs.timestampUnixMs = unixMilliseconds
+        logs.logs = records
+        guard let payload: [UInt8] = try? logs.serializedBytes() else { return }
+        _ = try? spool.append(kind: .logs, payload: payload)
+    }
+
     private func tick() async throws {
         let started = ContinuousClock.now
         let composer = self.composer
         let spool = self.spool
         let intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         let logger = self.logger
+        let agentLogs = self.agentLogs
+        let agentID = self.agentID
         // The engine gets at most half the interval (and 5 s): a stuck engine never stalls the tick.
         let containerSamples = await composer.sampleContainers(timeout: min(interval / 2, .seconds(5)))
         try await ioThreadPool.runIfActive {
@@ -106,6 +137,7 @@ public struct SamplerService: Service {
             } catch {
                 // Counted and logged (rate-limited) by the spool; the next tick tries again.
             }
+            Self.appendLogs(agentLogs.drain(), agentID: agentID, at: batch.timestampUnixMs, to: spool)
         }
         let elapsed = ContinuousClock.now - started
         let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000

@@ -1,6 +1,7 @@
 import Logging
 import Synchronization
 import WatcherModel
+import WatcherProto
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,9 @@ enum AgentLogging {
         let description: String
     }
 
-    static func bootstrap(level: String, file: String?) throws -> Logger {
+    /// Installs the agent's log handler. Records at or above the level also go to `spoolBuffer`,
+    /// from which each tick writes them to the spool as a log batch.
+    static func bootstrap(level: String, file: String?, clientID: String, spoolBuffer: LogBuffer) throws -> Logger {
         let descriptor: Int32
         if let file {
             descriptor = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
@@ -26,7 +29,7 @@ enum AgentLogging {
         let logLevel = Logger.Level(rawValue: level) ?? .info
         let output = LineOutput(descriptor: descriptor)
         LoggingSystem.bootstrap { label in
-            var handler = LineLogHandler(label: label, output: output)
+            var handler = LineLogHandler(label: label, output: output, spoolBuffer: spoolBuffer, clientID: clientID)
             handler.logLevel = logLevel
             return handler
         }
@@ -52,6 +55,8 @@ final class LineOutput: Sendable {
 struct LineLogHandler: LogHandler {
     let label: String
     let output: LineOutput
+    let spoolBuffer: LogBuffer
+    let clientID: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
@@ -68,5 +73,26 @@ struct LineLogHandler: LogHandler {
             line += " \(key)=" + (value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value)
         }
         output.write(line)
+        var record = ResourceWatcher_V1_LogRecord()
+        record.timestampUnixNs = RFC3339.nowUnixMilliseconds() * 1_000_000
+        record.clientID = clientID
+        record.component = "resource-watcher"
+        record.source = "agent"
+        record.level = Self.level(event.level)
+        record.message = "\(event.message)"
+        for (key, value) in merged { record.metadata[key] = "\(value)" }
+        spoolBuffer.append(record)
+    }
+
+    static func level(_ level: Logger.Level) -> ResourceWatcher_V1_LogLevel {
+        switch level {
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        case .critical: .critical
+        }
     }
 }

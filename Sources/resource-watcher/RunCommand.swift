@@ -19,7 +19,9 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let logger = try AgentLogging.bootstrap(level: config.logLevel, file: config.logFile)
+        let agentLogs = LogBuffer()
+        let logger = try AgentLogging.bootstrap(
+            level: config.logLevel, file: config.logFile, clientID: config.clientID, spoolBuffer: agentLogs)
 
         // Blocking I/O (spool files, fsync, /proc) runs on these threads, never on the cooperative pool.
         let ioThreadPool = NIOThreadPool(numberOfThreads: 2)
@@ -43,7 +45,8 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         let agentID = Self.hostName() + "/" + config.clientID
-        let sampler = SamplerService(config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, logger: logger)
+        let sampler = SamplerService(
+            config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, agentLogs: agentLogs, logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: sampler)],
@@ -60,9 +63,11 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             logger.error("service failed", metadata: ["error": "\(error)"])
         }
+        logger.info("resource-watcher stopping", metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"])
+        // Log lines since the last tick go into the spool before it closes.
+        try await sampler.flushAgentLogs()
         try await ioThreadPool.runIfActive { spool.close() }
         try await ioThreadPool.shutdownGracefully()
-        logger.info("resource-watcher stopped", metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"])
     }
 
     static func hostName() -> String {

@@ -21,21 +21,22 @@ struct AgentCommandTests {
         let spoolDirectory = directory.path + "/spool"
         writeText(
             """
-            {"client_id": "tenant-a", "poll_interval_seconds": 0.2, "log_level": "warning",
+            {"client_id": "tenant-a", "poll_interval_seconds": 0.2, "log_level": "info",
              "spool": {"dir": "\(spoolDirectory)"},
              "components": [{"name": "self", "process_name": "resource-watcher"},
                             {"name": "absent", "process_name": "no-such-process-xyz"}]}
             """, to: directory.path + "/config.json")
         let child = try ChildProcess(agent, ["run", "--config", directory.path + "/config.json"], mergeStandardError: true)
-        // Poll the spool read-only until a few ticks have landed.
+        // Poll the spool read-only until a few ticks have landed: each tick writes a sample
+        // record and at most one log record, so 8 records hold at least 4 samples.
         let deadline = ContinuousClock.now + .seconds(30)
         var frames = 0
-        while frames < 4 && ContinuousClock.now < deadline {
+        while frames < 8 && ContinuousClock.now < deadline {
             frames = (try? SpoolVerifier.verify(directory: spoolDirectory))?.frameCount ?? 0
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
         }
-        #expect(frames >= 4)
+        #expect(frames >= 8)
         child.kill(SIGTERM)
         let (output, status) = try child.finish()
         #expect(status == 0, "exit status \(status), output:\n\(output)")
@@ -44,11 +45,19 @@ struct AgentCommandTests {
         logger.logLevel = .critical
         let spool = try Spool(directory: spoolDirectory, consumers: ["check"], logger: logger)
         #expect(spool.recovery.isClean)
-        let records = try spool.reader(for: "check").read(maxRecords: 1000).records
+        let everything = try spool.reader(for: "check").read(maxRecords: 1000).records
+        let records = everything.filter { $0.kind == .sample }
         #expect(records.count >= 4)
+        // The agent's own log lines are in the spool too, as log batches (DESIGN §5).
+        let logLines = try everything.filter { $0.kind == .logs }.flatMap { try ResourceWatcher_V1_Batch(serializedBytes: $0.payload).logs }
+        let started = try #require(logLines.first { $0.message == "resource-watcher started" }, "log records: \(logLines.map(\.message))")
+        #expect(started.clientID == "tenant-a")
+        #expect(started.source == "agent")
+        #expect(started.level == .info)
+        #expect(started.metadata["version"] != nil)
+        #expect(logLines.contains { $0.message == "resource-watcher stopping" }, "lines after the last tick are flushed at shutdown")
         var previousTimestamp: Int64 = 0
         for record in records {
-            #expect(record.kind == .sample)
             let batch = try ResourceWatcher_V1_Batch(serializedBytes: record.payload)
             #expect(batch.schemaVersion == 1)
             #expect(batch.timestampUnixMs > previousTimestamp)
