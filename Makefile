@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 
@@ -57,7 +57,7 @@ proto:
 	  git clone -q --branch 1.39.0 https://github.com/apple/swift-protobuf.git .build-tools/swift-protobuf && \
 	  (cd .build-tools/swift-protobuf && $(SWIFT) build -c release --product protoc-gen-swift); }
 	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_out=Sources/WatcherProto \
-	  --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true -I proto proto/batch.proto
+	  --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true -I proto proto/batch.proto proto/remote.proto
 
 clean:
 	rm -rf .build .build-tools

@@ -70,8 +70,9 @@ let package = Package(
         .target(
             name: "Shipper",
             dependencies: [
-                "Spool", "WatcherModel", "CCurl", "CSnappy", "HTTPTransport",
+                "Spool", "WatcherModel", "WatcherProto", "CCurl", "CSnappy", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -122,7 +123,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ShipperTests",
-            dependencies: ["Shipper"],
+            dependencies: [
+                "Shipper", "WatcherProto", "HTTPTransport", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

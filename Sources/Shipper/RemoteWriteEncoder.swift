@@ -1,0 +1,98 @@
+import CSnappy
+public import WatcherProto
+
+/// Turns sample batches into Prometheus remote-write 1.0 requests (DESIGN §7): the seed's metric
+/// names in DESIGN §3 units, labels `client_id`, `component`, `instance`, `job` sorted by name
+/// with `__name__`, samples in time order per series, at most `maxSamplesPerRequest` per request.
+public struct RemoteWriteEncoder: Sendable {
+    public let instance: String
+    public let job: String
+    public let maxSamplesPerRequest: Int
+
+    public init(instance: String, job: String = "resource-watcher", maxSamplesPerRequest: Int = 2000) {
+        precondition(maxSamplesPerRequest > 0, "a request must hold at least one sample")
+        self.instance = instance
+        self.job = job
+        self.maxSamplesPerRequest = maxSamplesPerRequest
+    }
+
+    /// The seed's component metrics and how each is read from a sample, in DESIGN §3 units.
+    static let componentMetrics: [(name: String, value: @Sendable (ResourceWatcher_V1_ComponentSample) -> Double)] = [
+        ("resource_watcher_component_cpu_usage", { Double($0.cpuUsageCentipercent) / 100 }),
+        ("resource_watcher_component_memory_usage", { Double($0.memoryUsageKib) / 1024 }),
+        ("resource_watcher_component_memory_usage_percent", { Double($0.memoryUsageCentipercent) / 100 }),
+        ("resource_watcher_component_disk_usage", { Double($0.diskUsageKib) / 1024 }),
+        ("resource_watcher_component_network_in", { Double($0.networkInBytesPerSecond) / 1024 }),
+        ("resource_watcher_component_network_out", { Double($0.networkOutBytesPerSecond) / 1024 }),
+    ]
+
+    /// Requests for `batches` (in sequence, hence time, order). A component that is down has no
+    /// figures, so it contributes no samples for that tick.
+    public func requests(for batches: [ResourceWatcher_V1_Batch]) -> [Prometheus_WriteRequest] {
+        var seriesOrder: [[Prometheus_Label]] = []
+        var samples: [[Prometheus_Label]: [Prometheus_Sample]] = [:]
+        for batch in batches {
+            for component in batch.components where component.status == .healthy || component.status == .degraded {
+                for metric in Self.componentMetrics {
+                    let labels = labels(metric: metric.name, component: component)
+                    if samples[labels] == nil { seriesOrder.append(labels) }
+                    var sample = Prometheus_Sample()
+                    sample.value = metric.value(component)
+                    sample.timestamp = batch.timestampUnixMs
+                    samples[labels, default: []].append(sample)
+                }
+            }
+        }
+        var requests: [Prometheus_WriteRequest] = []
+        var current = Prometheus_WriteRequest()
+        var count = 0
+        for labels in seriesOrder {
+            var remaining = samples[labels]!.sorted { $0.timestamp < $1.timestamp }[...]
+            while !remaining.isEmpty {
+                if count == maxSamplesPerRequest {
+                    requests.append(current)
+                    current = Prometheus_WriteRequest()
+                    count = 0
+                }
+                let take = min(remaining.count, maxSamplesPerRequest - count)
+                var series = Prometheus_TimeSeries()
+                series.labels = labels
+                series.samples = Array(remaining.prefix(take))
+                current.timeseries.append(series)
+                remaining = remaining.dropFirst(take)
+                count += take
+            }
+        }
+        if count > 0 { requests.append(current) }
+        return requests
+    }
+
+    private func labels(metric: String, component: ResourceWatcher_V1_ComponentSample) -> [Prometheus_Label] {
+        let pairs = [
+            ("__name__", metric), ("client_id", component.clientID), ("component", component.name),
+            ("instance", instance), ("job", job),
+        ]
+        return pairs.filter { !$0.1.isEmpty }.sorted { $0.0 < $1.0 }.map { name, value in
+            var label = Prometheus_Label()
+            label.name = name
+            label.value = value
+            return label
+        }
+    }
+
+    /// Snappy block format (not framed), as remote-write requires.
+    public static func snappyCompress(_ bytes: [UInt8]) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: snappy_max_compressed_length(bytes.count))
+        var length = output.count
+        let status = bytes.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { out in
+                snappy_compress(
+                    input.baseAddress?.assumingMemoryBound(to: CChar.self), input.count,
+                    out.baseAddress!.assumingMemoryBound(to: CChar.self), &length)
+            }
+        }
+        precondition(status == SNAPPY_OK, "snappy_compress failed with a buffer of snappy_max_compressed_length")
+        output.removeLast(output.count - length)
+        return output
+    }
+}
