@@ -66,11 +66,8 @@ public final class DiskUsage: Sendable {
         let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         guard seen.insert(identity).inserted else { return 0 }
         var total = UInt64(info.st_blocks) * 512
-        guard (info.st_mode & S_IFMT) == S_IFDIR, let directory = opendir(path) else { return total }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name == "." || name == ".." { continue }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return total }
+        for name in LiveProcReader().entries(of: path) {
             total += allocatedBytes(under: path + "/" + name, seen: &seen)
         }
         return total

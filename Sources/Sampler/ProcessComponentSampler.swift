@@ -19,6 +19,10 @@ public final class ProcessComponentSampler: Sendable {
     private let clockTicksPerSecond: Double
     private let processorCount: Double
     private let pageSizeBytes: UInt64
+    /// Host MemTotal and the agent's own network namespace: fixed for the process's life,
+    /// so read once rather than every tick.
+    private let memoryTotalBytes: UInt64
+    private let hostNamespace: String?
     /// Cached disk figures, refreshed by the sampler service's own slower loop.
     public let diskUsage: DiskUsage
 
@@ -66,6 +70,8 @@ public final class ProcessComponentSampler: Sendable {
         self.clockTicksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
         self.processorCount = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         self.pageSizeBytes = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        self.memoryTotalBytes = Self.memoryTotalBytes(reader: reader)
+        self.hostNamespace = reader.linkTarget(of: "/proc/self/ns/net")
         self.diskUsage = DiskUsage(components: components.map { ($0.name, $0.dataPaths) })
         let components = components.map { component in
             Component(
@@ -80,8 +86,6 @@ public final class ProcessComponentSampler: Sendable {
 
     /// One sample per component. Blocking (reads /proc): call from the sampler's I/O thread.
     public func sample(now: ContinuousClock.Instant = .now) -> [ResourceWatcher_V1_ComponentSample] {
-        let memoryTotalBytes = Self.memoryTotalBytes(reader: reader)
-        let hostNamespace = reader.linkTarget(of: "/proc/self/ns/net")
         return state.withLock { state in
             // Scan the whole host only when something may have changed: a component not found,
             // a known process gone or replaced (PID reuse), a pid file naming another process,

@@ -19,23 +19,11 @@ struct ContainerSamplerTests {
         return config
     }
 
-    private func startEngine(stalling name: String? = nil) throws -> (ChildProcess, String, TemporaryDirectory) {
-        let directory = TemporaryDirectory()
-        let socket = directory.path + "/docker.sock"
-        let engine = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("docker_engine_server.py"), socket] + (name.map { [$0] } ?? []))
-        #expect(try engine.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
-        return (engine, socket, directory)
-    }
-
     @Test("running containers get docker-stats figures in DESIGN units; stopped and missing ones are down")
     func figuresAndStatus() async throws {
-        let (engine, socket, directory) = try startEngine()
-        defer {
-            engine.kill()
-            engine.wait()
-            directory.remove()
-        }
-        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: socket)
+        let engine = try StandInEngine()
+        defer { engine.stop() }
+        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: engine.socket)
         let first = composer.composeBatch(intervalSeconds: 1, containerSamples: await composer.sampleContainers(timeout: .seconds(10)))
         let byName = Dictionary(uniqueKeysWithValues: first.components.map { ($0.name, $0) })
         let web = try #require(byName["web-app"])
@@ -57,13 +45,9 @@ struct ContainerSamplerTests {
 
     @Test("a container's disk usage is its writable layer plus its volumes, not its bind mounts")
     func containerDiskUsage() async throws {
-        let (engine, socket, directory) = try startEngine()
-        defer {
-            engine.kill()
-            engine.wait()
-            directory.remove()
-        }
-        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: socket)
+        let engine = try StandInEngine()
+        defer { engine.stop() }
+        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: engine.socket)
         let walked = WalkLog()
         await composer.refreshContainerDiskUsage { paths in
             walked.record(paths)
@@ -77,13 +61,9 @@ struct ContainerSamplerTests {
 
     @Test("a stuck engine is cut off by the timeout: the tick goes on and that component is unknown")
     func slowEngineIsCutOff() async throws {
-        let (engine, socket, directory) = try startEngine(stalling: "web")
-        defer {
-            engine.kill()
-            engine.wait()
-            directory.remove()
-        }
-        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: socket)
+        let engine = try StandInEngine(stalling: "web")
+        defer { engine.stop() }
+        let composer = TickComposer(config: config(), agentID: "test", dockerSocket: engine.socket)
         let start = ContinuousClock.now
         let samples = await composer.sampleContainers(timeout: .milliseconds(500))
         #expect(ContinuousClock.now - start < .seconds(3), "the tick waited \(ContinuousClock.now - start)")
@@ -98,4 +78,25 @@ private final class WalkLog: Sendable {
     private let log = Mutex<[[String]]>([])
     func record(_ paths: [String]) { log.withLock { $0.append(paths) } }
     var paths: [[String]] { log.withLock { $0 } }
+}
+
+/// Tests/Fixtures/docker_engine_server.py on a unix socket in a fresh directory.
+private final class StandInEngine {
+    let socket: String
+    private let process: ChildProcess
+    private let directory = TemporaryDirectory()
+
+    /// `stalling`: a container whose stats the engine takes 30 s to answer.
+    init(stalling name: String? = nil) throws {
+        socket = directory.path + "/docker.sock"
+        process = try ChildProcess(
+            "/usr/bin/env", ["python3", Fixtures.path("docker_engine_server.py"), socket] + (name.map { [$0] } ?? []))
+        #expect(try process.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
+    }
+
+    func stop() {
+        process.kill()
+        process.wait()
+        directory.remove()
+    }
 }

@@ -73,24 +73,12 @@ struct NetworkNamespaceTests {
 
     @Test("a process sharing the host's namespace is flagged host-wide")
     func hostWideFlag() throws {
-        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "init", pidFile: nil, ports: []).withPIDFile(selfPIDFile())])
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        writeText("\(getpid())\n", to: directory.path + "/pid")
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "self", pidFile: directory.path + "/pid")])
         let sample = try #require(sampler.sample().first)
         #expect(sample.status == .healthy)
         #expect(sample.networkHostWide)
-    }
-
-    private func selfPIDFile() -> String {
-        let directory = TemporaryDirectory()
-        let path = directory.path + "/pid"
-        writeText("\(getpid())\n", to: path)
-        return path
-    }
-}
-
-extension ComponentConfig {
-    fileprivate func withPIDFile(_ path: String) -> ComponentConfig {
-        var copy = self
-        copy.pidFile = path
-        return copy
     }
 }
