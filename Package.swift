@@ -73,6 +73,8 @@ let package = Package(
                 "Spool", "WatcherModel", "WatcherProto", "CCurl", "CSnappy", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -84,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "resource-watcher",
             dependencies: [
-                "WatcherModel", "Spool", "Sampler",
+                "WatcherModel", "Spool", "Sampler", "Shipper",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +126,10 @@ let package = Package(
         .testTarget(
             name: "ShipperTests",
             dependencies: [
-                "Shipper", "WatcherProto", "HTTPTransport", "TestSupport",
+                "Shipper", "WatcherProto", "WatcherModel", "Spool", "HTTPTransport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings

@@ -26,28 +26,54 @@ public struct RemoteWriteEncoder: Sendable {
         ("resource_watcher_component_network_out", { Double($0.networkOutBytesPerSecond) / 1024 }),
     ]
 
+    /// Prometheus' staleness marker: a NaN with this exact bit pattern ends a series at once.
+    public static let staleMarker = Double(bitPattern: 0x7FF0_0000_0000_0002)
+
     /// Requests for `batches` (in sequence, hence time, order). A component that is down has no
     /// figures, so it contributes no samples for that tick.
     public func requests(for batches: [ResourceWatcher_V1_Batch]) -> [Prometheus_WriteRequest] {
-        var seriesOrder: [[Prometheus_Label]] = []
+        var liveSeries: Set<[Prometheus_Label]> = []
+        return pack(series(for: batches, liveSeries: &liveSeries))
+    }
+
+    /// Every series' samples for `batches`, in first-seen order. A series live before a batch
+    /// (in `liveSeries`) and absent from it — its component went down or away — gets a
+    /// staleness marker at that batch's time; `liveSeries` is left as the last batch's set.
+    func series(
+        for batches: [ResourceWatcher_V1_Batch], liveSeries: inout Set<[Prometheus_Label]>
+    ) -> [(labels: [Prometheus_Label], samples: [Prometheus_Sample])] {
+        var order: [[Prometheus_Label]] = []
         var samples: [[Prometheus_Label]: [Prometheus_Sample]] = [:]
+        func add(_ labels: [Prometheus_Label], _ value: Double, at timestamp: Int64) {
+            var sample = Prometheus_Sample()
+            sample.value = value
+            sample.timestamp = timestamp
+            if samples[labels] == nil { order.append(labels) }
+            samples[labels, default: []].append(sample)
+        }
         for batch in batches {
+            var seen: Set<[Prometheus_Label]> = []
             for component in batch.components where component.status == .healthy || component.status == .degraded {
                 for metric in Self.componentMetrics {
                     let labels = labels(metric: metric.name, component: component)
-                    if samples[labels] == nil { seriesOrder.append(labels) }
-                    var sample = Prometheus_Sample()
-                    sample.value = metric.value(component)
-                    sample.timestamp = batch.timestampUnixMs
-                    samples[labels, default: []].append(sample)
+                    add(labels, metric.value(component), at: batch.timestampUnixMs)
+                    seen.insert(labels)
                 }
             }
+            for gone in liveSeries.subtracting(seen) { add(gone, Self.staleMarker, at: batch.timestampUnixMs) }
+            liveSeries = seen
         }
+        return order.map { labels in (labels, samples[labels]!.sorted { $0.timestamp < $1.timestamp }) }
+    }
+
+    /// Packs series into requests of at most `maxSamplesPerRequest` samples, splitting a long
+    /// series across requests in time order.
+    func pack(_ series: [(labels: [Prometheus_Label], samples: [Prometheus_Sample])]) -> [Prometheus_WriteRequest] {
         var requests: [Prometheus_WriteRequest] = []
         var current = Prometheus_WriteRequest()
         var count = 0
-        for labels in seriesOrder {
-            var remaining = samples[labels]!.sorted { $0.timestamp < $1.timestamp }[...]
+        for (labels, samples) in series {
+            var remaining = samples[...]
             while !remaining.isEmpty {
                 if count == maxSamplesPerRequest {
                     requests.append(current)
@@ -55,10 +81,10 @@ public struct RemoteWriteEncoder: Sendable {
                     count = 0
                 }
                 let take = min(remaining.count, maxSamplesPerRequest - count)
-                var series = Prometheus_TimeSeries()
-                series.labels = labels
-                series.samples = Array(remaining.prefix(take))
-                current.timeseries.append(series)
+                var item = Prometheus_TimeSeries()
+                item.labels = labels
+                item.samples = Array(remaining.prefix(take))
+                current.timeseries.append(item)
                 remaining = remaining.dropFirst(take)
                 count += take
             }

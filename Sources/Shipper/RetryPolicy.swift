@@ -26,8 +26,12 @@ public struct RetryPolicy: Sendable, Equatable {
         case drop(reason: String)
     }
 
-    /// The outcome of one attempt: an HTTP status, or a transport failure (no status).
-    public static func decide(status: Int?, retryAfter: String? = nil, nowUnixSeconds: Int? = nil) -> Decision {
+    /// The outcome of one attempt: an HTTP status, or a transport failure (no status). The
+    /// response body of a rejected request names the drop reason when it is a known one: data
+    /// too old for the destination (replayed after a long outage) or out of order.
+    public static func decide(
+        status: Int?, retryAfter: String? = nil, body: [UInt8] = [], nowUnixSeconds: Int? = nil
+    ) -> Decision {
         guard let status else { return .retry(notBefore: nil) }
         switch status {
         case 200..<300:
@@ -35,8 +39,20 @@ public struct RetryPolicy: Sendable, Equatable {
         case 408, 429, 500..<600:
             return .retry(notBefore: retryAfter.flatMap { parseRetryAfter($0, nowUnixSeconds: nowUnixSeconds ?? Int(time(nil))) })
         default:
-            return .drop(reason: "http_\(status)")
+            return .drop(reason: dropReason(status: status, body: body))
         }
+    }
+
+    /// "too_old", "out_of_order", "duplicate", or "http_<status>".
+    static func dropReason(status: Int, body: [UInt8]) -> String {
+        let text = String(decoding: body.prefix(1024), as: UTF8.self).lowercased()
+        // Prometheus: "out of bounds", "too old"; Loki: "timestamp too old", "entry too far behind".
+        if text.contains("too old") || text.contains("out of bounds") || text.contains("too far behind") {
+            return "too_old"
+        }
+        if text.contains("out of order") { return "out_of_order" }
+        if text.contains("duplicate sample") { return "duplicate" }
+        return "http_\(status)"
     }
 
     /// The wait before retry number `attempt` (0 for the first retry): a uniformly random

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Shipper
 import WatcherModel
 
 struct CheckConfigCommand: ParsableCommand {
@@ -16,18 +17,8 @@ struct CheckConfigCommand: ParsableCommand {
         print("  poll interval:  \(config.pollIntervalSeconds) s")
         print("  spool:          \(config.spool.directory) (max \(config.spool.maxBytes) bytes, fsync \(config.spool.fsync))")
         print("  components:     \(config.components.map(\.name).joined(separator: ", "))")
-        let sinks = SinkNames.enabled(in: config)
+        let sinks = ShipperSinks.consumerNames(in: config)
         print("  sinks:          \(sinks.isEmpty ? "none (data is kept in the spool)" : sinks.joined(separator: ", "))")
     }
 }
 
-/// Spool consumer names of the sinks a config turns on.
-enum SinkNames {
-    static func enabled(in config: Config) -> [String] {
-        var names: [String] = []
-        if config.sinks.prometheusRemoteWrite.url != nil { names.append("prometheus") }
-        if config.sinks.loki.url != nil { names.append("loki") }
-        if config.orchestratorURL != nil { names.append("orchestrator") }
-        return names
-    }
-}

@@ -3,6 +3,7 @@ import Logging
 import NIOPosix
 import Sampler
 import ServiceLifecycle
+import Shipper
 import Spool
 import UnixSignals
 import WatcherModel
@@ -32,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
             maxAge: config.spool.maxAge,
             segmentSizeBytes: config.spool.segmentBytes,
             fsync: FsyncPolicy(rawValue: config.spool.fsync.rawValue) ?? .batch)
-        let consumers = SinkNames.enabled(in: config)
+        let consumers = ShipperSinks.consumerNames(in: config)
         let spool: Spool
         do {
             spool = try await ioThreadPool.runIfActive {
@@ -44,12 +45,18 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
-        let agentID = Self.hostName() + "/" + config.clientID
+        let hostName = Self.hostName()
+        let agentID = hostName + "/" + config.clientID
         let sampler = SamplerService(
             config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, agentLogs: agentLogs, logger: logger)
+        let sinks = ShipperSinks(
+            config: config, spool: spool, ioThreadPool: ioThreadPool, instance: hostName,
+            userAgent: "resource-watcher/\(AgentVersion.current)", logger: logger)
+        // Graceful shutdown runs in reverse order: the sampler stops first, then the sinks
+        // finish their in-flight requests.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: sampler)],
+                services: sinks.services.map { .init(service: $0) } + [.init(service: sampler)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         logger.info(

@@ -1,0 +1,210 @@
+public import HTTPTransport
+public import Logging
+public import NIOPosix
+public import ServiceLifecycle
+public import Spool
+import SwiftProtobuf
+import WatcherModel
+import WatcherProto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One sink's loop (DESIGN §7): read the next records after the sink's own spool cursor,
+/// encode them, send each request until it is delivered (2xx) or dropped (other 4xx), and move
+/// the cursor only past records whose requests are settled. A destination that is down makes
+/// this loop back off and retry; it never holds back another sink.
+///
+/// On graceful shutdown no new request starts; the one in flight may finish within
+/// `shutdownGrace`, then it is aborted (and resent after the restart). Cursors are durable as
+/// soon as they move, so there is nothing more to save.
+public struct SinkService<Encoder: SinkEncoder>: Service {
+    /// The spool consumer name ("prometheus", "loki", "orchestrator").
+    public let name: String
+    let spool: Spool
+    let transport: any HTTPTransport
+    let retryPolicy: RetryPolicy
+    let ioThreadPool: NIOThreadPool
+    let logger: Logger
+    /// The sink's counters, shared with the status API.
+    public let metrics: SinkMetrics
+    let initialEncoder: Encoder
+    /// How long an in-flight request may run on after a graceful shutdown began.
+    let shutdownGrace: Duration
+    /// How often an idle sink looks for new records.
+    let idlePollInterval: Duration
+    /// Records read (and encoded) at a time.
+    let readBatchRecords: Int
+
+    public init(
+        name: String, encoder: Encoder, spool: Spool, transport: any HTTPTransport, retryPolicy: RetryPolicy,
+        ioThreadPool: NIOThreadPool, logger: Logger, shutdownGrace: Duration = .seconds(5),
+        idlePollInterval: Duration = .milliseconds(200), readBatchRecords: Int = 256
+    ) {
+        self.name = name
+        self.initialEncoder = encoder
+        self.spool = spool
+        self.transport = transport
+        self.retryPolicy = retryPolicy
+        self.ioThreadPool = ioThreadPool
+        self.metrics = SinkMetrics(sink: name, itemName: encoder.itemName)
+        self.shutdownGrace = shutdownGrace
+        self.idlePollInterval = idlePollInterval
+        self.readBatchRecords = readBatchRecords
+        var logger = logger
+        logger[metadataKey: "sink.name"] = "\(name)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let stop = StopSignal()
+        try await withGracefulShutdownHandler {
+            try await loop(stop: stop)
+        } onGracefulShutdown: {
+            stop.stop()
+        }
+        logger.debug("sink stopped", metadata: ["sink.cursor": "\(spool.cursor(of: name) ?? 0)"])
+    }
+
+    /// A chunk of records, encoded.
+    private struct Chunk: Sendable {
+        var requests: [OutgoingRequest]
+        var encoder: Encoder
+        var throughSequence: UInt64
+        var lostRecords: UInt64
+        var undecodable: Int
+    }
+
+    private func loop(stop: StopSignal) async throws {
+        let reader = try spool.reader(for: name)
+        var encoder = initialEncoder
+        var delivered = spool.cursor(of: name) ?? 0
+        while !stop.isStopped && !Task.isCancelled {
+            guard spool.statistics().lastSequence > delivered else {
+                metrics.pending(since: nil)
+                _ = await stop.sleep(for: idlePollInterval)
+                continue
+            }
+            let chunk = try await read(reader, encoder: encoder)
+            encoder = chunk.encoder
+            metrics.lost(records: chunk.lostRecords)
+            if chunk.undecodable > 0 {
+                logger.error("spool records could not be decoded; skipped", metadata: ["sink.records": "\(chunk.undecodable)"])
+            }
+            for request in chunk.requests {
+                metrics.pending(since: request.oldestUnixMilliseconds)
+                guard await settle(request, stop: stop) else { return }
+                if let sequence = request.acknowledgeThrough { try await acknowledge(through: sequence) }
+            }
+            if chunk.throughSequence > delivered { try await acknowledge(through: chunk.throughSequence) }
+            delivered = max(delivered, chunk.throughSequence)
+        }
+    }
+
+    private func read(_ reader: SpoolReader, encoder: Encoder) async throws -> Chunk {
+        let maxRecords = readBatchRecords
+        return try await ioThreadPool.runIfActive {
+            let result = try reader.read(maxRecords: maxRecords, kinds: encoder.recordKinds)
+            var batches: [SpoolBatch] = []
+            batches.reserveCapacity(result.records.count)
+            var undecodable = 0
+            for record in result.records {
+                guard let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) else {
+                    undecodable += 1
+                    continue
+                }
+                batches.append(SpoolBatch(sequence: record.sequence, kind: record.kind, batch: batch))
+            }
+            var encoder = encoder
+            let requests = encoder.encode(batches)
+            return Chunk(requests: requests, encoder: encoder, throughSequence: result.throughSequence,
+                         lostRecords: result.lostRecords, undecodable: undecodable)
+        }
+    }
+
+    private func acknowledge(through sequence: UInt64) async throws {
+        let spool = self.spool
+        let name = self.name
+        try await ioThreadPool.runIfActive { try spool.acknowledge(consumer: name, through: sequence) }
+    }
+
+    /// Sends `outgoing` until it is delivered or dropped; false when stopping first.
+    private func settle(_ outgoing: OutgoingRequest, stop: StopSignal) async -> Bool {
+        var attempt = 0
+        var random = SystemRandomNumberGenerator()
+        while true {
+            if stop.isStopped || Task.isCancelled { return false }
+            guard let outcome = await send(outgoing.request, stop: stop) else { return false }
+            let decision: RetryPolicy.Decision
+            let description: String
+            switch outcome {
+            case .success(let response):
+                decision = RetryPolicy.decide(
+                    status: response.status, retryAfter: response.header("Retry-After"), body: response.body)
+                description = "HTTP \(response.status): " + Self.excerpt(response.body)
+            case .failure(let error):
+                if error.code == .cancelled || error.code == .shutDown { return false }
+                decision = RetryPolicy.decide(status: nil)
+                description = error.description
+            }
+            switch decision {
+            case .delivered:
+                if attempt > 0 {
+                    logger.info("sink recovered", metadata: ["sink.failed_attempts": "\(attempt)"])
+                }
+                metrics.delivered(items: outgoing.itemCount, atUnixMilliseconds: RFC3339.nowUnixMilliseconds())
+                return true
+            case .drop(let reason):
+                metrics.dropped(items: outgoing.itemCount, reason: reason, error: description)
+                logger.warning(
+                    "request rejected; dropped",
+                    metadata: ["sink.reason": "\(reason)", "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
+                               "http.response": "\(description)"])
+                return true
+            case .retry(let notBefore):
+                let failures = metrics.failed(error: description)
+                let delay = retryPolicy.backoff(attempt: attempt, notBefore: notBefore, using: &random)
+                attempt += 1
+                let metadata: Logger.Metadata = [
+                    "sink.error": "\(description)", "sink.retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    "sink.attempt": "\(attempt)",
+                ]
+                // Once per outage at warning, then quietly: an outage must not flood the log.
+                if failures == 1 { logger.warning("sink failing; retrying with backoff", metadata: metadata) }
+                else { logger.debug("sink retry", metadata: metadata) }
+                guard await stop.sleep(for: delay) else { return false }
+            }
+        }
+    }
+
+    /// One attempt; nil when the shutdown grace ran out and the request was aborted.
+    private func send(_ request: HTTPRequest, stop: StopSignal) async -> Result<HTTPResponse, HTTPTransportError>? {
+        let transport = self.transport
+        let grace = shutdownGrace
+        return await withTaskGroup(of: Result<HTTPResponse, HTTPTransportError>?.self) { group in
+            group.addTask {
+                do throws(HTTPTransportError) {
+                    return .success(try await transport.send(request))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                await stop.wait()
+                if Task.isCancelled { return nil }
+                do { try await Task.sleep(for: grace) } catch { return nil }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// The first bytes of a response body, for logs.
+    static func excerpt(_ body: [UInt8]) -> String {
+        let text = String(decoding: body.prefix(256), as: UTF8.self)
+        return body.count > 256 ? text + "…" : text
+    }
+}
