@@ -97,7 +97,7 @@ let package = Package(
         // Test helper: appends to a spool as fast as it can, printing each sequence number
         // that append returned, so the crash test can `kill -9` it and check the promise.
         // Helpers shared by test targets and the crash-test writer.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["HTTPTransport"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .executableTarget(
             name: "SpoolCrashWriter",
             dependencies: ["Spool", "TestSupport", .product(name: "Logging", package: "swift-log")],
@@ -108,8 +108,11 @@ let package = Package(
         .executableTarget(
             name: "resource-watcher-bench",
             dependencies: [
-                "WatcherModel", "Spool", "Sampler",
+                "WatcherModel", "Spool", "Sampler", "Shipper", "HTTPTransport", "WatcherProto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -147,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Spool", "TestSupport", "WatcherProto",
+                "Spool", "TestSupport", "WatcherProto", "HTTPTransport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings

@@ -121,4 +121,18 @@ public struct RemoteWriteEncoder: Sendable {
         output.removeLast(output.count - length)
         return output
     }
+
+    /// The inverse of `snappyCompress`; nil when `bytes` is not a valid snappy block.
+    public static func snappyDecompress(_ bytes: [UInt8]) -> [UInt8]? {
+        bytes.withUnsafeBytes { input -> [UInt8]? in
+            let source = input.baseAddress?.assumingMemoryBound(to: CChar.self)
+            var length = 0
+            guard snappy_uncompressed_length(source, input.count, &length) == SNAPPY_OK else { return nil }
+            var output = [UInt8](repeating: 0, count: length)
+            let status = output.withUnsafeMutableBytes { out in
+                snappy_uncompress(source, input.count, out.baseAddress?.assumingMemoryBound(to: CChar.self), &length)
+            }
+            return status == SNAPPY_OK ? output : nil
+        }
+    }
 }

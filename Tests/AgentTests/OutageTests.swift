@@ -1,0 +1,153 @@
+import HTTPTransport
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The agent against a real Prometheus (Debian's package) that goes away for 30 s while the
+/// agent samples every 0.5 s: nothing sampled during the outage may be lost, even when the agent
+/// itself is killed with SIGKILL in the middle of it (DESIGN §7, the spool keeps the backlog).
+@Suite("Shipping across a Prometheus outage", .serialized)
+struct OutageTests {
+    private let agent = BuiltProducts.path(of: "resource-watcher")
+    private let outage = Duration.seconds(30)
+    private let pollIntervalMilliseconds: Int64 = 500
+    private let metrics = [
+        "resource_watcher_component_cpu_usage", "resource_watcher_component_memory_usage",
+        "resource_watcher_component_memory_usage_percent", "resource_watcher_component_disk_usage",
+        "resource_watcher_component_network_in", "resource_watcher_component_network_out",
+    ]
+
+    /// A scenario's moving parts: Prometheus, a watched worker process, the agent's config.
+    private struct Setup {
+        let directory: TemporaryDirectory
+        let prometheus: PrometheusServer
+        let worker: ChildProcess
+        let configPath: String
+
+        func cleanUp() {
+            prometheus.kill()
+            worker.kill()
+            _ = worker.wait()
+            directory.remove()
+        }
+    }
+
+    private func setUp() async throws -> Setup {
+        let directory = TemporaryDirectory()
+        let prometheus = try await PrometheusServer(directory: directory.path)
+        let worker = try ChildProcess("/bin/sleep", ["3600"])
+        writeText("\(worker.pid)\n", to: directory.path + "/worker.pid")
+        let configPath = directory.path + "/config.json"
+        writeText(
+            """
+            {"client_id": "acme", "poll_interval_seconds": 0.5, "log_level": "info",
+             "spool": {"dir": "\(directory.path)/spool"},
+             "sinks": {"prometheus_remote_write": {"url": "\(prometheus.writeURL)"}},
+             "retry": {"min_backoff_ms": 100, "max_backoff_ms": 1000, "request_timeout_seconds": 5},
+             "components": [{"name": "worker", "pid_file": "\(directory.path)/worker.pid"},
+                            {"name": "agent", "process_name": "resource-watcher"}]}
+            """, to: configPath)
+        return Setup(directory: directory, prometheus: prometheus, worker: worker, configPath: configPath)
+    }
+
+    private func startAgent(_ setup: Setup) throws -> ChildProcess {
+        // Output to a file: a pipe nobody reads would fill and block the agent's logging.
+        try ChildProcess(
+            "/bin/sh", ["-c", "exec '\(agent)' run --config '\(setup.configPath)' >>'\(setup.directory.path)/agent.log' 2>&1"])
+    }
+
+    private static func nowMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// Polls (with a deadline) until every series of both components has a sample at or after `time`.
+    private func waitUntilDelivered(through time: Int64, _ prometheus: PrometheusServer) async throws {
+        let deadline = ContinuousClock.now + .seconds(90)
+        while ContinuousClock.now < deadline {
+            let series = try await prometheus.rawSampleTimes("{__name__=~\"resource_watcher_component_.*\"}[10m]")
+            if series.count == metrics.count * 2, series.values.allSatisfy({ ($0.max() ?? 0) >= time }) { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        Issue.record("Prometheus did not receive samples through \(time) within 90 s")
+    }
+
+    /// Every series has raw samples across [from, to] at the poll interval: at least 90% of the
+    /// ticks, and no gap longer than three intervals (a tick may slip under load, none may vanish).
+    private func expectCoverage(from: Int64, to: Int64, _ prometheus: PrometheusServer, _ what: String) async throws {
+        let series = try await prometheus.rawSampleTimes("{__name__=~\"resource_watcher_component_.*\"}[10m]")
+        #expect(series.count == metrics.count * 2, "series: \(series.keys.sorted())")
+        let expectedTicks = (to - from) / pollIntervalMilliseconds
+        for (name, times) in series.sorted(by: { $0.key < $1.key }) {
+            let inside = times.filter { $0 >= from && $0 <= to }.sorted()
+            #expect(Int64(inside.count) * 10 >= expectedTicks * 9,
+                    "\(what): \(name) has \(inside.count) samples in \(to - from) ms, expected about \(expectedTicks)")
+            let edges = [from] + inside + [to]
+            let largestGap = zip(edges, edges.dropFirst()).map { $1 - $0 }.max() ?? 0
+            #expect(largestGap <= 3 * pollIntervalMilliseconds, "\(what): \(name) has a \(largestGap) ms gap")
+        }
+        // The same through PromQL's own counting of raw samples over the window.
+        let window = (to - from) / 1000
+        let counted = try await prometheus.query(
+            "count_over_time(resource_watcher_component_cpu_usage{component=\"worker\"}[\(window)s])",
+            at: Double(to) / 1000)
+        let count = ((counted.first?["value"] as? [Any])?.last as? String).flatMap(Int64.init) ?? 0
+        #expect(count * 10 >= expectedTicks * 9, "\(what): count_over_time gave \(count), expected about \(expectedTicks)")
+    }
+
+    @Test("samples taken while Prometheus is down for 30 s all arrive once it is back")
+    func outageLosesNothing() async throws {
+        let setup = try await setUp()
+        defer { setup.cleanUp() }
+        let agent = try startAgent(setup)
+        defer {
+            agent.kill(SIGKILL)
+            _ = agent.wait()
+        }
+        try await waitUntilDelivered(through: Self.nowMilliseconds(), setup.prometheus)
+
+        setup.prometheus.stop()
+        let outageStart = Self.nowMilliseconds()
+        try await Task.sleep(for: outage)  // the scenario: Prometheus stays down this long
+        try await setup.prometheus.start()
+        let outageEnd = Self.nowMilliseconds()
+
+        try await waitUntilDelivered(through: outageEnd, setup.prometheus)
+        try await expectCoverage(from: outageStart, to: outageEnd, setup.prometheus, "outage")
+        agent.kill(SIGTERM)
+        #expect(agent.wait() == 0)
+    }
+
+    @Test("a backlog spooled before the agent is killed with SIGKILL during the outage is delivered after its restart")
+    func killDuringOutageLosesNothing() async throws {
+        let setup = try await setUp()
+        defer { setup.cleanUp() }
+        var agent = try startAgent(setup)
+        try await waitUntilDelivered(through: Self.nowMilliseconds(), setup.prometheus)
+
+        setup.prometheus.stop()
+        let outageStart = Self.nowMilliseconds()
+        try await Task.sleep(for: outage / 2)
+        agent.kill(SIGKILL)
+        _ = agent.wait()
+        let killedAt = Self.nowMilliseconds()
+        agent = try startAgent(setup)
+        defer {
+            agent.kill(SIGKILL)
+            _ = agent.wait()
+        }
+        let restartedAt = Self.nowMilliseconds()
+        try await Task.sleep(for: outage / 2)
+        try await setup.prometheus.start()
+        let outageEnd = Self.nowMilliseconds()
+
+        try await waitUntilDelivered(through: outageEnd, setup.prometheus)
+        // The first agent's backlog (it sampled until it was killed) and the second's.
+        try await expectCoverage(from: outageStart, to: killedAt - 1000, setup.prometheus, "before the kill")
+        try await expectCoverage(from: restartedAt + 1500, to: outageEnd, setup.prometheus, "after the restart")
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation  // JSONSerialization, to read Prometheus' query API as a client would
+import HTTPTransport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real Prometheus (Debian's `prometheus` package) for integration tests: a remote-write
+/// receiver on a loopback port with its own data directory, stopped and started again on the
+/// same port and data, as an outage test needs. Its log goes to `<directory>/prometheus.log`.
+public final class PrometheusServer: @unchecked Sendable {
+    public let directory: String
+    public let port: Int
+    public let extraArguments: [String]
+    private var process: ChildProcess?
+    private let client = CurlTransport(userAgent: "resource-watcher-tests", requestTimeout: .seconds(10))
+
+    /// The remote-write endpoint.
+    public var writeURL: String { "http://127.0.0.1:\(port)/api/v1/write" }
+    /// The server's base URL.
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts a Prometheus with `scrapeConfig` (YAML under `scrape_configs:`, empty for none) and waits until it is ready.
+    public init(directory: String, scrapeConfigs: String = "", extraArguments: [String] = []) async throws {
+        self.directory = directory
+        self.port = Int.random(in: 20_000...60_000)
+        self.extraArguments = extraArguments
+        var config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1m\n"
+        if !scrapeConfigs.isEmpty { config += "scrape_configs:\n" + scrapeConfigs }
+        writeText(config, to: directory + "/prometheus.yml")
+        try await start()
+    }
+
+    /// Starts (again) on the same port and data directory, and waits for `/-/ready`.
+    public func start() async throws {
+        precondition(process == nil, "already running")
+        let arguments = [
+            "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+            "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver",
+        ] + extraArguments
+        let command = "exec /usr/bin/prometheus " + arguments.map { "'\($0)'" }.joined(separator: " ")
+            + " >>'\(directory)/prometheus.log' 2>&1"
+        process = try ChildProcess("/bin/sh", ["-c", command])
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let response = try? await client.send(HTTPRequest(url: baseURL + "/-/ready")), response.status == 200 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ChildProcess.Failure(description: "prometheus on port \(port) not ready after 60 s")
+    }
+
+    /// SIGTERM, and waits until it has exited (its data flushed, the port free).
+    public func stop() {
+        guard let process else { return }
+        process.kill(SIGTERM)
+        _ = process.wait()
+        self.process = nil
+    }
+
+    /// Kills it at once (test cleanup).
+    public func kill() {
+        guard let process else { return }
+        process.kill(SIGKILL)
+        _ = process.wait()
+        self.process = nil
+    }
+
+    /// The `result` of an instant query, evaluated at `time` (Unix seconds) or now.
+    public func query(_ promql: String, at time: Double? = nil) async throws -> [[String: Any]] {
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "+&=")
+        let encoded = promql.addingPercentEncoding(withAllowedCharacters: allowed)!
+        let url = baseURL + "/api/v1/query?query=\(encoded)" + (time.map { "&time=\($0)" } ?? "")
+        let response = try await client.send(HTTPRequest(url: url))
+        guard response.status == 200,
+            let body = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
+            let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]]
+        else {
+            throw ChildProcess.Failure(description: "query \(promql): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+        }
+        return result
+    }
+
+    /// Raw sample timestamps (Unix ms) of every series a range-vector query returns, by the
+    /// series' `component` label and metric name: `metric[window]` gives raw samples, unlike
+    /// `query_range`, which fills gaps.
+    public func rawSampleTimes(_ rangeQuery: String, at time: Double? = nil) async throws -> [String: [Int64]] {
+        var series: [String: [Int64]] = [:]
+        for item in try await query(rangeQuery, at: time) {
+            let labels = item["metric"] as? [String: String] ?? [:]
+            let key = (labels["__name__"] ?? "") + "{" + (labels["component"] ?? "") + "}"
+            let values = item["values"] as? [[Any]] ?? []
+            series[key] = values.compactMap { ($0.first as? Double).map { Int64(($0 * 1000).rounded()) } }
+        }
+        return series
+    }
+}
