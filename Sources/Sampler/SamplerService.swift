@@ -10,10 +10,13 @@ import WatcherProto
 import Glibc
 #endif
 
-/// The tick loop: every poll interval, sample every component and append one batch to the spool.
+/// The tick loop: every poll interval, sample every component and append one batch to the spool,
+/// then the log batches: the agent's own records and the lines tailed from components' `log_files`.
 ///
-/// Sampling and appending block (procfs reads, fsync), so each tick runs on `ioThreadPool`.
-/// A failed append (disk full) drops that batch; the spool counts and logs it, and the loop goes on.
+/// Sampling, tailing and appending block (procfs and log reads, fsync), so each tick runs on
+/// `ioThreadPool`. A failed append (disk full) drops that sample batch and the agent's records; the
+/// spool counts and logs it, and the loop goes on. Tailed lines are not dropped: their positions
+/// stay put, and the next tick reads them again.
 public struct SamplerService: Service {
     let interval: Duration
     let composer: TickComposer
@@ -21,6 +24,8 @@ public struct SamplerService: Service {
     let ioThreadPool: NIOThreadPool
     /// The agent's own log records, written each tick as a log batch.
     let agentLogs: LogBuffer
+    /// Tails components' `log_files`; nil when there are none. Positions live in the spool directory.
+    let logTailer: LogFileTailer?
     let agentID: String
     let logger: Logger
 
@@ -33,6 +38,7 @@ public struct SamplerService: Service {
         self.spool = spool
         self.ioThreadPool = ioThreadPool
         self.logger = logger
+        self.logTailer = LogFileTailer(components: config.components, spoolDirectory: spool.directory, logger: logger)
     }
 
     /// How often `data_paths` are walked: walking is slow, and disk occupancy changes slowly.
@@ -81,22 +87,50 @@ public struct SamplerService: Service {
         let records = agentLogs.drain()
         guard !records.isEmpty else { return }
         let (agentID, spool) = (self.agentID, self.spool)
-        try await ioThreadPool.runIfActive {
-            Self.appendLogs(records, agentID: agentID, at: RFC3339.nowUnixMilliseconds(), to: spool)
+        _ = try await ioThreadPool.runIfActive {
+            Self.appendLogs(records, tailer: nil, agentID: agentID, at: RFC3339.nowUnixMilliseconds(), to: spool)
         }
     }
 
-    /// One log batch; a failed append drops it (the spool counts and logs that). Blocking.
-    private static func appendLogs(_ records: [ResourceWatcher_V1_LogRecord], agentID: String, at unixMilliseconds: Int64,
-                                   to spool: Spool) {
-        guard !records.isEmpty else { return }
+    /// Payload bytes (roughly: message and source text) above which log records start a new batch,
+    /// so a tick that tails several busy files still appends frames of a bounded size.
+    static let maxLogBatchBytes = 4 << 20
+
+    /// Appends the agent's `records` and the lines `tailer` reads now as log batches, then commits
+    /// the tail positions, only if every batch was appended: a failed append (the spool counts and
+    /// logs it) drops the agent's records, while the tailed lines are read again next tick.
+    /// Returns whether everything was appended. Blocking.
+    @discardableResult
+    static func appendLogs(_ records: [ResourceWatcher_V1_LogRecord], tailer: LogFileTailer?, agentID: String,
+                           at unixMilliseconds: Int64, to spool: Spool) -> Bool {
+        let tailed = tailer?.read()
+        let records = records + (tailed?.records ?? [])
+        var batchStart = records.startIndex
+        var batchBytes = 0
+        for index in records.indices {
+            batchBytes += records[index].message.utf8.count + records[index].source.utf8.count
+            if batchBytes >= maxLogBatchBytes || index == records.index(before: records.endIndex) {
+                guard appendLogBatch(records[batchStart...index], agentID: agentID, at: unixMilliseconds, to: spool) else {
+                    return false
+                }
+                batchStart = index + 1
+                batchBytes = 0
+            }
+        }
+        if let tailer, let tailed { tailer.commit(tailed) }
+        return true
+    }
+
+    /// One log batch; false when it could not be appended. Blocking.
+    private static func appendLogBatch(_ records: ArraySlice<ResourceWatcher_V1_LogRecord>, agentID: String,
+                                       at unixMilliseconds: Int64, to spool: Spool) -> Bool {
         var logs = ResourceWatcher_V1_Batch()
         logs.schemaVersion = 1
         logs.agentID = agentID
         logs.timestampUnixMs = unixMilliseconds
-        logs.logs = records
-        guard let payload: [UInt8] = try? logs.serializedBytes() else { return }
-        _ = try? spool.append(kind: .logs, payload: payload)
+        logs.logs = Array(records)
+        guard let payload: [UInt8] = try? logs.serializedBytes() else { return false }
+        return (try? spool.append(kind: .logs, payload: payload)) != nil
     }
 
     private func tick() async throws {
@@ -106,6 +140,7 @@ public struct SamplerService: Service {
         let intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         let logger = self.logger
         let agentLogs = self.agentLogs
+        let logTailer = self.logTailer
         let agentID = self.agentID
         // The engine gets at most half the interval (and 5 s): a stuck engine never stalls the tick.
         let containerSamples = await composer.sampleContainers(timeout: min(interval / 2, .seconds(5)))
@@ -137,7 +172,7 @@ public struct SamplerService: Service {
             } catch {
                 // Counted and logged (rate-limited) by the spool; the next tick tries again.
             }
-            Self.appendLogs(agentLogs.drain(), agentID: agentID, at: batch.timestampUnixMs, to: spool)
+            Self.appendLogs(agentLogs.drain(), tailer: logTailer, agentID: agentID, at: batch.timestampUnixMs, to: spool)
         }
         let elapsed = ContinuousClock.now - started
         let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000

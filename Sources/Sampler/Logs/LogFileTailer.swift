@@ -1,0 +1,187 @@
+import Logging
+import Synchronization
+import WatcherModel
+import WatcherProto
+
+/// Tails every component's `log_files` into log records (DESIGN §5), from positions saved in
+/// the spool directory, across rotation and truncation.
+///
+/// Each tick is `read()`, append the records to the spool, then `commit(_:)`: positions move
+/// (in memory and on disk) only after the lines before them are in the spool, so a failed
+/// append reads the same lines again and a crash resends them (at-least-once, never lost).
+///
+/// - A path with no saved position starts at the end of the file already there: on the first
+///   start an existing, possibly huge log is history, not news. A path missing at its first
+///   look is awaited, and the file that appears later is read from its start.
+/// - Rotation (the path now names another file): the rest of the old file is read through the
+///   descriptor kept open since the previous tick, then the new file from its start.
+/// - Truncation (the file is shorter than the position, or its first bytes changed): read again
+///   from the start.
+/// - A missing file is not an error: it is logged once at debug and looked for every tick.
+///
+/// Blocking: `read` and `commit` run on the sampler's I/O thread pool, one tick at a time.
+final class LogFileTailer: Sendable {
+    /// Bounds on one tick's work, per file; the rest is read on the next tick.
+    struct Limits: Sendable {
+        /// Bytes read from one file per tick.
+        var maxBytesPerFile = 4 << 20
+        /// Lines taken from one file per tick.
+        var maxLinesPerFile = 10_000
+        /// Longer lines are cut to this many bytes (metadata `truncated`, `original_length`).
+        var maxLineBytes = 256 << 10
+    }
+
+    /// One tailed path and whose log it is.
+    struct Source: Sendable, Equatable {
+        var path: String
+        var component: String
+        var clientID: String
+    }
+
+    /// The records of one `read`, and the positions to save once they are in the spool.
+    struct Read: Sendable {
+        var records: [ResourceWatcher_V1_LogRecord]
+        fileprivate var positions: [String: TailPosition]
+        fileprivate var generation: UInt64
+    }
+
+    private struct State {
+        /// Committed positions by path; nil until loaded on the first read (on the I/O thread).
+        var positions: [String: TailPosition]?
+        /// What the positions file holds, so an unchanged tick does not rewrite it.
+        var saved: [String: TailPosition] = [:]
+        var files: [String: TailedFile] = [:]
+        /// Bumped by every read; only the latest read may be committed.
+        var generation: UInt64 = 0
+        /// Saving failed last time (logged once until it works again).
+        var saveFailing = false
+    }
+
+    let sources: [Source]
+    let positionsPath: String
+    let limits: Limits
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// The name of the positions file in the spool directory.
+    static let positionsFileName = TailPositionsFile.fileName
+
+    /// Nil when no component has `log_files`. A path listed by two components is tailed once,
+    /// for the first.
+    convenience init?(components: [ComponentConfig], spoolDirectory: String, limits: Limits = .init(), logger: Logger) {
+        self.init(
+            sources: Self.sources(of: components),
+            positionsPath: spoolDirectory + "/" + Self.positionsFileName,
+            limits: limits,
+            logger: logger
+        )
+    }
+
+    init?(sources: [Source], positionsPath: String, limits: Limits = Limits(), logger: Logger) {
+        precondition(
+            limits.maxLineBytes >= 4 && limits.maxBytesPerFile > 0 && limits.maxLinesPerFile > 0,
+            "log tail limits must leave room for a line"
+        )
+        guard !sources.isEmpty else { return nil }
+        self.sources = sources
+        self.positionsPath = positionsPath
+        self.limits = limits
+        self.logger = logger
+    }
+
+    deinit {
+        state.withLock { state in
+            for path in state.files.keys { state.files[path]?.closeAll() }
+        }
+    }
+
+    static func sources(of components: [ComponentConfig]) -> [Source] {
+        var seen = Set<String>()
+        return components.flatMap { component in
+            component.logFiles.compactMap { path in
+                seen.insert(path).inserted
+                    ? Source(path: path, component: component.name, clientID: component.clientID) : nil
+            }
+        }
+    }
+
+    /// Every file's lines since the committed positions, stamped `nowUnixNanoseconds` (the time
+    /// they were read). Nothing moves until `commit` is given this result. Blocking.
+    func read(nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) -> Read {
+        state.withLock { state in
+            let committed = state.positions ?? loadPositions(into: &state)
+            state.generation += 1
+            var records: [ResourceWatcher_V1_LogRecord] = []
+            var positions: [String: TailPosition] = [:]
+            for source in sources {
+                var file = state.files[source.path] ?? TailedFile(path: source.path)
+                let advance = file.advance(from: committed[source.path], limits: limits, logger: logger)
+                state.files[source.path] = file
+                positions[source.path] = advance.position
+                for line in advance.lines {
+                    records.append(Self.record(of: line, from: source, at: nowUnixNanoseconds))
+                }
+            }
+            return Read(records: records, positions: positions, generation: state.generation)
+        }
+    }
+
+    /// Makes `read`'s positions the committed ones and saves them; call it only once its records
+    /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
+    func commit(_ read: Read) {
+        state.withLock { state in
+            guard read.generation == state.generation else { return }
+            state.positions = read.positions
+            for (path, position) in read.positions { state.files[path]?.keepOnly(position.file) }
+            guard read.positions != state.saved else { return }
+            do {
+                try TailPositionsFile.save(read.positions, to: positionsPath)
+                state.saved = read.positions
+                state.saveFailing = false
+            } catch {
+                // The lines are in the spool; after a crash they would be sent again, not lost.
+                if !state.saveFailing {
+                    logger.warning(
+                        "cannot save log tail positions",
+                        metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
+                    )
+                }
+                state.saveFailing = true
+            }
+        }
+    }
+
+    private func loadPositions(into state: inout State) -> [String: TailPosition] {
+        var positions: [String: TailPosition] = [:]
+        do {
+            positions = try TailPositionsFile.load(from: positionsPath) ?? [:]
+        } catch {
+            logger.warning(
+                "log tail positions unreadable; files already there are read from their end",
+                metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
+            )
+        }
+        state.positions = positions
+        state.saved = positions
+        return positions
+    }
+
+    /// The log record of one line; its level is guessed from the text.
+    static func record(
+        of line: LogLine,
+        from source: Source,
+        at unixNanoseconds: Int64
+    ) -> ResourceWatcher_V1_LogRecord {
+        var record = ResourceWatcher_V1_LogRecord()
+        record.timestampUnixNs = unixNanoseconds
+        record.clientID = source.clientID
+        record.component = source.component
+        record.source = source.path
+        record.level = LogLevelGuess.level(of: line.text)
+        record.message = line.text
+        if let originalLength = line.originalLength {
+            record.metadata = ["truncated": "true", "original_length": "\(originalLength)"]
+        }
+        return record
+    }
+}
