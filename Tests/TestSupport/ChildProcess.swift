@@ -16,6 +16,8 @@ public final class ChildProcess {
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+
+        public init(description: String) { self.description = description }
     }
 
     public init(_ program: String, _ arguments: [String], mergeStandardError: Bool = false) throws {
