@@ -28,9 +28,15 @@ public struct SamplerService: Service {
     let logTailer: LogFileTailer?
     let agentID: String
     let logger: Logger
+    /// Model usage totals, copied into every sample batch.
+    let usageLedger: UsageLedger?
+    /// Where each tick's duration is reported.
+    let tickStatistics: TickStatistics?
 
     public init(config: Config, agentID: String, spool: Spool, ioThreadPool: NIOThreadPool, agentLogs: LogBuffer,
-                logger: Logger) {
+                logger: Logger, usageLedger: UsageLedger? = nil, tickStatistics: TickStatistics? = nil) {
+        self.usageLedger = usageLedger
+        self.tickStatistics = tickStatistics
         self.agentLogs = agentLogs
         self.agentID = agentID
         self.interval = .milliseconds(Int64((config.pollIntervalSeconds * 1000).rounded()))
@@ -142,10 +148,12 @@ public struct SamplerService: Service {
         let agentLogs = self.agentLogs
         let logTailer = self.logTailer
         let agentID = self.agentID
+        let usageLedger = self.usageLedger
         // The engine gets at most half the interval (and 5 s): a stuck engine never stalls the tick.
         let containerSamples = await composer.sampleContainers(timeout: min(interval / 2, .seconds(5)))
         try await ioThreadPool.runIfActive {
-            let batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
+            var batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
+            if let usageLedger { batch.models = usageLedger.snapshot() }
             for transition in batch.transitions {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",
@@ -177,5 +185,8 @@ public struct SamplerService: Service {
         let elapsed = ContinuousClock.now - started
         let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
         logger.trace("tick done", metadata: ["sampler.tick_ms": "\(milliseconds)"])
+        tickStatistics?.record(
+            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            atUnixMilliseconds: RFC3339.nowUnixMilliseconds())
     }
 }

@@ -8,11 +8,15 @@ public struct RecordKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let sample = RecordKind(rawValue: 1)
     /// Log records.
     public static let logs = RecordKind(rawValue: 2)
+    /// Model usage events as posted to the status API, kept until the next sample batch
+    /// carries their totals (so an accepted event survives a crash).
+    public static let usage = RecordKind(rawValue: 3)
 
     public var description: String {
         switch self {
         case .sample: "sample"
         case .logs: "logs"
+        case .usage: "usage"
         default: "kind-\(rawValue)"
         }
     }

@@ -379,6 +379,12 @@ public final class Spool: Sendable {
         return SpoolReader(spool: self, consumer: consumer, after: cursor)
     }
 
+    /// A reader without a cursor that starts after `sequence`, for replaying recent records at
+    /// start (usage events newer than the last sample batch). Nothing it reads is acknowledged.
+    public func reader(after sequence: UInt64) -> SpoolReader {
+        SpoolReader(spool: self, consumer: "", after: sequence)
+    }
+
     // MARK: - Head and statistics
 
     /// The newest record of `kind`, kept in memory (restored from the tail on open).

@@ -1,92 +1,89 @@
 public import WatcherProto
 import WatcherModel
 
-/// The JSON bodies of the seed's API reference, built from a spool batch. Field names are the
-/// seed's exactly; units are DESIGN §3's (percent, MiB, KiB/s), converted from the batch's
-/// exact integers here and nowhere else.
+/// The JSON bodies of the seed's API reference, built from the spool's head. Field names are
+/// the seed's exactly; units are DESIGN §3's (percent, MiB, KiB/s), converted from the batch's
+/// exact integers by `seedResources`. Written straight to bytes: these are the hot path.
 public enum SeedViews {
-    public struct ComponentsResponse: Encodable, Sendable, Equatable {
-        public let metrics: [ComponentMetrics]
-        public let timestamp: String
-    }
-
-    public struct ComponentMetrics: Encodable, Sendable, Equatable {
-        public let component: String
-        public let resources: Resources
-        public let status: String
-    }
-
-    public struct Resources: Encodable, Sendable, Equatable {
-        public let cpuUsage: Double
-        public let memoryUsage: Double
-        public let memoryUsagePercent: Double
-        public let diskUsage: Double
-        public let networkIn: Double
-        public let networkOut: Double
-
-        enum CodingKeys: String, CodingKey {
-            case cpuUsage = "cpu_usage"
-            case memoryUsage = "memory_usage"
-            case memoryUsagePercent = "memory_usage_percent"
-            case diskUsage = "disk_usage"
-            case networkIn = "network_in"
-            case networkOut = "network_out"
+    /// `GET /metrics/components?client_id=`: the tenant's components in `batch` (none before the first tick).
+    public static func components(in batch: ResourceWatcher_V1_Batch?, clientID: String) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 1024)
+        json.beginObject()
+        json.key("metrics")
+        json.beginArray()
+        for sample in batch?.components ?? [] where sample.clientID == clientID {
+            json.beginObject()
+            json.member("component", sample.name)
+            json.key("resources")
+            json.beginObject()
+            for (name, value) in sample.seedResources {
+                json.key(name)
+                json.number(value)
+            }
+            json.endObject()
+            json.member("status", sample.status.apiName)
+            json.endObject()
         }
+        json.endArray()
+        json.member("timestamp", timestamp(of: batch))
+        json.endObject()
+        return json.bytes
     }
 
-    public struct AlertsResponse: Encodable, Sendable, Equatable {
-        public let alerts: [Alert]
-    }
-
-    public struct Alert: Encodable, Sendable, Equatable {
-        public let component: String
-        public let alertType: String
-        public let value: Double
-        public let threshold: Double
-        public let timestamp: String
-        public let severity: String
-
-        enum CodingKeys: String, CodingKey {
-            case component, value, threshold, timestamp, severity
-            case alertType = "alert_type"
+    /// `GET /metrics/models?client_id=`: the tenant's model usage totals.
+    public static func models(_ models: [ResourceWatcher_V1_ModelUsage], clientID: String, nowUnixMilliseconds: Int64) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 512)
+        json.beginObject()
+        json.key("models")
+        json.beginArray()
+        for model in models where model.clientID == clientID {
+            json.beginObject()
+            json.member("name", model.name)
+            json.member("provider", model.provider)
+            json.key("requests_count")
+            json.number(Int64(model.requestsCount))
+            json.key("tokens_input")
+            json.number(Int64(model.tokensInput))
+            json.key("tokens_output")
+            json.number(Int64(model.tokensOutput))
+            json.key("avg_latency_ms")
+            let average = model.requestsCount == 0
+                ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+            json.number(SeedUnits.rounded(average, places: 1))
+            json.member("last_used", RFC3339.format(unixMilliseconds: model.lastUsedUnixMs))
+            json.endObject()
         }
-    }
-
-    /// `GET /metrics/components?client_id=`: the tenant's components in `batch`.
-    public static func components(in batch: ResourceWatcher_V1_Batch, clientID: String) -> ComponentsResponse {
-        ComponentsResponse(
-            metrics: batch.components.filter { $0.clientID == clientID }.map { sample in
-                ComponentMetrics(
-                    component: sample.name,
-                    resources: Resources(
-                        cpuUsage: hundredths(Int64(sample.cpuUsageCentipercent)),
-                        memoryUsage: rounded(Double(sample.memoryUsageKib) / 1024, places: 1),
-                        memoryUsagePercent: hundredths(Int64(sample.memoryUsageCentipercent)),
-                        diskUsage: rounded(Double(sample.diskUsageKib) / 1024, places: 1),
-                        networkIn: rounded(Double(sample.networkInBytesPerSecond) / 1024, places: 1),
-                        networkOut: rounded(Double(sample.networkOutBytesPerSecond) / 1024, places: 1)),
-                    status: sample.status.apiName)
-            },
-            timestamp: RFC3339.format(unixMilliseconds: batch.timestampUnixMs))
+        json.endArray()
+        json.member("timestamp", RFC3339.format(unixMilliseconds: nowUnixMilliseconds))
+        json.endObject()
+        return json.bytes
     }
 
     /// `GET /alerts?client_id=`: the tenant's active alerts in `batch`.
-    public static func alerts(in batch: ResourceWatcher_V1_Batch, clientID: String) -> AlertsResponse {
-        AlertsResponse(
-            alerts: batch.activeAlerts.filter { $0.clientID == clientID }.map { alert in
-                Alert(
-                    component: alert.component, alertType: alert.alertType.apiName,
-                    value: hundredths(alert.valueCenti), threshold: hundredths(alert.thresholdCenti),
-                    timestamp: RFC3339.format(unixMilliseconds: alert.sinceUnixMs),
-                    severity: alert.severity == .critical ? "critical" : "warning")
-            })
+    public static func alerts(in batch: ResourceWatcher_V1_Batch?, clientID: String) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 256)
+        json.beginObject()
+        json.key("alerts")
+        json.beginArray()
+        for alert in batch?.activeAlerts ?? [] where alert.clientID == clientID {
+            json.beginObject()
+            json.member("component", alert.component)
+            json.member("alert_type", alert.alertType.apiName)
+            json.key("value")
+            json.number(Double(alert.valueCenti) / 100)
+            json.key("threshold")
+            json.number(Double(alert.thresholdCenti) / 100)
+            json.member("timestamp", RFC3339.format(unixMilliseconds: alert.sinceUnixMs))
+            json.member("severity", alert.severity.apiName)
+            json.member("message", alert.message)
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json.bytes
     }
 
-    private static func hundredths(_ value: Int64) -> Double { Double(value) / 100 }
-
-    private static func rounded(_ value: Double, places: Int) -> Double {
-        var scale = 1.0
-        for _ in 0..<places { scale *= 10 }
-        return (value * scale).rounded() / scale
+    private static func timestamp(of batch: ResourceWatcher_V1_Batch?) -> String {
+        RFC3339.format(unixMilliseconds: batch?.timestampUnixMs ?? RFC3339.nowUnixMilliseconds())
     }
 }

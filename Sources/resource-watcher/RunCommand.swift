@@ -4,6 +4,7 @@ import NIOPosix
 import Sampler
 import ServiceLifecycle
 import Shipper
+import StatusAPI
 import Spool
 import UnixSignals
 import WatcherModel
@@ -47,16 +48,31 @@ struct RunCommand: AsyncParsableCommand {
 
         let hostName = Self.hostName()
         let agentID = hostName + "/" + config.clientID
+        let usage = UsageLedger()
+        try await ioThreadPool.runIfActive { try StatusState.restoreUsage(usage, from: spool) }
+        let ticks = TickStatistics()
         let sampler = SamplerService(
-            config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, agentLogs: agentLogs, logger: logger)
+            config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, agentLogs: agentLogs, logger: logger,
+            usageLedger: usage, tickStatistics: ticks)
         let sinks = ShipperSinks(
             config: config, spool: spool, ioThreadPool: ioThreadPool, instance: hostName,
             userAgent: "resource-watcher/\(AgentVersion.current)", logger: logger)
-        // Graceful shutdown runs in reverse order: the sampler stops first, then the sinks
-        // finish their in-flight requests.
+        let status = StatusState(
+            config: config, spool: spool, sinks: sinks.metrics, usage: usage, ticks: ticks, version: AgentVersion.current,
+            agentID: agentID, ioThreadPool: ioThreadPool)
+        if config.auth.isEmpty {
+            logger.warning(
+                "no API tokens configured: the status API is open to anyone on this host (loopback only)",
+                metadata: ["listen_address": "\(config.listenAddress)"])
+        }
+        var httpLogger = logger
+        httpLogger.logLevel = max(logger.logLevel, .notice)  // not one line per request
+        let servers = StatusServer.services(state: status, logger: httpLogger)
+        // Graceful shutdown runs in reverse order: the HTTP servers stop first, then the
+        // sampler, then the sinks finish their in-flight requests.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: sinks.services.map { .init(service: $0) } + [.init(service: sampler)],
+                services: (sinks.services + [sampler] + servers).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         logger.info(

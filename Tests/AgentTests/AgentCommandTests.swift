@@ -22,6 +22,7 @@ struct AgentCommandTests {
         writeText(
             """
             {"client_id": "tenant-a", "poll_interval_seconds": 0.2, "log_level": "info",
+             "port": \(Int.random(in: 20_000...40_000)), "metrics_port": \(Int.random(in: 40_001...60_000)),
              "spool": {"dir": "\(spoolDirectory)"},
              "components": [{"name": "self", "process_name": "resource-watcher"},
                             {"name": "absent", "process_name": "no-such-process-xyz"}]}

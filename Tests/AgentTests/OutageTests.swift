@@ -44,6 +44,7 @@ struct OutageTests {
         writeText(
             """
             {"client_id": "acme", "poll_interval_seconds": 0.5, "log_level": "info",
+             "port": \(Int.random(in: 20_000...40_000)), "metrics_port": \(Int.random(in: 40_001...60_000)),
              "spool": {"dir": "\(directory.path)/spool"},
              "sinks": {"prometheus_remote_write": {"url": "\(prometheus.writeURL)"}},
              "retry": {"min_backoff_ms": 100, "max_backoff_ms": 1000, "request_timeout_seconds": 5},

@@ -1,18 +1,18 @@
 /// A strict RFC 8259 parser that reports where a document goes wrong by line and column, so a
 /// broken config file can be fixed without guessing. No comments, no trailing commas, no NaN.
-struct JSONParser {
+public struct JSONParser {
     /// Nesting deeper than this is refused rather than risking the stack.
     static let maximumDepth = 512
 
     /// Why and where parsing stopped; `line` and `column` count from 1, columns in characters.
-    struct SyntaxError: Error, Equatable {
-        let line: Int
-        let column: Int
-        let message: String
+    public struct SyntaxError: Error, Equatable {
+        public let line: Int
+        public let column: Int
+        public let message: String
     }
 
     /// Parses one JSON value that makes up the whole of `bytes` (a leading UTF-8 BOM is skipped).
-    static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.index = 3 }
         parser.skipWhitespace()

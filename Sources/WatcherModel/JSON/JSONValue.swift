@@ -1,7 +1,7 @@
 /// A parsed JSON document, kept close to the text: numbers keep their literal and objects keep
 /// their members in order (duplicates included), so the config decoder can report exactly what
 /// the file said.
-enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(JSONNumber)
@@ -10,7 +10,7 @@ enum JSONValue: Sendable, Equatable {
     case object(JSONObject)
 
     /// The JSON type with its article, for messages: "expected an integer, got a string".
-    var typeDescription: String {
+    public var typeDescription: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -22,7 +22,7 @@ enum JSONValue: Sendable, Equatable {
     }
 
     /// The type and, for scalars, a short rendering of the value: `a string ("5220")`.
-    var typeAndValueDescription: String {
+    public var typeAndValueDescription: String {
         switch self {
         case .null, .array, .object: typeDescription
         case .bool(let value): "a boolean (\(value))"
@@ -34,10 +34,10 @@ enum JSONValue: Sendable, Equatable {
 
 /// A JSON number: its literal text and its value; `integer` is set when the value is a whole
 /// number that fits an `Int` (so `5220`, `5220.0` and `1e3` are integers, `0.5` is not).
-struct JSONNumber: Sendable, Equatable {
-    let text: String
-    let double: Double
-    let integer: Int?
+public struct JSONNumber: Sendable, Equatable {
+    public let text: String
+    public let double: Double
+    public let integer: Int?
 
     init(text: String, double: Double, integer: Int?) {
         self.text = text
@@ -55,16 +55,16 @@ struct JSONNumber: Sendable, Equatable {
 }
 
 /// A JSON object's members in document order; a key may appear more than once.
-struct JSONObject: Sendable, Equatable {
-    struct Member: Sendable, Equatable {
-        var key: String
-        var value: JSONValue
+public struct JSONObject: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
     }
 
-    var members: [Member] = []
+    public var members: [Member] = []
 
     /// The value of the last member named `key`, as most JSON readers resolve duplicates.
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         get { members.last { $0.key == key }?.value }
         set {
             members.removeAll { $0.key == key }

@@ -1,0 +1,102 @@
+import Shipper
+import WatcherModel
+
+/// `GET /health`: the seed's fields (`status`, `version`, `timestamp`) plus uptime, spool and
+/// per-sink state. `status` is `degraded` when a sink is failing or the spool is over 90% of
+/// its cap, and `healthy` otherwise.
+public enum HealthReport {
+    /// The share of `spool.max_bytes` above which the agent reports itself degraded.
+    public static let spoolDegradedFraction = 0.9
+
+    public static func body(state: StatusState) -> [UInt8] {
+        let now = RFC3339.nowUnixMilliseconds()
+        let statistics = state.spool.statistics()
+        let sinks = state.sinkSnapshots(nowUnixMilliseconds: now)
+        let spoolFraction = Double(statistics.totalBytes) / Double(max(state.config.spool.maxBytes, 1))
+        var reasons: [String] = []
+        for sink in sinks where sink.isFailing { reasons.append("sink \(sink.name) is failing") }
+        if spoolFraction > spoolDegradedFraction {
+            reasons.append("spool is \(Int(spoolFraction * 100))% of spool.max_bytes")
+        }
+        let ticks = state.ticks.snapshot()
+        let components = state.latestSample()?.components ?? []
+
+        var json = JSONWriter(reservingCapacity: 1024)
+        json.beginObject()
+        json.member("status", reasons.isEmpty ? "healthy" : "degraded")
+        json.member("version", state.version)
+        json.member("timestamp", RFC3339.format(unixMilliseconds: now))
+        json.key("reasons")
+        json.beginArray()
+        for reason in reasons { json.string(reason) }
+        json.endArray()
+        json.member("agent_id", state.agentID)
+        json.key("uptime_seconds")
+        json.number(Double(now - state.startedUnixMilliseconds) / 1000)
+        json.key("components")
+        json.beginObject()
+        json.key("total")
+        json.number(Int64(components.count))
+        json.key("down")
+        json.number(Int64(components.filter { $0.status == .down }.count))
+        json.endObject()
+        json.key("sampler")
+        json.beginObject()
+        json.key("ticks")
+        json.number(Int64(ticks.ticks))
+        json.key("last_tick_duration_seconds")
+        json.number(ticks.lastDurationSeconds)
+        if let last = ticks.lastTickUnixMilliseconds { json.member("last_tick", RFC3339.format(unixMilliseconds: last)) }
+        json.endObject()
+        json.key("spool")
+        json.beginObject()
+        json.key("bytes")
+        json.number(Int64(statistics.totalBytes))
+        json.key("max_bytes")
+        json.number(Int64(state.config.spool.maxBytes))
+        json.key("used_percent")
+        json.number(SeedUnits.rounded(spoolFraction * 100, places: 1))
+        json.key("segments")
+        json.number(Int64(statistics.segmentCount))
+        json.key("last_sequence")
+        json.number(Int64(statistics.lastSequence))
+        json.key("dropped_appends")
+        json.number(Int64(statistics.droppedAppends.values.reduce(0, +)))
+        json.endObject()
+        json.key("sinks")
+        json.beginArray()
+        for sink in sinks {
+            json.beginObject()
+            json.member("name", sink.name)
+            json.member("status", sink.isFailing ? "failing" : "ok")
+            json.key("lag_records")
+            json.number(Int64(sink.lagRecords))
+            json.key("lag_seconds")
+            json.number(SeedUnits.rounded(sink.lagSeconds, places: 1))
+            json.key("sent_requests")
+            json.number(Int64(sink.sentRequests))
+            json.key("sent_\(sink.itemName)")
+            json.number(Int64(sink.sentItems))
+            json.key("failed_attempts")
+            json.number(Int64(sink.failedAttempts))
+            json.key("dropped_requests")
+            json.beginObject()
+            for (reason, count) in sink.droppedRequests.sorted(by: { $0.key < $1.key }) {
+                json.key(reason)
+                json.number(Int64(count))
+            }
+            json.endObject()
+            if let last = sink.lastSuccessUnixMilliseconds {
+                json.member("last_success", RFC3339.format(unixMilliseconds: last))
+            } else {
+                json.key("last_success")
+                json.null()
+            }
+            if let error = sink.lastError, sink.isFailing { json.member("last_error", error) }
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json.bytes
+    }
+}

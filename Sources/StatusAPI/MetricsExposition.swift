@@ -1,0 +1,174 @@
+import Prometheus
+import Shipper
+import WatcherModel
+import WatcherProto
+
+/// `:5221/metrics` in the Prometheus text format (DESIGN §8): the seed's metric names with
+/// `client_id` and `component` (or `model`) labels, in DESIGN §3 units stated in every HELP
+/// line, plus the agent's own health. Built by swift-prometheus from a fresh registry on every
+/// scrape, so components and sinks that are gone leave no stale series.
+public enum MetricsExposition {
+    public static func text(state: StatusState) -> [UInt8] {
+        let registry = PrometheusCollectorRegistry()
+        let now = RFC3339.nowUnixMilliseconds()
+
+        let batch = state.latestSample()
+        let component: [(name: String, help: String, value: (ResourceWatcher_V1_ComponentSample) -> Double)] = [
+            ("resource_watcher_component_cpu_usage",
+             "CPU usage of the component in percent of its CPU capacity (cgroup limit, else all host cores) over the last interval",
+             { Double($0.cpuUsageCentipercent) / 100 }),
+            ("resource_watcher_component_memory_usage", "Memory used by the component in MiB",
+             { Double($0.memoryUsageKib) / 1024 }),
+            ("resource_watcher_component_memory_usage_percent",
+             "Memory used by the component in percent of its limit, else of host MemTotal",
+             { Double($0.memoryUsageCentipercent) / 100 }),
+            ("resource_watcher_component_disk_usage", "Disk space the component occupies in MiB",
+             { Double($0.diskUsageKib) / 1024 }),
+            ("resource_watcher_component_network_in", "Network receive rate of the component in KiB/s",
+             { Double($0.networkInBytesPerSecond) / 1024 }),
+            ("resource_watcher_component_network_out", "Network transmit rate of the component in KiB/s",
+             { Double($0.networkOutBytesPerSecond) / 1024 }),
+        ]
+        let samples = batch?.components ?? []
+        for metric in component {
+            for sample in samples where sample.status == .healthy || sample.status == .degraded {
+                registry.gauge(name: metric.name, labels: [("client_id", sample.clientID), ("component", sample.name)],
+                                   help: metric.help).set(metric.value(sample))
+            }
+        }
+        for sample in samples {
+            registry.gauge(
+                name: "resource_watcher_component_up",
+                labels: [("client_id", sample.clientID), ("component", sample.name)],
+                help: "1 when the component was found and sampled at the last tick, 0 when it is down or not sampled yet"
+            ).set(sample.status == .healthy || sample.status == .degraded ? 1.0 : 0.0)
+        }
+        for alert in batch?.activeAlerts ?? [] {
+            registry.gauge(
+                name: "resource_watcher_alert_active",
+                labels: [("alert_type", alert.alertType.apiName), ("client_id", alert.clientID),
+                         ("component", alert.component), ("severity", alert.severity.apiName)],
+                help: "1 for every alert active at the last tick").set(1.0)
+        }
+
+        // The seed's names for model usage end in `_count` and lack `_total`, which promtool's
+        // lint refuses for counters and gauges; as `untyped` they keep the seed's names and pass.
+        let models = state.usage.snapshot()
+        var untyped: [(name: String, help: String, samples: [(labels: [(String, String)], value: Double)])] = [
+            ("resource_watcher_model_request_count", "Requests made to the model since the agent started (a counter)", []),
+            ("resource_watcher_model_tokens_processed",
+             "Tokens processed by the model since the agent started, by direction (input or output; a counter)", []),
+        ]
+        for model in models {
+            let labels = [("client_id", model.clientID), ("model", model.name), ("provider", model.provider)]
+            untyped[0].samples.append((labels, Double(model.requestsCount)))
+            untyped[1].samples.append((labels + [("direction", "input")], Double(model.tokensInput)))
+            untyped[1].samples.append((labels + [("direction", "output")], Double(model.tokensOutput)))
+            let average = model.requestsCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+            registry.gauge(name: "resource_watcher_model_latency", labels: labels,
+                           help: "Average request latency of the model in milliseconds since the agent started")
+                .set(average)
+        }
+
+        let statistics = state.spool.statistics()
+        registry.gauge(name: "resource_watcher_spool_bytes", help: "Bytes the spool occupies on disk")
+            .set(Double(statistics.totalBytes))
+        registry.gauge(name: "resource_watcher_spool_max_bytes", help: "The spool's cap in bytes (spool.max_bytes)")
+            .set(Double(state.config.spool.maxBytes))
+        registry.gauge(name: "resource_watcher_spool_segments", help: "Segment files in the spool")
+            .set(Double(statistics.segmentCount))
+        registry.counter(name: "resource_watcher_spool_records_appended_total",
+                             help: "Records appended to the spool since the agent started")
+            .increment(by: Int64(statistics.appendedRecords))
+        registry.gauge(name: "resource_watcher_spool_last_sequence", help: "Sequence number of the newest spool record")
+            .set(Double(statistics.lastSequence))
+        for (reason, count) in statistics.droppedAppends.sorted(by: { $0.key < $1.key }) {
+            registry.counter(name: "resource_watcher_spool_dropped_appends_total", labels: [("reason", reason)],
+                                 help: "Records the spool could not store (disk full, ...), by reason")
+                .increment(by: Int64(count))
+        }
+
+        for sink in state.sinkSnapshots(nowUnixMilliseconds: now) {
+            let labels = [("sink", sink.name)]
+            registry.gauge(name: "resource_watcher_sink_lag_records", labels: labels,
+                               help: "Spool records not yet delivered by the sink")
+                .set(Double(sink.lagRecords))
+            registry.gauge(name: "resource_watcher_sink_lag_seconds", labels: labels,
+                               help: "Age in seconds of the oldest record the sink has not delivered; 0 when caught up")
+                .set(sink.lagSeconds)
+            registry.counter(name: "resource_watcher_sink_sent_requests_total", labels: labels,
+                                 help: "Requests the sink's destination acknowledged with 2xx")
+                .increment(by: Int64(sink.sentRequests))
+            registry.counter(name: "resource_watcher_sink_sent_items_total", labels: labels + [("unit", sink.itemName)],
+                                 help: "Items (samples, log lines or posts) in acknowledged requests")
+                .increment(by: Int64(sink.sentItems))
+            registry.counter(name: "resource_watcher_sink_failed_attempts_total", labels: labels,
+                                 help: "Attempts that did not deliver: network errors, timeouts, 5xx, 429 and rejected 4xx")
+                .increment(by: Int64(sink.failedAttempts))
+            registry.counter(name: "resource_watcher_sink_retries_total", labels: labels,
+                                 help: "Attempts followed by a retry after backoff")
+                .increment(by: Int64(sink.retries))
+            for (reason, count) in sink.droppedRequests.sorted(by: { $0.key < $1.key }) {
+                registry.counter(name: "resource_watcher_sink_dropped_requests_total", labels: labels + [("reason", reason)],
+                                     help: "Requests given up on because the destination rejected them, by reason")
+                    .increment(by: Int64(count))
+            }
+            registry.gauge(name: "resource_watcher_sink_last_success_timestamp_seconds", labels: labels,
+                               help: "Unix time in seconds of the sink's last acknowledged request; 0 before the first")
+                .set(Double(sink.lastSuccessUnixMilliseconds ?? 0) / 1000)
+            registry.gauge(name: "resource_watcher_sink_failing", labels: labels,
+                               help: "1 while the sink's destination is failing (the last attempt got no acceptable answer)")
+                .set(sink.isFailing ? 1.0 : 0.0)
+        }
+
+        let ticks = state.ticks.snapshot()
+        registry.gauge(name: "resource_watcher_tick_duration_seconds",
+                           help: "Duration in seconds of the sampler's last tick")
+            .set(ticks.lastDurationSeconds)
+        registry.counter(name: "resource_watcher_ticks_total", help: "Sampler ticks since the agent started")
+            .increment(by: Int64(ticks.ticks))
+        registry.gauge(name: "resource_watcher_start_time_seconds", help: "Unix time in seconds the agent started")
+            .set(Double(state.startedUnixMilliseconds) / 1000)
+        registry.gauge(name: "resource_watcher_build_info", labels: [("version", state.version)],
+                           help: "Always 1; the version label names the agent's build")
+            .set(1.0)
+
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 * 1024)
+        registry.emit(into: &buffer)
+        for metric in untyped where !metric.samples.isEmpty {
+            buffer.append(contentsOf: "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) untyped\n".utf8)
+            for sample in metric.samples {
+                let labels = sample.labels.map { "\($0.0)=\"\(escapeLabelValue($0.1))\"" }.joined(separator: ",")
+                buffer.append(contentsOf: "\(metric.name){\(labels)} \(sample.value)\n".utf8)
+            }
+        }
+        return buffer
+    }
+}
+
+/// A label value as the text format writes it: backslash, double quote and newline escaped.
+func escapeLabelValue(_ value: String) -> String {
+    var escaped = ""
+    for character in value {
+        switch character {
+        case "\\": escaped += "\\\\"
+        case "\"": escaped += "\\\""
+        case "\n": escaped += "\\n"
+        default: escaped.append(character)
+        }
+    }
+    return escaped
+}
+
+extension PrometheusCollectorRegistry {
+    /// A gauge whose full name is `name` (no namespace or unit suffix added) with a HELP line.
+    fileprivate func gauge(name: String, labels: [(String, String)] = [], help: String) -> Gauge {
+        makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    /// A counter whose full name is `name` with a HELP line.
+    fileprivate func counter(name: String, labels: [(String, String)] = [], help: String) -> Counter {
+        makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+}

@@ -1,0 +1,100 @@
+public import Hummingbird
+import NIOCore
+import SwiftProtobuf
+import WatcherModel
+import WatcherProto
+
+/// The `:5220` API (DESIGN §3, §4, §8): the seed's endpoints answered from the in-memory head,
+/// `POST /v1/usage`, and the OpenAPI document.
+public enum StatusRoutes {
+    /// Request bodies larger than this get 413.
+    public static let maximumBodyBytes = 1 << 20
+
+    /// Every path and the methods it answers (for 405 and `Allow`).
+    static let routes: [String: [HTTPRequest.Method]] = [
+        "/health": [.get], "/metrics/components": [.get], "/metrics/models": [.get], "/alerts": [.get],
+        "/v1/usage": [.post], "/openapi.json": [.get],
+    ]
+
+    /// The router of the `:5220` application.
+    public static func router(state: StatusState) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ErrorShapeMiddleware(routes: routes))
+        router.get("/health") { _, _ in json(HealthReport.body(state: state)) }
+        router.get("/metrics/components") { request, _ in
+            let clientID = try authorize(request, state: state)
+            return json(SeedViews.components(in: state.latestSample(), clientID: clientID))
+        }
+        router.get("/metrics/models") { request, _ in
+            let clientID = try authorize(request, state: state)
+            return json(SeedViews.models(state.usage.snapshot(), clientID: clientID,
+                                         nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()))
+        }
+        router.get("/alerts") { request, _ in
+            let clientID = try authorize(request, state: state)
+            return json(SeedViews.alerts(in: state.latestSample(), clientID: clientID))
+        }
+        router.post("/v1/usage") { request, _ in try await ingestUsage(request, state: state) }
+        router.get("/openapi.json") { _, _ in json(Array(OpenAPIDocument.json.utf8)) }
+        return router
+    }
+
+    static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The `client_id` a read request may see: its query parameter, or the caller's own tenant.
+    /// 401 without a valid token, 403 for another tenant's data, 404 for an unknown tenant.
+    static func authorize(_ request: Request, state: StatusState) throws(APIError) -> String {
+        let principal = try state.authenticator.authenticate(authorization: request.headers[.authorization])
+        let asked = request.uri.queryParameters.get("client_id")
+        let clientID: String
+        if let asked {
+            guard !asked.isEmpty else { throw .badRequest("invalid_parameter", "client_id must not be empty") }
+            clientID = asked
+        } else if case .tenant(let own) = principal {
+            clientID = own
+        } else {
+            clientID = state.config.clientID
+        }
+        guard principal.mayAccess(clientID) else {
+            throw .forbidden("this token may not read client_id \"\(clientID)\"")
+        }
+        guard state.knownTenants.contains(clientID) else {
+            throw APIError(.notFound, code: "unknown_client_id", "no tenant with client_id \"\(clientID)\"")
+        }
+        return clientID
+    }
+
+    static func ingestUsage(_ request: Request, state: StatusState) async throws -> Response {
+        let principal = try state.authenticator.authenticate(authorization: request.headers[.authorization])
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Content-Type must be application/json, got \(type)")
+        }
+        let buffer = try await request.body.collect(upTo: maximumBodyBytes)
+        let events = try UsageEvents.parse(
+            Array(buffer.readableBytesView), principal: principal, defaultClientID: state.config.clientID,
+            knownTenants: state.knownTenants, nowUnixMilliseconds: RFC3339.nowUnixMilliseconds())
+        var batch = ResourceWatcher_V1_Batch()
+        batch.schemaVersion = 1
+        batch.agentID = state.agentID
+        batch.timestampUnixMs = RFC3339.nowUnixMilliseconds()
+        batch.models = events
+        let payload: [UInt8] = try batch.serializedBytes()
+        let spool = state.spool
+        do {
+            // Durable before it is acknowledged: a crash after the 202 loses nothing.
+            _ = try await state.ioThreadPool.runIfActive { try spool.append(kind: .usage, payload: payload) }
+        } catch {
+            throw APIError(.serviceUnavailable, code: "spool_unavailable", "the event could not be stored: \(error)")
+        }
+        state.usage.record(events)
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("accepted")
+        json.number(Int64(events.count))
+        json.endObject()
+        return Self.json(json.bytes, status: .accepted)
+    }
+}

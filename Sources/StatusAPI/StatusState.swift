@@ -1,0 +1,79 @@
+public import NIOPosix
+public import Shipper
+public import Spool
+import SwiftProtobuf
+import Synchronization
+public import WatcherModel
+public import WatcherProto
+
+/// Everything the status API and the exposition read: the spool's head, the sinks' counters,
+/// model usage, tick statistics and the configuration. Requests never read the disk: the head is
+/// in memory (`Spool.latest`), decoded once per new tick.
+public final class StatusState: Sendable {
+    public let config: Config
+    public let spool: Spool
+    public let sinks: [SinkMetrics]
+    public let usage: UsageLedger
+    public let ticks: TickStatistics
+    public let version: String
+    public let agentID: String
+    public let startedUnixMilliseconds: Int64
+    let authenticator: TokenAuthenticator
+    /// Where a usage event's append (fsync) runs, off the event loop.
+    let ioThreadPool: NIOThreadPool
+    /// Tenants the API knows: the agent's own, every component's, every token's.
+    let knownTenants: Set<String>
+    private let head = Mutex<(sequence: UInt64, batch: ResourceWatcher_V1_Batch)?>(nil)
+
+    public init(
+        config: Config, spool: Spool, sinks: [SinkMetrics], usage: UsageLedger, ticks: TickStatistics,
+        version: String, agentID: String, ioThreadPool: NIOThreadPool
+    ) {
+        self.config = config
+        self.spool = spool
+        self.sinks = sinks
+        self.usage = usage
+        self.ticks = ticks
+        self.version = version
+        self.agentID = agentID
+        self.ioThreadPool = ioThreadPool
+        self.startedUnixMilliseconds = RFC3339.nowUnixMilliseconds()
+        self.authenticator = TokenAuthenticator(auth: config.auth)
+        self.knownTenants = Set([config.clientID] + config.components.map(\.clientID) + config.auth.tokens.map(\.clientID))
+    }
+
+    /// The newest sample batch, decoded (cached until the next tick lands).
+    public func latestSample() -> ResourceWatcher_V1_Batch? {
+        guard let record = spool.latest(.sample) else { return nil }
+        if let cached = head.withLock({ $0 }), cached.sequence == record.sequence { return cached.batch }
+        guard let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) else { return nil }
+        head.withLock { $0 = (record.sequence, batch) }
+        return batch
+    }
+
+    /// Each sink's counters with its spool lag.
+    public func sinkSnapshots(nowUnixMilliseconds now: Int64) -> [SinkSnapshot] {
+        let statistics = spool.statistics()
+        return sinks.map { sink in
+            sink.snapshot(lagRecords: statistics.consumers[sink.sink]?.lagRecords ?? 0, nowUnixMilliseconds: now)
+        }
+    }
+
+    /// Restores the usage totals after a restart: the last sample batch's totals plus every
+    /// usage record appended after it. Blocking (reads the spool's tail).
+    public static func restoreUsage(_ usage: UsageLedger, from spool: Spool) throws {
+        let last = spool.latest(.sample)
+        let totals = last.flatMap { try? ResourceWatcher_V1_Batch(serializedBytes: $0.payload) }?.models ?? []
+        usage.restore(totals)
+        let reader = spool.reader(after: last?.sequence ?? 0)
+        var previous: UInt64?
+        while true {
+            let result = try reader.read(maxRecords: 1024, kinds: [.usage])
+            for record in result.records {
+                if let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) { usage.record(batch.models) }
+            }
+            if result.throughSequence == previous || result.throughSequence >= spool.statistics().lastSequence { break }
+            previous = result.throughSequence
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Synchronization
+public import WatcherProto
+
+/// Model usage per tenant, provider and model: running totals of the events posted to
+/// `POST /v1/usage` (and recorded by the metering proxy). Every sample batch carries a copy
+/// (`Batch.models`), so the API head, the sinks and a restarted agent all see the same totals.
+public final class UsageLedger: Sendable {
+    private struct Key: Hashable {
+        let clientID: String
+        let provider: String
+        let model: String
+    }
+
+    private struct State {
+        var order: [Key] = []
+        var totals: [Key: ResourceWatcher_V1_ModelUsage] = [:]
+        var events: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Adds `events` (each a `ModelUsage` holding one event's figures) to the totals.
+    public func record(_ events: [ResourceWatcher_V1_ModelUsage]) {
+        state.withLock { state in
+            for event in events { Self.add(event, to: &state) }
+            state.events += UInt64(events.count)
+        }
+    }
+
+    /// Starts from `totals` (the last sample batch's models), as after a restart.
+    public func restore(_ totals: [ResourceWatcher_V1_ModelUsage]) {
+        state.withLock { state in
+            state = State()
+            for total in totals { Self.add(total, to: &state) }
+        }
+    }
+
+    /// The totals, in first-seen order.
+    public func snapshot() -> [ResourceWatcher_V1_ModelUsage] {
+        state.withLock { state in state.order.map { state.totals[$0]! } }
+    }
+
+    /// Events recorded since the agent started.
+    public var eventCount: UInt64 { state.withLock { $0.events } }
+
+    private static func add(_ event: ResourceWatcher_V1_ModelUsage, to state: inout State) {
+        let key = Key(clientID: event.clientID, provider: event.provider, model: event.name)
+        guard var total = state.totals[key] else {
+            state.order.append(key)
+            state.totals[key] = event
+            return
+        }
+        total.requestsCount += event.requestsCount
+        total.tokensInput += event.tokensInput
+        total.tokensOutput += event.tokensOutput
+        total.latencyMicrosecondsSum += event.latencyMicrosecondsSum
+        total.lastUsedUnixMs = max(total.lastUsedUnixMs, event.lastUsedUnixMs)
+        state.totals[key] = total
+    }
+}
