@@ -60,6 +60,15 @@ public struct RemoteWriteEncoder: Sendable {
                     seen.insert(labels)
                 }
             }
+            for model in batch.models {
+                for (name, extra, value) in Self.modelMetrics(model) {
+                    let labels = labels(metric: name, pairs: [
+                        ("client_id", model.clientID), ("model", model.name), ("provider", model.provider),
+                    ] + extra)
+                    add(labels, value, at: batch.timestampUnixMs)
+                    seen.insert(labels)
+                }
+            }
             for gone in liveSeries.subtracting(seen) { add(gone, Self.staleMarker, at: batch.timestampUnixMs) }
             liveSeries = seen
         }
@@ -93,11 +102,25 @@ public struct RemoteWriteEncoder: Sendable {
         return requests
     }
 
-    private func labels(metric: String, component: ResourceWatcher_V1_ComponentSample) -> [Prometheus_Label] {
-        let pairs = [
-            ("__name__", metric), ("client_id", component.clientID), ("component", component.name),
-            ("instance", instance), ("job", job),
+    /// The seed's model metrics for one model's running totals: requests, tokens by direction,
+    /// and the average latency in milliseconds.
+    static func modelMetrics(_ model: ResourceWatcher_V1_ModelUsage) -> [(String, [(String, String)], Double)] {
+        let average = model.requestsCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+        return [
+            ("resource_watcher_model_request_count", [], Double(model.requestsCount)),
+            ("resource_watcher_model_tokens_processed", [("direction", "input")], Double(model.tokensInput)),
+            ("resource_watcher_model_tokens_processed", [("direction", "output")], Double(model.tokensOutput)),
+            ("resource_watcher_model_latency", [], average),
         ]
+    }
+
+    private func labels(metric: String, component: ResourceWatcher_V1_ComponentSample) -> [Prometheus_Label] {
+        labels(metric: metric, pairs: [("client_id", component.clientID), ("component", component.name)])
+    }
+
+    /// `pairs` plus `__name__`, `instance` and `job`, empty values left out, sorted by name.
+    private func labels(metric: String, pairs: [(String, String)]) -> [Prometheus_Label] {
+        let pairs = [("__name__", metric), ("instance", instance), ("job", job)] + pairs
         return pairs.filter { !$0.1.isEmpty }.sorted { $0.0 < $1.0 }.map { name, value in
             var label = Prometheus_Label()
             label.name = name

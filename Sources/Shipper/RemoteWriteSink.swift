@@ -28,7 +28,7 @@ public struct RemoteWriteSink: SinkEncoder {
         var groupSamples = 0
         let metricCount = RemoteWriteEncoder.componentMetrics.count
         for item in batches {
-            let samples = item.batch.components.count * metricCount
+            let samples = item.batch.components.count * metricCount + item.batch.models.count * 4
             if !group.isEmpty && groupSamples + samples > encoder.maxSamplesPerRequest {
                 requests += encodeGroup(group)
                 group.removeAll(keepingCapacity: true)

@@ -86,6 +86,34 @@ struct SinkEncoderTests {
         #expect(requests.map(\.acknowledgeThrough) == [nil, 7])
     }
 
+    @Test("model usage totals become the seed's model metrics, tokens split by direction")
+    func modelMetrics() throws {
+        var model = ResourceWatcher_V1_ModelUsage()
+        model.clientID = "acme"
+        model.name = "llama2"
+        model.provider = "ollama"
+        model.requestsCount = 4
+        model.tokensInput = 100
+        model.tokensOutput = 250
+        model.latencyMicrosecondsSum = 942_400
+        var batch = Self.batch(at: 1000, [])
+        batch.models = [model]
+        var sink = RemoteWriteSink(url: "http://127.0.0.1:1/api/v1/write", tenantHeader: false, instance: "h",
+                                   maxSamplesPerRequest: 2000)
+        let series = try sink.encode([SpoolBatch(sequence: 1, kind: .sample, batch: batch)]).map(decode).flatMap(\.timeseries)
+        var values: [String: Double] = [:]
+        for item in series {
+            #expect(item.labels.map(\.name) == item.labels.map(\.name).sorted())
+            let labels = Dictionary(uniqueKeysWithValues: item.labels.map { ($0.name, $0.value) })
+            #expect(labels["model"] == "llama2" && labels["provider"] == "ollama" && labels["client_id"] == "acme")
+            values[labels["__name__"]! + (labels["direction"].map { "/" + $0 } ?? "")] = item.samples.first?.value
+        }
+        #expect(values == [
+            "resource_watcher_model_request_count": 4, "resource_watcher_model_tokens_processed/input": 100,
+            "resource_watcher_model_tokens_processed/output": 250, "resource_watcher_model_latency": 235.6,
+        ])
+    }
+
     private func json(_ request: OutgoingRequest) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(request.request.body)) as? [String: Any])
     }
