@@ -1,13 +1,37 @@
 import CSnappy
 public import WatcherProto
 
-/// Turns sample batches into Prometheus remote-write 1.0 requests (DESIGN §7): the seed's metric
-/// names in DESIGN §3 units, labels `client_id`, `component`, `instance`, `job` sorted by name
-/// with `__name__`, samples in time order per series, at most `maxSamplesPerRequest` per request.
+/// Turns sample batches into Prometheus remote-write 1.0 `WriteRequest` bytes (DESIGN §7): the
+/// seed's metric names in DESIGN §3 units, labels sorted by name with `__name__`, `instance` and
+/// `job`, samples in time order per series, at most `maxSamplesPerRequest` per request, and a
+/// staleness marker for every series of a component (or model) that goes away.
+///
+/// Encoding is the shipper's hot path, so it writes the protobuf wire format directly: each
+/// series' labels are encoded once, when the series is first seen, and kept (the encoder is a
+/// value with state across calls). The bytes decode as `Prometheus_WriteRequest` (tests check).
 public struct RemoteWriteEncoder: Sendable {
     public let instance: String
     public let job: String
     public let maxSamplesPerRequest: Int
+
+    /// A component or a model: the thing a group of series describes.
+    private struct EntityKey: Hashable {
+        let isModel: Bool
+        let clientID: String
+        let name: String
+        let provider: String
+    }
+
+    /// Every entity seen, with its series' first id; series ids are `firstSeries + metric index`.
+    private var entityIndex: [EntityKey: Int] = [:]
+    private var entityFirstSeries: [Int] = []
+    private var entityMetricCount: [Int] = []
+    /// Per entity, the generation (batch number) it last had samples in, for staleness.
+    private var entityLastSeen: [Int] = []
+    /// Per series, its labels as encoded `Label` fields of a `TimeSeries`, and its tenant.
+    private var seriesLabelBytes: [[UInt8]] = []
+    private var seriesTenant: [String] = []
+    private var generation = 0
 
     public init(instance: String, job: String = "resource-watcher", maxSamplesPerRequest: Int = 2000) {
         precondition(maxSamplesPerRequest > 0, "a request must hold at least one sample")
@@ -26,107 +50,174 @@ public struct RemoteWriteEncoder: Sendable {
         ("resource_watcher_component_network_out", { Double($0.networkOutBytesPerSecond) / 1024 }),
     ]
 
+    /// The seed's model metrics: name and extra labels of each series of one model.
+    static let modelMetrics: [(name: String, extraLabels: [(String, String)])] = [
+        ("resource_watcher_model_request_count", []),
+        ("resource_watcher_model_tokens_processed", [("direction", "input")]),
+        ("resource_watcher_model_tokens_processed", [("direction", "output")]),
+        ("resource_watcher_model_latency", []),
+    ]
+
+    /// A model's figures in `modelMetrics` order: requests, tokens in, tokens out, average latency (ms).
+    static func modelValues(_ model: ResourceWatcher_V1_ModelUsage) -> [Double] {
+        let average = model.requestsCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+        return [Double(model.requestsCount), Double(model.tokensInput), Double(model.tokensOutput), average]
+    }
+
     /// Prometheus' staleness marker: a NaN with this exact bit pattern ends a series at once.
     public static let staleMarker = Double(bitPattern: 0x7FF0_0000_0000_0002)
 
-    /// Requests for `batches` (in sequence, hence time, order). A component that is down has no
-    /// figures, so it contributes no samples for that tick.
-    public func requests(for batches: [ResourceWatcher_V1_Batch]) -> [Prometheus_WriteRequest] {
-        var liveSeries: Set<[Prometheus_Label]> = []
-        return pack(series(for: batches, liveSeries: &liveSeries))
+    /// One encoded request: the uncompressed `WriteRequest` bytes, its sample count, and the
+    /// tenant all its series belong to when encoding per tenant.
+    public struct EncodedRequest: Sendable {
+        public var bytes: [UInt8]
+        public var sampleCount: Int
+        public var tenant: String?
     }
 
-    /// Every series' samples for `batches`, in first-seen order. A series live before a batch
-    /// (in `liveSeries`) and absent from it — its component went down or away — gets a
-    /// staleness marker at that batch's time; `liveSeries` is left as the last batch's set.
-    func series(
-        for batches: [ResourceWatcher_V1_Batch], liveSeries: inout Set<[Prometheus_Label]>
-    ) -> [(labels: [Prometheus_Label], samples: [Prometheus_Sample])] {
-        var order: [[Prometheus_Label]] = []
-        var samples: [[Prometheus_Label]: [Prometheus_Sample]] = [:]
-        func add(_ labels: [Prometheus_Label], _ value: Double, at timestamp: Int64) {
-            var sample = Prometheus_Sample()
-            sample.value = value
-            sample.timestamp = timestamp
-            if samples[labels] == nil { order.append(labels) }
-            samples[labels, default: []].append(sample)
+    /// Samples of one encoding pass, per series id (arrays indexed by id), in first-seen order.
+    private struct Collected {
+        var order: [Int] = []
+        var values: [[Double]] = []
+        var times: [[Int64]] = []
+
+        mutating func add(series: Int, value: Double, at time: Int64) {
+            while values.count <= series {
+                values.append([])
+                times.append([])
+            }
+            if values[series].isEmpty { order.append(series) }
+            values[series].append(value)
+            times[series].append(time)
         }
+    }
+
+    /// Requests for `batches` (in sequence, hence time, order), one tenant per request when
+    /// `perTenant`. Only the last request may hold fewer than `maxSamplesPerRequest` samples.
+    public mutating func encode(_ batches: [ResourceWatcher_V1_Batch], perTenant: Bool) -> [EncodedRequest] {
+        var collected = Collected()
         for batch in batches {
-            var seen: Set<[Prometheus_Label]> = []
+            generation += 1
+            let time = batch.timestampUnixMs
             for component in batch.components where component.status == .healthy || component.status == .degraded {
-                for metric in Self.componentMetrics {
-                    let labels = labels(metric: metric.name, component: component)
-                    add(labels, metric.value(component), at: batch.timestampUnixMs)
-                    seen.insert(labels)
+                let entity = entity(EntityKey(isModel: false, clientID: component.clientID, name: component.name, provider: ""))
+                entityLastSeen[entity] = generation
+                let first = entityFirstSeries[entity]
+                for (index, metric) in Self.componentMetrics.enumerated() {
+                    collected.add(series: first + index, value: metric.value(component), at: time)
                 }
             }
             for model in batch.models {
-                for (name, extra, value) in Self.modelMetrics(model) {
-                    let labels = labels(metric: name, pairs: [
-                        ("client_id", model.clientID), ("model", model.name), ("provider", model.provider),
-                    ] + extra)
-                    add(labels, value, at: batch.timestampUnixMs)
-                    seen.insert(labels)
+                let entity = entity(EntityKey(isModel: true, clientID: model.clientID, name: model.name, provider: model.provider))
+                entityLastSeen[entity] = generation
+                let first = entityFirstSeries[entity]
+                for (index, value) in Self.modelValues(model).enumerated() {
+                    collected.add(series: first + index, value: value, at: time)
                 }
             }
-            for gone in liveSeries.subtracting(seen) { add(gone, Self.staleMarker, at: batch.timestampUnixMs) }
-            liveSeries = seen
+            // An entity sampled in the previous batch and not in this one is gone: end its series
+            // (once: its last sighting stays a batch behind from now on).
+            for entity in entityLastSeen.indices where entityLastSeen[entity] == generation - 1 {
+                for series in entityFirstSeries[entity]..<entityFirstSeries[entity] + entityMetricCount[entity] {
+                    collected.add(series: series, value: Self.staleMarker, at: time)
+                }
+            }
         }
-        return order.map { labels in (labels, samples[labels]!.sorted { $0.timestamp < $1.timestamp }) }
+        if !perTenant { return pack(collected.order, collected, tenant: nil) }
+        var tenants: [String] = []
+        var byTenant: [String: [Int]] = [:]
+        for series in collected.order {
+            let tenant = seriesTenant[series]
+            if byTenant[tenant] == nil { tenants.append(tenant) }
+            byTenant[tenant, default: []].append(series)
+        }
+        return tenants.flatMap { pack(byTenant[$0]!, collected, tenant: $0) }
+    }
+
+    /// `requests(for:)` decoded into messages, for tests and the benchmark's reference agent.
+    public func requests(for batches: [ResourceWatcher_V1_Batch]) -> [Prometheus_WriteRequest] {
+        var copy = self
+        return copy.encode(batches, perTenant: false).compactMap { try? Prometheus_WriteRequest(serializedBytes: $0.bytes) }
+    }
+
+    /// The entity's index, registering it (and encoding its series' labels) the first time.
+    private mutating func entity(_ key: EntityKey) -> Int {
+        if let index = entityIndex[key] { return index }
+        let index = entityFirstSeries.count
+        entityIndex[key] = index
+        entityFirstSeries.append(seriesLabelBytes.count)
+        entityLastSeen.append(0)
+        if key.isModel {
+            entityMetricCount.append(Self.modelMetrics.count)
+            for metric in Self.modelMetrics {
+                seriesLabelBytes.append(labelBytes(metric: metric.name, pairs: [
+                    ("client_id", key.clientID), ("model", key.name), ("provider", key.provider),
+                ] + metric.extraLabels))
+                seriesTenant.append(key.clientID)
+            }
+        } else {
+            entityMetricCount.append(Self.componentMetrics.count)
+            for metric in Self.componentMetrics {
+                seriesLabelBytes.append(labelBytes(metric: metric.name, pairs: [
+                    ("client_id", key.clientID), ("component", key.name),
+                ]))
+                seriesTenant.append(key.clientID)
+            }
+        }
+        return index
+    }
+
+    /// `pairs` plus `__name__`, `instance` and `job`, empty values left out, sorted by name, as
+    /// the `labels` fields (1) of a `TimeSeries`.
+    private func labelBytes(metric: String, pairs: [(String, String)]) -> [UInt8] {
+        let all = ([("__name__", metric), ("instance", instance), ("job", job)] + pairs)
+            .filter { !$0.1.isEmpty }.sorted { $0.0 < $1.0 }
+        var bytes: [UInt8] = []
+        for (name, value) in all {
+            var label: [UInt8] = []
+            ProtobufWire.appendBytes(field: 1, Array(name.utf8), to: &label)
+            ProtobufWire.appendBytes(field: 2, Array(value.utf8), to: &label)
+            ProtobufWire.appendBytes(field: 1, label, to: &bytes)
+        }
+        return bytes
     }
 
     /// Packs series into requests of at most `maxSamplesPerRequest` samples, splitting a long
     /// series across requests in time order.
-    func pack(_ series: [(labels: [Prometheus_Label], samples: [Prometheus_Sample])]) -> [Prometheus_WriteRequest] {
-        var requests: [Prometheus_WriteRequest] = []
-        var current = Prometheus_WriteRequest()
+    private func pack(_ seriesOrder: [Int], _ collected: Collected, tenant: String?) -> [EncodedRequest] {
+        var requests: [EncodedRequest] = []
+        var current: [UInt8] = []
         var count = 0
-        for (labels, samples) in series {
-            var remaining = samples[...]
-            while !remaining.isEmpty {
+        for series in seriesOrder {
+            let values = collected.values[series]
+            let times = collected.times[series]
+            var start = 0
+            while start < values.count {
                 if count == maxSamplesPerRequest {
-                    requests.append(current)
-                    current = Prometheus_WriteRequest()
+                    requests.append(EncodedRequest(bytes: current, sampleCount: count, tenant: tenant))
+                    current = []
                     count = 0
                 }
-                let take = min(remaining.count, maxSamplesPerRequest - count)
-                var item = Prometheus_TimeSeries()
-                item.labels = labels
-                item.samples = Array(remaining.prefix(take))
-                current.timeseries.append(item)
-                remaining = remaining.dropFirst(take)
-                count += take
+                let end = min(values.count, start + maxSamplesPerRequest - count)
+                var timeSeries = seriesLabelBytes[series]
+                timeSeries.reserveCapacity(timeSeries.count + (end - start) * 20)
+                for index in start..<end {
+                    // Sample { double value = 1; int64 timestamp = 2; } as field 2 of TimeSeries.
+                    let timestamp = UInt64(bitPattern: times[index])
+                    timeSeries.append(0x12)
+                    timeSeries.append(UInt8(10 + ProtobufWire.varintLength(timestamp)))
+                    timeSeries.append(0x09)
+                    withUnsafeBytes(of: values[index].bitPattern.littleEndian) { timeSeries.append(contentsOf: $0) }
+                    timeSeries.append(0x10)
+                    ProtobufWire.appendVarint(timestamp, to: &timeSeries)
+                }
+                ProtobufWire.appendBytes(field: 1, timeSeries, to: &current)
+                count += end - start
+                start = end
             }
         }
-        if count > 0 { requests.append(current) }
+        if count > 0 { requests.append(EncodedRequest(bytes: current, sampleCount: count, tenant: tenant)) }
         return requests
-    }
-
-    /// The seed's model metrics for one model's running totals: requests, tokens by direction,
-    /// and the average latency in milliseconds.
-    static func modelMetrics(_ model: ResourceWatcher_V1_ModelUsage) -> [(String, [(String, String)], Double)] {
-        let average = model.requestsCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
-        return [
-            ("resource_watcher_model_request_count", [], Double(model.requestsCount)),
-            ("resource_watcher_model_tokens_processed", [("direction", "input")], Double(model.tokensInput)),
-            ("resource_watcher_model_tokens_processed", [("direction", "output")], Double(model.tokensOutput)),
-            ("resource_watcher_model_latency", [], average),
-        ]
-    }
-
-    private func labels(metric: String, component: ResourceWatcher_V1_ComponentSample) -> [Prometheus_Label] {
-        labels(metric: metric, pairs: [("client_id", component.clientID), ("component", component.name)])
-    }
-
-    /// `pairs` plus `__name__`, `instance` and `job`, empty values left out, sorted by name.
-    private func labels(metric: String, pairs: [(String, String)]) -> [Prometheus_Label] {
-        let pairs = [("__name__", metric), ("instance", instance), ("job", job)] + pairs
-        return pairs.filter { !$0.1.isEmpty }.sorted { $0.0 < $1.0 }.map { name, value in
-            var label = Prometheus_Label()
-            label.name = name
-            label.value = value
-            return label
-        }
     }
 
     /// Snappy block format (not framed), as remote-write requires.
@@ -157,5 +248,34 @@ public struct RemoteWriteEncoder: Sendable {
             }
             return status == SNAPPY_OK ? output : nil
         }
+    }
+}
+
+/// The few pieces of the protobuf wire format the remote-write encoder writes by hand.
+enum ProtobufWire {
+    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    static func varintLength(_ value: UInt64) -> Int {
+        var length = 1
+        var value = value >> 7
+        while value != 0 {
+            length += 1
+            value >>= 7
+        }
+        return length
+    }
+
+    /// A length-delimited field (wire type 2): tag, length, bytes.
+    static func appendBytes(field: Int, _ payload: [UInt8], to bytes: inout [UInt8]) {
+        appendVarint(UInt64(field << 3 | 2), to: &bytes)
+        appendVarint(UInt64(payload.count), to: &bytes)
+        bytes.append(contentsOf: payload)
     }
 }

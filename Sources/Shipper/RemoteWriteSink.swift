@@ -3,22 +3,27 @@ public import Spool
 import WatcherProto
 
 /// The Prometheus remote-write 1.0 sink's encoder (DESIGN §7): sample records become snappy
-/// `WriteRequest`s of whole records where they fit, one tenant per request with `tenantHeader`.
+/// `WriteRequest`s, one tenant per request with `tenantHeader`.
+///
+/// Records are grouped until a group fills `requestsPerGroup` requests, so requests are full
+/// (only a group's last one may be short); the group's last request acknowledges it. A crash
+/// resends at most one group.
 public struct RemoteWriteSink: SinkEncoder {
     /// The remote-write endpoint.
     public let url: String
     /// Send `X-Scope-OrgID: <client_id>`, one tenant per request (Mimir, Cortex).
     public let tenantHeader: Bool
-    let encoder: RemoteWriteEncoder
-    /// Series that had a sample in the last encoded batch, for staleness markers.
-    private var liveSeries: Set<[Prometheus_Label]> = []
+    /// Requests a group of records fills before it is closed.
+    let requestsPerGroup: Int
+    private var encoder: RemoteWriteEncoder
 
     public let recordKinds: Set<RecordKind> = [.sample]
     public let itemName = "samples"
 
-    public init(url: String, tenantHeader: Bool, instance: String, maxSamplesPerRequest: Int) {
+    public init(url: String, tenantHeader: Bool, instance: String, maxSamplesPerRequest: Int, requestsPerGroup: Int = 8) {
         self.url = url
         self.tenantHeader = tenantHeader
+        self.requestsPerGroup = requestsPerGroup
         self.encoder = RemoteWriteEncoder(instance: instance, maxSamplesPerRequest: maxSamplesPerRequest)
     }
 
@@ -26,16 +31,17 @@ public struct RemoteWriteSink: SinkEncoder {
         var requests: [OutgoingRequest] = []
         var group: [SpoolBatch] = []
         var groupSamples = 0
-        let metricCount = RemoteWriteEncoder.componentMetrics.count
+        let perComponent = RemoteWriteEncoder.componentMetrics.count
+        let perModel = RemoteWriteEncoder.modelMetrics.count
+        let groupTarget = encoder.maxSamplesPerRequest * requestsPerGroup
         for item in batches {
-            let samples = item.batch.components.count * metricCount + item.batch.models.count * 4
-            if !group.isEmpty && groupSamples + samples > encoder.maxSamplesPerRequest {
+            group.append(item)
+            groupSamples += item.batch.components.count * perComponent + item.batch.models.count * perModel
+            if groupSamples >= groupTarget {
                 requests += encodeGroup(group)
                 group.removeAll(keepingCapacity: true)
                 groupSamples = 0
             }
-            group.append(item)
-            groupSamples += samples
         }
         if !group.isEmpty { requests += encodeGroup(group) }
         return requests
@@ -43,38 +49,18 @@ public struct RemoteWriteSink: SinkEncoder {
 
     /// The requests of consecutive records; the last one acknowledges the group.
     private mutating func encodeGroup(_ group: [SpoolBatch]) -> [OutgoingRequest] {
-        let series = encoder.series(for: group.map(\.batch), liveSeries: &liveSeries)
-        var tenants: [(tenant: String?, series: [(labels: [Prometheus_Label], samples: [Prometheus_Sample])])] = []
-        if tenantHeader {
-            var index: [String: Int] = [:]
-            for item in series {
-                let tenant = item.labels.first { $0.name == "client_id" }?.value ?? ""
-                if index[tenant] == nil {
-                    index[tenant] = tenants.count
-                    tenants.append((tenant, []))
-                }
-                tenants[index[tenant]!].series.append(item)
-            }
-        } else {
-            tenants = [(nil, series)]
-        }
         let oldest = group.first?.batch.timestampUnixMs ?? 0
-        var requests: [OutgoingRequest] = []
-        for (tenant, tenantSeries) in tenants {
-            for writeRequest in encoder.pack(tenantSeries) {
-                var headers: [(name: String, value: String)] = [
-                    ("Content-Encoding", "snappy"),
-                    ("Content-Type", "application/x-protobuf"),
-                    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                ]
-                if let tenant { headers.append(("X-Scope-OrgID", tenant)) }
-                let body = RemoteWriteEncoder.snappyCompress((try? writeRequest.serializedBytes()) ?? [])
-                let samples = writeRequest.timeseries.reduce(0) { $0 + $1.samples.count }
-                requests.append(
-                    OutgoingRequest(
-                        request: HTTPRequest(method: .post, url: url, headers: headers, body: body),
-                        itemCount: samples, acknowledgeThrough: nil, oldestUnixMilliseconds: oldest))
-            }
+        var requests = encoder.encode(group.map(\.batch), perTenant: tenantHeader).map { encoded in
+            var headers: [(name: String, value: String)] = [
+                ("Content-Encoding", "snappy"),
+                ("Content-Type", "application/x-protobuf"),
+                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ]
+            if let tenant = encoded.tenant { headers.append(("X-Scope-OrgID", tenant)) }
+            return OutgoingRequest(
+                request: HTTPRequest(method: .post, url: url, headers: headers,
+                                     body: RemoteWriteEncoder.snappyCompress(encoded.bytes)),
+                itemCount: encoded.sampleCount, acknowledgeThrough: nil, oldestUnixMilliseconds: oldest)
         }
         if requests.isEmpty { return [] }
         requests[requests.count - 1].acknowledgeThrough = group.last?.sequence

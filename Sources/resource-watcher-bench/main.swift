@@ -8,9 +8,13 @@ import Glibc
 
 var logger = Logger(label: "bench")
 logger.logLevel = .error
-let workDirectory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "/tmp/resource-watcher-bench"
+// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper ...] (default: all)
+let arguments = Array(CommandLine.arguments.dropFirst())
+let workDirectory = arguments.first ?? "/tmp/resource-watcher-bench"
+let selected = Set(arguments.dropFirst())
+func wanted(_ name: String) -> Bool { selected.isEmpty || selected.contains(name) }
 mkdir(workDirectory, 0o755)
 print("resource-watcher bench (work directory \(workDirectory))")
-try SpoolBench(workDirectory: workDirectory, logger: logger).run()
-try SamplerBench(workDirectory: workDirectory).run()
-try await ShipperBench(workDirectory: workDirectory, logger: logger).run()
+if wanted("spool") { try SpoolBench(workDirectory: workDirectory, logger: logger).run() }
+if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
+if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
