@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "resource-watcher-bench",
             dependencies: [
-                "WatcherModel", "Spool", "Sampler", "Shipper", "HTTPTransport", "WatcherProto",
+                "WatcherModel", "Spool", "Sampler", "Shipper", "HTTPTransport", "WatcherProto", "StatusAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -55,6 +55,9 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch is NIOTooManyBytesError {
+            // What `request.body.collect(upTo:)` throws; Hummingbird would answer it with an empty 413.
+            throw APIError(.contentTooLarge, code: "body_too_large", "the request body is larger than the limit")
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:

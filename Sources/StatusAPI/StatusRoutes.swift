@@ -23,7 +23,7 @@ public enum StatusRoutes {
         router.get("/health") { _, _ in json(HealthReport.body(state: state)) }
         router.get("/metrics/components") { request, _ in
             let clientID = try authorize(request, state: state)
-            return json(SeedViews.components(in: state.latestSample(), clientID: clientID))
+            return json(state.headView("components/" + clientID) { SeedViews.components(in: $0, clientID: clientID) })
         }
         router.get("/metrics/models") { request, _ in
             let clientID = try authorize(request, state: state)
@@ -32,7 +32,7 @@ public enum StatusRoutes {
         }
         router.get("/alerts") { request, _ in
             let clientID = try authorize(request, state: state)
-            return json(SeedViews.alerts(in: state.latestSample(), clientID: clientID))
+            return json(state.headView("alerts/" + clientID) { SeedViews.alerts(in: $0, clientID: clientID) })
         }
         router.post("/v1/usage") { request, _ in try await ingestUsage(request, state: state) }
         router.get("/openapi.json") { _, _ in json(Array(OpenAPIDocument.json.utf8)) }
@@ -72,7 +72,13 @@ public enum StatusRoutes {
         if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Content-Type must be application/json, got \(type)")
         }
-        let buffer = try await request.body.collect(upTo: maximumBodyBytes)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maximumBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "body_too_large",
+                           "the request body is larger than the limit of \(maximumBodyBytes) bytes (1 MiB)")
+        }
         let events = try UsageEvents.parse(
             Array(buffer.readableBytesView), principal: principal, defaultClientID: state.config.clientID,
             knownTenants: state.knownTenants, nowUnixMilliseconds: RFC3339.nowUnixMilliseconds())

@@ -24,6 +24,8 @@ public final class StatusState: Sendable {
     /// Tenants the API knows: the agent's own, every component's, every token's.
     let knownTenants: Set<String>
     private let head = Mutex<(sequence: UInt64, batch: ResourceWatcher_V1_Batch)?>(nil)
+    /// Response bodies built from the head, per view and tenant, valid until the next tick.
+    private let views = Mutex<(sequence: UInt64, bodies: [String: [UInt8]])>((0, [:]))
 
     public init(
         config: Config, spool: Spool, sinks: [SinkMetrics], usage: UsageLedger, ticks: TickStatistics,
@@ -49,6 +51,19 @@ public final class StatusState: Sendable {
         guard let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) else { return nil }
         head.withLock { $0 = (record.sequence, batch) }
         return batch
+    }
+
+    /// The body of a view of the head (`view` names it, with the tenant), built once per tick:
+    /// between ticks every request for it is a dictionary lookup.
+    func headView(_ view: String, build: (ResourceWatcher_V1_Batch?) -> [UInt8]) -> [UInt8] {
+        let sequence = spool.latest(.sample)?.sequence ?? 0
+        if let cached = views.withLock({ $0.sequence == sequence ? $0.bodies[view] : nil }) { return cached }
+        let body = build(latestSample())
+        views.withLock { views in
+            if views.sequence != sequence { views = (sequence, [:]) }
+            views.bodies[view] = body
+        }
+        return body
     }
 
     /// Each sink's counters with its spool lag.

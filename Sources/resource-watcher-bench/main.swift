@@ -8,7 +8,7 @@ import Glibc
 
 var logger = Logger(label: "bench")
 logger.logLevel = .error
-// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper ...] (default: all)
+// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status ...] (default: all)
 let arguments = Array(CommandLine.arguments.dropFirst())
 let workDirectory = arguments.first ?? "/tmp/resource-watcher-bench"
 let selected = Set(arguments.dropFirst())
@@ -18,3 +18,4 @@ print("resource-watcher bench (work directory \(workDirectory))")
 if wanted("spool") { try SpoolBench(workDirectory: workDirectory, logger: logger).run() }
 if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
 if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
+if wanted("status") { try await StatusBench(workDirectory: workDirectory, logger: logger).run() }
