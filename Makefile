@@ -6,7 +6,7 @@ APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iprout
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 
-.PHONY: deps build run test bench format lint proto check-config clean
+.PHONY: deps build run test bench format lint proto check-config resource-watcher-status clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -29,6 +29,11 @@ run: build
 
 check-config: build
 	$(SWIFT) run --skip-build resource-watcher check-config --config $(CONFIG)
+
+# The running agent's health, components, alerts, spool and sinks. The API token comes from
+# RESOURCE_WATCHER_TOKEN. Exit 0 healthy, 1 degraded, 2 bad config, 3 agent unreachable or refusing.
+resource-watcher-status: build
+	$(SWIFT) run --skip-build resource-watcher status --config $(CONFIG)
 
 # The whole suite. Some tests mount a tmpfs, create cgroups and network namespaces, and so need
 # root (CI runs as root). Serial: on 2 cores, long blocking tests (the kill -9 cycles) would

@@ -7,7 +7,9 @@ struct ResourceWatcher: AsyncParsableCommand {
         commandName: "resource-watcher",
         abstract: "Watches the AI components of a host and reports to Prometheus, Loki and the Agent Orchestrator.",
         version: AgentVersion.current,
-        subcommands: [RunCommand.self, CheckConfigCommand.self, SpoolCommand.self, VersionCommand.self],
+        subcommands: [
+            RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SpoolCommand.self, VersionCommand.self,
+        ],
         defaultSubcommand: RunCommand.self)
 }
 

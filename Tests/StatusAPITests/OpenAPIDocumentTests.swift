@@ -1,0 +1,190 @@
+import Foundation  // JSONSerialization and file reading, as a client of the document would
+import Logging
+import NIOPosix
+import Shipper
+import Spool
+import TestSupport
+import Testing
+import WatcherModel
+import WatcherProto
+
+@testable import StatusAPI
+
+/// `docs/openapi.json` and the document the server serves at `/openapi.json` are one text, and it
+/// describes the routes and bodies the server really has.
+@Suite("OpenAPI document")
+struct OpenAPIDocumentTests {
+    private static let repository = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+    private static let methods: Set<String> = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+
+    private func document() throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+    }
+
+    private func schema(_ name: String) throws -> [String: Any] {
+        let components = try #require(try document()["components"] as? [String: Any])
+        return try #require((components["schemas"] as? [String: Any])?[name] as? [String: Any], "no schema \(name)")
+    }
+
+    private func properties(of schema: [String: Any]) throws -> Set<String> {
+        Set(try #require(schema["properties"] as? [String: Any]).keys)
+    }
+
+    private func required(of schema: [String: Any]) -> Set<String> { Set(schema["required"] as? [String] ?? []) }
+
+    private func object(_ bytes: [UInt8]) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
+    @Test("docs/openapi.json is byte for byte the document the server serves")
+    func fileMatchesServedDocument() throws {
+        let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.repository + "/docs/openapi.json")))
+        let served = Array(OpenAPIDocument.json.utf8)
+        if file != served {
+            let fileLines = String(decoding: file, as: UTF8.self).split(
+                separator: "\n",
+                omittingEmptySubsequences: false
+            )
+            let servedLines = String(decoding: served, as: UTF8.self).split(
+                separator: "\n",
+                omittingEmptySubsequences: false
+            )
+            let common = min(fileLines.count, servedLines.count)
+            let line = (0..<common).first { fileLines[$0] != servedLines[$0] } ?? common
+            Issue.record("docs/openapi.json and OpenAPIDocument.json differ first at line \(line + 1)")
+        }
+    }
+
+    @Test("the document is OpenAPI 3.0.3 JSON and every $ref resolves")
+    func documentParsesAndReferencesResolve() throws {
+        let document = try document()
+        #expect(document["openapi"] as? String == "3.0.3")
+        var references: [String] = []
+        func collect(_ value: Any) {
+            if let object = value as? [String: Any] {
+                if let reference = object["$ref"] as? String { references.append(reference) }
+                object.values.forEach(collect)
+            } else if let array = value as? [Any] {
+                array.forEach(collect)
+            }
+        }
+        collect(document)
+        #expect(!references.isEmpty)
+        for reference in references {
+            #expect(reference.hasPrefix("#/"), "\(reference) is not local")
+            var target: Any? = document
+            for key in reference.dropFirst(2).split(separator: "/") {
+                target = (target as? [String: Any])?[String(key)]
+            }
+            #expect(target is [String: Any], "\(reference) does not resolve")
+        }
+    }
+
+    @Test("the documented paths and methods are exactly the server's routes")
+    func pathsMatchRoutes() throws {
+        let paths = try #require(try document()["paths"] as? [String: [String: Any]])
+        let documented = Set(
+            paths.flatMap { path, item in
+                item.keys.filter(Self.methods.contains).map { "\($0.uppercased()) \(path)" }
+            }
+        )
+        let routed = Set(StatusRoutes.routes.flatMap { path, methods in methods.map { "\($0.rawValue) \(path)" } })
+        #expect(documented == routed)
+    }
+
+    @Test("only /health and /openapi.json are documented as open; every other operation needs the bearer token")
+    func securityMatchesAuthentication() throws {
+        let document = try document()
+        #expect((document["security"] as? [[String: Any]])?.first?.keys.first == "bearerAuth")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        for (path, item) in paths {
+            for (method, operation) in item where Self.methods.contains(method) {
+                let security = (operation as? [String: Any])?["security"] as? [Any]
+                let open = ["/health", "/openapi.json"].contains(path)
+                #expect((security?.isEmpty ?? false) == open, "\(method) \(path)")
+            }
+        }
+    }
+
+    @Test("the seed views write exactly the fields their schemas list")
+    func seedViewSchemasMatchBodies() throws {
+        var batch = ResourceWatcher_V1_Batch()
+        batch.timestampUnixMs = 1_743_882_300_000
+        var sample = ResourceWatcher_V1_ComponentSample()
+        sample.name = "ollama"
+        sample.clientID = "client1"
+        sample.status = .healthy
+        batch.components = [sample]
+        var alert = ResourceWatcher_V1_Alert()
+        alert.component = "ollama"
+        alert.clientID = "client1"
+        alert.alertType = .highCpuUsage
+        alert.severity = .warning
+        batch.activeAlerts = [alert]
+        var usage = ResourceWatcher_V1_ModelUsage()
+        usage.clientID = "client1"
+        usage.name = "llama2"
+        usage.requestsCount = 1
+
+        let components = try object(SeedViews.components(in: batch, clientID: "client1"))
+        #expect(Set(components.keys) == (try properties(of: schema("ComponentMetrics"))))
+        let metric = try #require((components["metrics"] as? [[String: Any]])?.first)
+        #expect(Set(metric.keys) == (try properties(of: schema("ComponentMetric"))))
+        let resources = try #require(metric["resources"] as? [String: Any])
+        #expect(Set(resources.keys) == (try properties(of: schema("Resources"))))
+        #expect(Set(resources.keys) == required(of: try schema("Resources")))
+
+        let models = try object(SeedViews.models([usage], clientID: "client1", nowUnixMilliseconds: 0))
+        #expect(Set(models.keys) == (try properties(of: schema("ModelUsage"))))
+        let model = try #require((models["models"] as? [[String: Any]])?.first)
+        #expect(Set(model.keys) == (try properties(of: schema("ModelUsageEntry"))))
+        #expect(Set(model.keys) == required(of: try schema("ModelUsageEntry")))
+
+        let alerts = try object(SeedViews.alerts(in: batch, clientID: "client1"))
+        #expect(Set(alerts.keys) == (try properties(of: schema("Alerts"))))
+        let first = try #require((alerts["alerts"] as? [[String: Any]])?.first)
+        #expect(Set(first.keys) == (try properties(of: schema("Alert"))))
+        #expect(Set(first.keys) == required(of: try schema("Alert")))
+    }
+
+    @Test("/health writes every required field of its schema and nothing the schema does not list")
+    func healthSchemaMatchesBody() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let config = try ConfigLoader.parse(
+            json: Array(#"{"spool": {"dir": "\#(directory.path)"}}"#.utf8),
+            source: "test"
+        )
+        let spool = try Spool(directory: directory.path, consumers: ["prometheus"], logger: logger)
+        defer { spool.close() }
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        let state = StatusState(
+            config: config,
+            spool: spool,
+            sinks: [SinkMetrics(sink: "prometheus", itemName: "samples")],
+            usage: UsageLedger(),
+            ticks: TickStatistics(),
+            version: "0.1.0",
+            agentID: "host/default",
+            ioThreadPool: threadPool
+        )
+        let health = try object(HealthReport.body(state: state))
+        let schema = try schema("Health")
+        #expect(Set(health.keys).isSubset(of: try properties(of: schema)))
+        #expect(required(of: schema).isSubset(of: Set(health.keys)))
+        let nested = try #require(schema["properties"] as? [String: [String: Any]])
+        for name in ["components", "sampler", "spool"] {
+            let body = try #require(health[name] as? [String: Any], "\(name)")
+            let documented = try #require(nested[name])
+            #expect(Set(body.keys).isSubset(of: try properties(of: documented)), "\(name)")
+            #expect(required(of: documented).isSubset(of: Set(body.keys)), "\(name)")
+        }
+        let sink = try #require((health["sinks"] as? [[String: Any]])?.first)
+        let sinkSchema = try self.schema("SinkHealth")
+        #expect(Set(sink.keys).isSubset(of: try properties(of: sinkSchema)))
+        #expect(required(of: sinkSchema).isSubset(of: Set(sink.keys)))
+        #expect(sink["sent_samples"] != nil)
+    }
+}
