@@ -1,5 +1,6 @@
 import CSnappy
 public import WatcherProto
+import WatcherModel
 
 /// Turns sample batches into Prometheus remote-write 1.0 `WriteRequest` bytes (DESIGN §7): the
 /// seed's metric names in DESIGN §3 units, labels sorted by name with `__name__`, `instance` and
@@ -60,7 +61,7 @@ public struct RemoteWriteEncoder: Sendable {
 
     /// A model's figures in `modelMetrics` order: requests, tokens in, tokens out, average latency (ms).
     static func modelValues(_ model: ResourceWatcher_V1_ModelUsage) -> [Double] {
-        let average = model.requestsCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+        let average = UsageLedger.averageLatencyMilliseconds(model)
         return [Double(model.requestsCount), Double(model.tokensInput), Double(model.tokensOutput), average]
     }
 

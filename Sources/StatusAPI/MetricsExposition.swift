@@ -64,7 +64,7 @@ public enum MetricsExposition {
             untyped[0].samples.append((labels, Double(model.requestsCount)))
             untyped[1].samples.append((labels + [("direction", "input")], Double(model.tokensInput)))
             untyped[1].samples.append((labels + [("direction", "output")], Double(model.tokensOutput)))
-            let average = model.requestsCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+            let average = UsageLedger.averageLatencyMilliseconds(model)
             registry.gauge(name: "resource_watcher_model_latency", labels: labels,
                            help: "Average request latency of the model in milliseconds since the agent started")
                 .set(average)

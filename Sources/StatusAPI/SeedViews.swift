@@ -47,8 +47,7 @@ public enum SeedViews {
             json.key("tokens_output")
             json.number(Int64(model.tokensOutput))
             json.key("avg_latency_ms")
-            let average = model.requestsCount == 0
-                ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.requestsCount) / 1000
+            let average = UsageLedger.averageLatencyMilliseconds(model)
             json.number(SeedUnits.rounded(average, places: 1))
             json.member("last_used", RFC3339.format(unixMilliseconds: model.lastUsedUnixMs))
             json.endObject()

@@ -113,6 +113,7 @@ enum UsageEvents {
                 throw .badRequest("invalid_field", "\(prefix)latency_ms must be a number from 0 to 86400000, got \(field.typeAndValueDescription)")
             }
             usage.latencyMicrosecondsSum = UInt64((number.double * 1000).rounded())
+            usage.latencyCount = 1
         }
         usage.lastUsedUnixMs = now
         if let text = try string("timestamp", required: false) {

@@ -42,6 +42,11 @@ public final class UsageLedger: Sendable {
         state.withLock { state in state.order.map { state.totals[$0]! } }
     }
 
+    /// The average latency in milliseconds over the requests that reported one; 0 when none did.
+    public static func averageLatencyMilliseconds(_ model: ResourceWatcher_V1_ModelUsage) -> Double {
+        model.latencyCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.latencyCount) / 1000
+    }
+
     /// Events recorded since the agent started.
     public var eventCount: UInt64 { state.withLock { $0.events } }
 
@@ -56,6 +61,7 @@ public final class UsageLedger: Sendable {
         total.tokensInput += event.tokensInput
         total.tokensOutput += event.tokensOutput
         total.latencyMicrosecondsSum += event.latencyMicrosecondsSum
+        total.latencyCount += event.latencyCount
         total.lastUsedUnixMs = max(total.lastUsedUnixMs, event.lastUsedUnixMs)
         state.totals[key] = total
     }

@@ -279,10 +279,14 @@ public nonisolated struct ResourceWatcher_V1_ModelUsage: Sendable {
 
   public var tokensOutput: UInt64 = 0
 
-  /// Sum of request latencies in microseconds; average = sum / requests_count.
+  /// Sum of request latencies in microseconds, over the requests that reported one
+  /// (latency_count); average = sum / latency_count.
   public var latencyMicrosecondsSum: UInt64 = 0
 
   public var lastUsedUnixMs: Int64 = 0
+
+  /// Requests whose latency is in latency_microseconds_sum.
+  public var latencyCount: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -554,7 +558,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
 
 nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelUsage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}client_id\0\u{3}requests_count\0\u{3}tokens_input\0\u{3}tokens_output\0\u{3}latency_microseconds_sum\0\u{3}last_used_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}client_id\0\u{3}requests_count\0\u{3}tokens_input\0\u{3}tokens_output\0\u{3}latency_microseconds_sum\0\u{3}last_used_unix_ms\0\u{3}latency_count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -570,6 +574,7 @@ nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, Swif
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.tokensOutput) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.latencyMicrosecondsSum) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedUnixMs) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.latencyCount) }()
       default: break
       }
     }
@@ -600,6 +605,9 @@ nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, Swif
     if self.lastUsedUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.lastUsedUnixMs, fieldNumber: 8)
     }
+    if self.latencyCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.latencyCount, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -612,6 +620,7 @@ nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, Swif
     if lhs.tokensOutput != rhs.tokensOutput {return false}
     if lhs.latencyMicrosecondsSum != rhs.latencyMicrosecondsSum {return false}
     if lhs.lastUsedUnixMs != rhs.lastUsedUnixMs {return false}
+    if lhs.latencyCount != rhs.latencyCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -96,6 +96,7 @@ struct SinkEncoderTests {
         model.tokensInput = 100
         model.tokensOutput = 250
         model.latencyMicrosecondsSum = 942_400
+        model.latencyCount = 4
         var batch = Self.batch(at: 1000, [])
         batch.models = [model]
         var sink = RemoteWriteSink(url: "http://127.0.0.1:1/api/v1/write", tenantHeader: false, instance: "h",
