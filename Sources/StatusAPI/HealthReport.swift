@@ -1,14 +1,15 @@
 import Shipper
 import WatcherModel
 
-/// `GET /health`: the seed's fields (`status`, `version`, `timestamp`) plus uptime, spool and
-/// per-sink state. `status` is `degraded` when a sink is failing or the spool is over 90% of
-/// its cap, and `healthy` otherwise.
+/// `GET /health`: the seed's fields (`status`, `version`, `timestamp`) plus, for operators (or
+/// when no tokens are configured), reasons, uptime, components, sampler, spool and per-sink
+/// state. `status` is `degraded` when a sink is failing or the spool is over 90% of its cap,
+/// and `healthy` otherwise.
 public enum HealthReport {
     /// The share of `spool.max_bytes` above which the agent reports itself degraded.
     public static let spoolDegradedFraction = 0.9
 
-    public static func body(state: StatusState) -> [UInt8] {
+    public static func body(state: StatusState, detailed: Bool = true) -> [UInt8] {
         let now = RFC3339.nowUnixMilliseconds()
         let statistics = state.spool.statistics()
         let sinks = state.sinkSnapshots(nowUnixMilliseconds: now)
@@ -26,6 +27,10 @@ public enum HealthReport {
         json.member("status", reasons.isEmpty ? "healthy" : "degraded")
         json.member("version", state.version)
         json.member("timestamp", RFC3339.format(unixMilliseconds: now))
+        guard detailed else {
+            json.endObject()
+            return json.bytes
+        }
         json.key("reasons")
         json.beginArray()
         for reason in reasons { json.string(reason) }

@@ -547,14 +547,7 @@ enum OpenAPIDocument {
                 "required": [
                   "status",
                   "version",
-                  "timestamp",
-                  "reasons",
-                  "agent_id",
-                  "uptime_seconds",
-                  "components",
-                  "sampler",
-                  "spool",
-                  "sinks"
+                  "timestamp"
                 ],
                 "properties": {
                   "status": {
@@ -686,7 +679,8 @@ enum OpenAPIDocument {
                     },
                     "description": "One entry per configured sink, in the order prometheus, loki, orchestrator; empty when none is on."
                   }
-                }
+                },
+                "description": "The seed's status, version and timestamp for every caller. The other fields are agent-wide details (agent id, every tenant's component counts, sink errors): they are present only for an operator token, or when no tokens are configured."
               },
               "SinkHealth": {
                 "type": "object",

@@ -20,7 +20,13 @@ public enum StatusRoutes {
     public static func router(state: StatusState) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorShapeMiddleware(routes: routes))
-        router.get("/health") { _, _ in json(HealthReport.body(state: state)) }
+        router.get("/health") { request, _ in
+            // Open to all, but only the seed's fields for callers who are not operators: the
+            // details (agent id, every tenant's component counts, sink errors) are agent-wide.
+            let principal = try? state.authenticator.authenticate(authorization: request.headers[.authorization])
+            let detailed = principal == .open || principal == .operator
+            return json(HealthReport.body(state: state, detailed: detailed))
+        }
         router.get("/metrics/components") { request, _ in
             let clientID = try authorize(request, state: state)
             return json(state.headView("components/" + clientID) { SeedViews.components(in: $0, clientID: clientID) })

@@ -24,8 +24,9 @@ public enum StatusServer {
     public static func metricsRouter(state: StatusState) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorShapeMiddleware(routes: ["/metrics": [.get]]))
-        router.get("/metrics") { _, _ in
-            Response(
+        router.get("/metrics") { request, _ in
+            try state.authenticator.authenticateScrape(authorization: request.headers[.authorization])
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: MetricsExposition.text(state: state))))
         }

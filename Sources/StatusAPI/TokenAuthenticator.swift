@@ -25,10 +25,34 @@ public enum Principal: Sendable, Equatable {
 public struct TokenAuthenticator: Sendable {
     private let tenantHashes: [(clientID: String, hash: [UInt8])]
     private let operatorHashes: [[UInt8]]
+    private let metricsHashes: [[UInt8]]
 
     public init(auth: AuthConfig) {
         tenantHashes = auth.tokens.compactMap { token in Self.bytes(hex: token.sha256).map { (token.clientID, $0) } }
         operatorHashes = auth.operatorTokens.compactMap { Self.bytes(hex: $0.sha256) }
+        metricsHashes = auth.metricsTokens.compactMap { Self.bytes(hex: $0.sha256) }
+    }
+
+    /// Whether `metrics_port` needs a token (`auth.metrics_tokens` is set).
+    public var metricsNeedToken: Bool { !metricsHashes.isEmpty }
+
+    /// Checks a scrape of `/metrics`: a metrics or operator token when `metrics_tokens` is set; 401 otherwise.
+    public func authenticateScrape(authorization: String?) throws(APIError) {
+        guard metricsNeedToken else { return }
+        guard let digest = Self.bearerDigest(authorization) else {
+            throw APIError.unauthorized("missing bearer token: send Authorization: Bearer <token>")
+        }
+        var matched = false
+        for hash in metricsHashes + operatorHashes where Self.constantTimeEqual(digest, hash) { matched = true }
+        guard matched else { throw APIError.unauthorized("unknown bearer token") }
+    }
+
+    /// SHA-256 of the token in a `Bearer <token>` header value; nil when there is none.
+    private static func bearerDigest(_ authorization: String?) -> [UInt8]? {
+        guard let authorization else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else { return nil }
+        return Array(SHA256.hash(data: Array(parts[1].utf8)))
     }
 
     /// Whether any token is configured; with none, every request is `.open`.

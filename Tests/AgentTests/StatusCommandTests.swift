@@ -27,10 +27,12 @@ struct StatusCommandTests {
     }
 
     /// Starts the agent with `extra` config members and waits until `/health` answers with a
-    /// completed tick and `until` holds for its body.
+    /// completed tick and `until` holds for its body (`/health` shows ticks to operators, so
+    /// with tokens configured the poll sends `operatorToken`).
     private func startAgent(
         in directory: TemporaryDirectory,
         extra: String = "",
+        operatorToken: String? = nil,
         until ready: (String) -> Bool = { _ in true }
     ) async throws -> RunningAgent {
         let port = Int.random(in: 20_000...40_000)
@@ -54,7 +56,9 @@ struct StatusCommandTests {
         let deadline = ContinuousClock.now + .seconds(30)
         var lastBody = ""
         while ContinuousClock.now < deadline {
-            if let response = try? await transport.send(HTTPRequest(url: "http://127.0.0.1:\(port)/health")),
+            let headers = operatorToken.map { [("Authorization", "Bearer \($0)")] } ?? []
+            if let response = try? await transport.send(
+                HTTPRequest(url: "http://127.0.0.1:\(port)/health", headers: headers)),
                 response.status == 200
             {
                 lastBody = String(decoding: response.body, as: UTF8.self)
@@ -142,7 +146,9 @@ struct StatusCommandTests {
         defer { directory.remove() }
         let running = try await startAgent(
             in: directory,
-            extra: #", "auth": {"tokens": [{"client_id": "tenant-a", "sha256": "\#(tokenHash)"}]}"#
+            extra: #", "auth": {"tokens": [{"client_id": "tenant-a", "sha256": "\#(tokenHash)"}], "#
+                + #""operator_tokens": [{"sha256": "93012f9941894215c5c5770563353dd2ae5b54a6dd54cfcfd6da365fe8292f16"}]}"#,
+            operatorToken: "status-operator-token"
         )
         defer { _ = try? running.stop() }
 

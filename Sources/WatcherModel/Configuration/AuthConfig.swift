@@ -7,9 +7,14 @@ public struct AuthConfig: Sendable, Equatable {
     public var operatorTokens: [OperatorToken]
 
     /// No tokens: the API is open, which is allowed only on loopback.
-    public init(tokens: [Token] = [], operatorTokens: [OperatorToken] = []) {
+    /// Tokens that may scrape `metrics_port` (`metrics_tokens`); when set, `/metrics` needs one
+    /// of them or an operator token.
+    public var metricsTokens: [OperatorToken]
+
+    public init(tokens: [Token] = [], operatorTokens: [OperatorToken] = [], metricsTokens: [OperatorToken] = []) {
         self.tokens = tokens
         self.operatorTokens = operatorTokens
+        self.metricsTokens = metricsTokens
     }
 
     /// True when no token of either kind is configured.

@@ -127,6 +127,12 @@ extension AuthConfig {
             token.finish()
             return OperatorToken(sha256: sha256)
         }
+        auth.metricsTokens = reader.array("metrics_tokens").map { element in
+            var token = ObjectReader(element.value, at: element.path, decoder: decoder)
+            let sha256 = token.sha256("sha256")
+            token.finish()
+            return OperatorToken(sha256: sha256)
+        }
         reader.finish()
         return auth
     }
