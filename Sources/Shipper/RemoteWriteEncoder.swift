@@ -81,13 +81,19 @@ public struct RemoteWriteEncoder: Sendable {
         var order: [Int] = []
         var values: [[Double]] = []
         var times: [[Int64]] = []
+        /// Samples a series will get at most in this pass (one per batch): reserved up front.
+        let capacity: Int
 
         mutating func add(series: Int, value: Double, at time: Int64) {
             while values.count <= series {
                 values.append([])
                 times.append([])
             }
-            if values[series].isEmpty { order.append(series) }
+            if values[series].isEmpty {
+                order.append(series)
+                values[series].reserveCapacity(capacity)
+                times[series].reserveCapacity(capacity)
+            }
             values[series].append(value)
             times[series].append(time)
         }
@@ -96,7 +102,7 @@ public struct RemoteWriteEncoder: Sendable {
     /// Requests for `batches` (in sequence, hence time, order), one tenant per request when
     /// `perTenant`. Only the last request may hold fewer than `maxSamplesPerRequest` samples.
     public mutating func encode(_ batches: [ResourceWatcher_V1_Batch], perTenant: Bool) -> [EncodedRequest] {
-        var collected = Collected()
+        var collected = Collected(capacity: batches.count)
         for batch in batches {
             generation += 1
             let time = batch.timestampUnixMs
@@ -192,6 +198,7 @@ public struct RemoteWriteEncoder: Sendable {
         for series in seriesOrder {
             let values = collected.values[series]
             let times = collected.times[series]
+            let labels = seriesLabelBytes[series]
             var start = 0
             while start < values.count {
                 if count == maxSamplesPerRequest {
@@ -199,20 +206,25 @@ public struct RemoteWriteEncoder: Sendable {
                     current = []
                     count = 0
                 }
+                if current.isEmpty { current.reserveCapacity(maxSamplesPerRequest * 20 + 4096) }
                 let end = min(values.count, start + maxSamplesPerRequest - count)
-                var timeSeries = seriesLabelBytes[series]
-                timeSeries.reserveCapacity(timeSeries.count + (end - start) * 20)
+                // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; } as field 1
+                // of WriteRequest, its length computed first so it is written in place.
+                var length = labels.count
+                for index in start..<end { length += 12 + ProtobufWire.varintLength(UInt64(bitPattern: times[index])) }
+                current.append(0x0A)
+                ProtobufWire.appendVarint(UInt64(length), to: &current)
+                current.append(contentsOf: labels)
                 for index in start..<end {
                     // Sample { double value = 1; int64 timestamp = 2; } as field 2 of TimeSeries.
                     let timestamp = UInt64(bitPattern: times[index])
-                    timeSeries.append(0x12)
-                    timeSeries.append(UInt8(10 + ProtobufWire.varintLength(timestamp)))
-                    timeSeries.append(0x09)
-                    withUnsafeBytes(of: values[index].bitPattern.littleEndian) { timeSeries.append(contentsOf: $0) }
-                    timeSeries.append(0x10)
-                    ProtobufWire.appendVarint(timestamp, to: &timeSeries)
+                    current.append(0x12)
+                    current.append(UInt8(10 + ProtobufWire.varintLength(timestamp)))
+                    current.append(0x09)
+                    withUnsafeBytes(of: values[index].bitPattern.littleEndian) { current.append(contentsOf: $0) }
+                    current.append(0x10)
+                    ProtobufWire.appendVarint(timestamp, to: &current)
                 }
-                ProtobufWire.appendBytes(field: 1, timeSeries, to: &current)
                 count += end - start
                 start = end
             }

@@ -20,7 +20,7 @@ public struct RemoteWriteSink: SinkEncoder {
     public let recordKinds: Set<RecordKind> = [.sample]
     public let itemName = "samples"
 
-    public init(url: String, tenantHeader: Bool, instance: String, maxSamplesPerRequest: Int, requestsPerGroup: Int = 8) {
+    public init(url: String, tenantHeader: Bool, instance: String, maxSamplesPerRequest: Int, requestsPerGroup: Int = 32) {
         self.url = url
         self.tenantHeader = tenantHeader
         self.requestsPerGroup = requestsPerGroup
