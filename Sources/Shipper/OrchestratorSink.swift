@@ -109,20 +109,7 @@ public struct OrchestratorSink: SinkEncoder {
         json.member("timestamp", RFC3339.format(unixMilliseconds: batch.timestampUnixMs))
         json.key("components")
         json.beginArray()
-        for sample in batch.components {
-            json.beginObject()
-            json.member("client_id", sample.clientID)
-            json.member("component", sample.name)
-            json.key("resources")
-            json.beginObject()
-            for (name, value) in sample.seedResources {
-                json.key(name)
-                json.number(value)
-            }
-            json.endObject()
-            json.member("status", sample.status.apiName)
-            json.endObject()
-        }
+        for sample in batch.components { json.seedComponent(sample, withClientID: true) }
         json.endArray()
         json.key("models")
         json.beginArray()
@@ -142,19 +129,7 @@ public struct OrchestratorSink: SinkEncoder {
         json.endArray()
         json.key("alerts")
         json.beginArray()
-        for alert in batch.activeAlerts {
-            json.beginObject()
-            json.member("client_id", alert.clientID)
-            json.member("component", alert.component)
-            json.member("alert_type", alert.alertType.apiName)
-            json.key("value")
-            json.number(Double(alert.valueCenti) / 100)
-            json.key("threshold")
-            json.number(Double(alert.thresholdCenti) / 100)
-            json.member("timestamp", RFC3339.format(unixMilliseconds: alert.sinceUnixMs))
-            json.member("severity", alert.severity.apiName)
-            json.endObject()
-        }
+        for alert in batch.activeAlerts { json.seedAlert(alert, withClientID: true) }
         json.endArray()
         json.key("health")
         json.beginObject()

@@ -11,19 +11,7 @@ public enum SeedViews {
         json.beginObject()
         json.key("metrics")
         json.beginArray()
-        for sample in batch?.components ?? [] where sample.clientID == clientID {
-            json.beginObject()
-            json.member("component", sample.name)
-            json.key("resources")
-            json.beginObject()
-            for (name, value) in sample.seedResources {
-                json.key(name)
-                json.number(value)
-            }
-            json.endObject()
-            json.member("status", sample.status.apiName)
-            json.endObject()
-        }
+        for sample in batch?.components ?? [] where sample.clientID == clientID { json.seedComponent(sample) }
         json.endArray()
         json.member("timestamp", timestamp(of: batch))
         json.endObject()
@@ -64,19 +52,7 @@ public enum SeedViews {
         json.beginObject()
         json.key("alerts")
         json.beginArray()
-        for alert in batch?.activeAlerts ?? [] where alert.clientID == clientID {
-            json.beginObject()
-            json.member("component", alert.component)
-            json.member("alert_type", alert.alertType.apiName)
-            json.key("value")
-            json.number(Double(alert.valueCenti) / 100)
-            json.key("threshold")
-            json.number(Double(alert.thresholdCenti) / 100)
-            json.member("timestamp", RFC3339.format(unixMilliseconds: alert.sinceUnixMs))
-            json.member("severity", alert.severity.apiName)
-            json.member("message", alert.message)
-            json.endObject()
-        }
+        for alert in batch?.activeAlerts ?? [] where alert.clientID == clientID { json.seedAlert(alert, withMessage: true) }
         json.endArray()
         json.endObject()
         return json.bytes

@@ -1,0 +1,42 @@
+public import WatcherProto
+
+extension JSONWriter {
+    /// A component in the seed's shape (`component`, `resources`, `status`), with its
+    /// `client_id` first when `withClientID` (reports that span tenants).
+    public mutating func seedComponent(_ sample: ResourceWatcher_V1_ComponentSample, withClientID: Bool = false) {
+        beginObject()
+        if withClientID { member("client_id", sample.clientID) }
+        member("component", sample.name)
+        key("resources")
+        seedResources(of: sample)
+        member("status", sample.status.apiName)
+        endObject()
+    }
+
+    /// The seed's `resources` object of a component, in DESIGN §3 units.
+    public mutating func seedResources(of sample: ResourceWatcher_V1_ComponentSample) {
+        beginObject()
+        for (name, value) in sample.seedResources {
+            key(name)
+            number(value)
+        }
+        endObject()
+    }
+
+    /// An active alert in the seed's shape (`component`, `alert_type`, `value`, `threshold`,
+    /// `timestamp`, `severity`), plus `client_id` first and `message` last when asked.
+    public mutating func seedAlert(_ alert: ResourceWatcher_V1_Alert, withClientID: Bool = false, withMessage: Bool = false) {
+        beginObject()
+        if withClientID { member("client_id", alert.clientID) }
+        member("component", alert.component)
+        member("alert_type", alert.alertType.apiName)
+        key("value")
+        number(Double(alert.valueCenti) / 100)
+        key("threshold")
+        number(Double(alert.thresholdCenti) / 100)
+        member("timestamp", RFC3339.format(unixMilliseconds: alert.sinceUnixMs))
+        member("severity", alert.severity.apiName)
+        if withMessage { member("message", alert.message) }
+        endObject()
+    }
+}
