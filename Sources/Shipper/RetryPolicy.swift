@@ -70,22 +70,29 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 
     /// `Retry-After` as delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT").
+    /// A wait longer than `maximumRetryAfter` is cut to it: a destination asking for days would
+    /// otherwise stall its sink unnoticed.
     public static func parseRetryAfter(_ value: String, nowUnixSeconds: Int) -> Duration? {
         let trimmed = value.trimmingSpaces
-        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(seconds) }
+        let limit = Int(maximumRetryAfter.components.seconds)
+        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(min(seconds, limit)) }
         guard let date = parseHTTPDate(trimmed) else { return nil }
-        return .seconds(max(0, date - nowUnixSeconds))
+        return .seconds(min(max(0, date - nowUnixSeconds), limit))
     }
+
+    /// The longest `Retry-After` honoured.
+    public static let maximumRetryAfter = Duration.seconds(3600)
 
     /// Parses the IMF-fixdate form of RFC 9110 §5.6.7, which servers must send.
     static func parseHTTPDate(_ text: String) -> Int? {
         let parts = text.split(separator: " ")
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
-            let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3])
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), (1...31).contains(day),
+            let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]), (1970...9999).contains(year)
         else { return nil }
         let clock = parts[4].split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3 else { return nil }
+        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2])
+        else { return nil }
         var fields = tm()
         fields.tm_year = Int32(year - 1900)
         fields.tm_mon = Int32(month)

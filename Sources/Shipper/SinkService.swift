@@ -77,7 +77,7 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
     }
 
     private func loop(stop: StopSignal) async throws {
-        let reader = try spool.reader(for: name)
+        var reader = try spool.reader(for: name)
         var encoder = initialEncoder
         var delivered = spool.cursor(of: name) ?? 0
         while !stop.isStopped && !Task.isCancelled {
@@ -86,7 +86,17 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 _ = await stop.sleep(for: idlePollInterval)
                 continue
             }
-            let chunk = try await read(reader, encoder: encoder)
+            let chunk: Chunk
+            do {
+                chunk = try await read(reader, encoder: encoder)
+            } catch {
+                // A spool that cannot be read now (I/O error, a file gone under us) must not stop
+                // the agent: wait, then read again from the durable cursor.
+                guard await spoolTrouble("spool read failed; retrying from the cursor", error, stop: stop) else { return }
+                reader = try spool.reader(for: name)
+                delivered = spool.cursor(of: name) ?? delivered
+                continue
+            }
             encoder = chunk.encoder
             metrics.lost(records: chunk.lostRecords)
             if chunk.undecodable > 0 {
@@ -95,10 +105,38 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
             for request in chunk.requests {
                 metrics.pending(since: request.oldestUnixMilliseconds)
                 guard await settle(request, stop: stop) else { return }
-                if let sequence = request.acknowledgeThrough { try await acknowledge(through: sequence) }
+                if let sequence = request.acknowledgeThrough {
+                    guard await acknowledge(through: sequence, stop: stop) else { return }
+                }
             }
-            if chunk.throughSequence > delivered { try await acknowledge(through: chunk.throughSequence) }
+            if chunk.throughSequence > delivered {
+                guard await acknowledge(through: chunk.throughSequence, stop: stop) else { return }
+            } else if chunk.requests.isEmpty {
+                // No progress (the last sequence is beyond what can be read, e.g. a damaged tail
+                // or a cursor ahead of the data after a power cut): wait for new appends.
+                _ = await stop.sleep(for: idlePollInterval)
+            }
             delivered = max(delivered, chunk.throughSequence)
+        }
+    }
+
+    /// Logs a spool error (at most once per streak of failures) and waits before the next try;
+    /// false when stopping.
+    private func spoolTrouble(_ message: Logger.Message, _ error: any Error, stop: StopSignal) async -> Bool {
+        logger.error(message, metadata: ["error": "\(error)", "spool.dir": "\(spool.directory)"])
+        return await stop.sleep(for: min(retryPolicy.maximumBackoff, .seconds(5)))
+    }
+
+    /// Moves the cursor, retrying (the records are delivered; only the cursor file is behind)
+    /// until it is durable; false when stopping first (the records are resent after a restart).
+    private func acknowledge(through sequence: UInt64, stop: StopSignal) async -> Bool {
+        while true {
+            do {
+                try await acknowledge(through: sequence)
+                return true
+            } catch {
+                guard await spoolTrouble("cannot save the sink's cursor; retrying", error, stop: stop) else { return false }
+            }
         }
     }
 

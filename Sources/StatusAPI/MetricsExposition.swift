@@ -149,16 +149,18 @@ public enum MetricsExposition {
 
 /// A label value as the text format writes it: backslash, double quote and newline escaped.
 func escapeLabelValue(_ value: String) -> String {
-    var escaped = ""
-    for character in value {
-        switch character {
-        case "\\": escaped += "\\\\"
-        case "\"": escaped += "\\\""
-        case "\n": escaped += "\\n"
-        default: escaped.append(character)
+    // Over bytes, not Characters: "\r\n" is one Character, and its "\n" must still be escaped.
+    var escaped: [UInt8] = []
+    escaped.reserveCapacity(value.utf8.count)
+    for byte in value.utf8 {
+        switch byte {
+        case UInt8(ascii: "\\"): escaped += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+        case UInt8(ascii: "\""): escaped += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+        case UInt8(ascii: "\n"): escaped += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+        default: escaped.append(byte)
         }
     }
-    return escaped
+    return String(decoding: escaped, as: UTF8.self)
 }
 
 extension PrometheusCollectorRegistry {

@@ -40,7 +40,7 @@ public final class StatusState: Sendable {
         self.agentID = agentID
         self.ioThreadPool = ioThreadPool
         self.startedUnixMilliseconds = RFC3339.nowUnixMilliseconds()
-        self.authenticator = TokenAuthenticator(auth: config.auth)
+        self.authenticator = TokenAuthenticator(auth: config.auth, loopbackOnly: config.listensOnLoopbackOnly)
         self.knownTenants = Set([config.clientID] + config.components.map(\.clientID) + config.auth.tokens.map(\.clientID))
     }
 

@@ -27,14 +27,18 @@ public struct TokenAuthenticator: Sendable {
     private let operatorHashes: [[UInt8]]
     private let metricsHashes: [[UInt8]]
 
-    public init(auth: AuthConfig) {
+    /// Whether `metrics_port` needs a (metrics or operator) token.
+    public let metricsNeedToken: Bool
+
+    /// Checks tokens of `auth`. `/metrics` needs a token when `auth.metrics_tokens` is set, or
+    /// when any token is configured and the agent listens beyond loopback (`loopbackOnly` false):
+    /// its labels name every tenant's components.
+    public init(auth: AuthConfig, loopbackOnly: Bool = true) {
         tenantHashes = auth.tokens.compactMap { token in Self.bytes(hex: token.sha256).map { (token.clientID, $0) } }
         operatorHashes = auth.operatorTokens.compactMap { Self.bytes(hex: $0.sha256) }
         metricsHashes = auth.metricsTokens.compactMap { Self.bytes(hex: $0.sha256) }
+        metricsNeedToken = !auth.metricsTokens.isEmpty || (!loopbackOnly && !auth.isEmpty)
     }
-
-    /// Whether `metrics_port` needs a token (`auth.metrics_tokens` is set).
-    public var metricsNeedToken: Bool { !metricsHashes.isEmpty }
 
     /// Checks a scrape of `/metrics`: a metrics or operator token when `metrics_tokens` is set; 401 otherwise.
     public func authenticateScrape(authorization: String?) throws(APIError) {

@@ -6,6 +6,8 @@ import WatcherProto
 /// event and field); events accepted by earlier requests are never affected.
 enum UsageEvents {
     static let maximumEvents = 1000
+    /// Tokens one event may report: far above any real request, far below overflowing the totals.
+    static let maximumTokensPerEvent = 1_000_000_000_000
     static let fields: Set<String> = [
         "client_id", "model", "provider", "tokens_input", "tokens_output", "latency_ms", "timestamp",
     ]
@@ -75,6 +77,9 @@ enum UsageEvents {
             guard !text.isEmpty, text.utf8.count <= 256 else {
                 throw .badRequest("invalid_field", "\(prefix)\(name) must be 1 to 256 bytes long")
             }
+            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw .badRequest("invalid_field", "\(prefix)\(name) must not contain control characters")
+            }
             return text
         }
         func count(_ name: String) throws(APIError) -> UInt64 {
@@ -83,6 +88,9 @@ enum UsageEvents {
                 throw .badRequest("invalid_field", "\(prefix)\(name) must be a whole number, got \(field.typeAndValueDescription)")
             }
             guard integer >= 0 else { throw .badRequest("invalid_field", "\(prefix)\(name) must not be negative, got \(integer)") }
+            guard integer <= maximumTokensPerEvent else {
+                throw .badRequest("invalid_field", "\(prefix)\(name) must be at most \(maximumTokensPerEvent), got \(integer)")
+            }
             return UInt64(integer)
         }
         let model = try string("model", required: true)!

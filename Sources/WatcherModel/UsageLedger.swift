@@ -57,12 +57,18 @@ public final class UsageLedger: Sendable {
             state.totals[key] = event
             return
         }
-        total.requestsCount += event.requestsCount
-        total.tokensInput += event.tokensInput
-        total.tokensOutput += event.tokensOutput
-        total.latencyMicrosecondsSum += event.latencyMicrosecondsSum
-        total.latencyCount += event.latencyCount
+        // Saturating: totals replayed from an old spool or posted by a hostile client must not trap.
+        total.requestsCount = saturatingSum(total.requestsCount, event.requestsCount)
+        total.tokensInput = saturatingSum(total.tokensInput, event.tokensInput)
+        total.tokensOutput = saturatingSum(total.tokensOutput, event.tokensOutput)
+        total.latencyMicrosecondsSum = saturatingSum(total.latencyMicrosecondsSum, event.latencyMicrosecondsSum)
+        total.latencyCount = saturatingSum(total.latencyCount, event.latencyCount)
         total.lastUsedUnixMs = max(total.lastUsedUnixMs, event.lastUsedUnixMs)
         state.totals[key] = total
     }
+}
+
+private func saturatingSum(_ left: UInt64, _ right: UInt64) -> UInt64 {
+    let (sum, overflow) = left.addingReportingOverflow(right)
+    return overflow ? .max : sum
 }

@@ -81,16 +81,20 @@ struct RunCommand: AsyncParsableCommand {
                        "spool.dir": "\(config.spool.directory)", "poll_interval_seconds": "\(config.pollIntervalSeconds)",
                        "components": "\(config.components.count)",
                        "sinks": "\(consumers.isEmpty ? "none" : consumers.joined(separator: ","))"])
+        var failed = false
         do {
             try await group.run()
         } catch {
-            logger.error("service failed", metadata: ["error": "\(error)"])
+            // A service failing stops the group; exit non-zero so a supervisor restarts the agent.
+            logger.critical("service failed; stopping", metadata: ["error": "\(error)"])
+            failed = true
         }
         logger.info("resource-watcher stopping", metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"])
         // Log lines since the last tick go into the spool before it closes.
         try await sampler.flushAgentLogs()
         try await ioThreadPool.runIfActive { spool.close() }
         try await ioThreadPool.shutdownGracefully()
+        if failed { throw ExitCode(1) }
     }
 
     static func hostName() -> String {

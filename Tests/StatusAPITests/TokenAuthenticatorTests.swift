@@ -32,6 +32,11 @@ struct TokenAuthenticatorTests {
         }
         let open = TokenAuthenticator(auth: AuthConfig(tokens: auth.tokens))
         try open.authenticateScrape(authorization: nil)
+        // Secure by default: tokens configured and a listener beyond loopback close /metrics too.
+        let exposed = TokenAuthenticator(auth: AuthConfig(tokens: auth.tokens, operatorTokens: auth.operatorTokens),
+                                         loopbackOnly: false)
+        #expect(throws: APIError.self) { try exposed.authenticateScrape(authorization: nil) }
+        try exposed.authenticateScrape(authorization: "Bearer operator-secret")
     }
 
     @Test("the configured form of a token is its lowercase hex SHA-256")

@@ -56,6 +56,12 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    public mutating func number(_ value: UInt64) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
+        needsComma = true
+    }
+
     /// A finite number in its shortest round-trip form; NaN and infinities (not JSON) become null.
     public mutating func number(_ value: Double) {
         separate()

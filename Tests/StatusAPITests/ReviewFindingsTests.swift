@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TestSupport
+import WatcherModel
+import WatcherProto
+@testable import StatusAPI
+
+/// Regression tests from a review of the status API and the usage ledger: hostile usage events
+/// must neither crash the agent nor break the exposition for other tenants.
+@Suite("Review findings: status API", .serialized)
+struct StatusAPIReviewFindingsTests {
+    // MARK: Huge token counts from POST /v1/usage crash the agent
+
+    @Test("a tenant posting two events of 5e18 tokens, then reading its models, does not crash the agent")
+    func hugeTokenTotalsDoNotCrashTheAPI() async {
+        await #expect(processExitsWith: .success) {
+            // The server stops and its directory is removed before the child exits.
+            let code: Int32 = try await StatusAPIHarness.withServer { api in
+                let event = #"{"model": "big", "provider": "ollama", "tokens_input": 5000000000000000000, "tokens_output": 1}"#
+                let posted = try await api.postUsage("[\(event), \(event)]", token: TenantFixtures.acmeToken)
+                guard posted.status == 400, posted.text.contains("at most") else { return 4 }  // refused, named
+                let reply = try await api.get("/metrics/models?client_id=acme", token: TenantFixtures.acmeToken)
+                return reply.status == 200 ? 0 : 5
+            }
+            exit(code)
+        }
+    }
+
+    @Test("usage totals past UInt64.max do not trap in UsageLedger.add (POST, and replay at start)")
+    func ledgerDoesNotOverflow() async {
+        await #expect(processExitsWith: .success) {
+            var event = ResourceWatcher_V1_ModelUsage()
+            event.clientID = "acme"
+            event.name = "big"
+            event.provider = "ollama"
+            event.requestsCount = 1
+            event.tokensInput = UInt64(Int64.max)  // what UsageEvents accepts for tokens_input
+            UsageLedger().record([event, event, event])
+        }
+    }
+
+    @Test("one event may report at most 1e12 tokens: Int64.max is refused with 400 naming the field")
+    func singleEventIsBounded() {
+        let body = Array(#"{"model": "m", "tokens_input": 9223372036854775807, "tokens_output": 0}"#.utf8)
+        #expect {
+            try UsageEvents.parse(
+                body, principal: .tenant("acme"), defaultClientID: "acme", knownTenants: ["acme"], nowUnixMilliseconds: 0)
+        } throws: { error in
+            (error as? APIError)?.status == .badRequest && (error as? APIError)?.message.contains("tokens_input") == true
+        }
+    }
+
+    // MARK: Exposition escaping
+
+    @Test("a model name with CRLF is escaped in the untyped families: no raw line break inside a label value")
+    func crlfIsEscapedInLabelValues() {
+        let escaped = escapeLabelValue("evil\r\nresource_watcher_fake 1")
+        #expect(!escaped.contains("\n"), "raw newline kept: \(escaped.debugDescription)")
+    }
+
+    @Test("a tenant's model name with CRLF is refused and :5221/metrics stays valid for every tenant (promtool)")
+    func crlfModelKeepsExpositionValid() async throws {
+        try await StatusAPIHarness.withServer { api in
+            // A control character in a name is refused at ingest; the exposition stays valid.
+            let body = #"{"model": "evil\r\nmodel", "provider": "ollama", "tokens_input": 1, "tokens_output": 1}"#
+            let posted = try await api.postUsage(body, token: TenantFixtures.acmeToken)
+            #expect(posted.status == 400 && posted.text.contains("control characters"), "\(posted.text)")
+            let reply = try await api.metricsText()
+            let file = api.directory.path + "/metrics-crlf.txt"
+            try reply.text.write(toFile: file, atomically: true, encoding: .utf8)
+            let promtool = try ChildProcess(
+                "/bin/sh", ["-c", "exec /usr/bin/promtool check metrics < '\(file)'"], mergeStandardError: true)
+            let result = try promtool.finish()
+            #expect(result.status == 0, "promtool check metrics: \(result.output)")
+        }
+    }
+}
