@@ -81,7 +81,7 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
         var encoder = initialEncoder
         var delivered = spool.cursor(of: name) ?? 0
         while !stop.isStopped && !Task.isCancelled {
-            guard spool.statistics().lastSequence > delivered else {
+            guard spool.lastSequence > delivered else {
                 metrics.pending(since: nil)
                 _ = await stop.sleep(for: idlePollInterval)
                 continue

@@ -17,6 +17,9 @@ public final class Spool: Sendable {
     let logger: Logger
     let cursorDirectory: String
     private let state: Mutex<State>
+    /// The head and the last sequence, published after each append under their own lock, so
+    /// readers of the head (the status API) never wait for an append's fsync.
+    private let published: Mutex<(head: [RecordKind: SpoolRecord], lastSequence: UInt64)>
     /// Serialises cursor file writes without holding up appends.
     private let cursorWrites = Mutex<Void>(())
     private let lockDescriptor: Int32
@@ -111,6 +114,7 @@ public final class Spool: Sendable {
                     segments: opened.segments, nextSequence: opened.nextSequence,
                     encoder: FrameEncoder(compressionLevel: options.compressionLevel), head: opened.head,
                     cursors: opened.cursors, consumers: consumerStatistics))
+            self.published = Mutex((opened.head, opened.nextSequence - 1))
         } catch {
             Glibc.close(lockDescriptor)
             throw error
@@ -193,7 +197,12 @@ public final class Spool: Sendable {
             }
             state.nextSequence = sequence + 1
             state.appendedRecords += 1
-            state.head[kind] = SpoolRecord(sequence: sequence, kind: kind, payload: payload)
+            let record = SpoolRecord(sequence: sequence, kind: kind, payload: payload)
+            state.head[kind] = record
+            published.withLock { published in
+                published.head[kind] = record
+                published.lastSequence = sequence
+            }
             enforceCaps(state: &state)
             return sequence
         }
@@ -388,7 +397,11 @@ public final class Spool: Sendable {
     // MARK: - Head and statistics
 
     /// The newest record of `kind`, kept in memory (restored from the tail on open).
-    public func latest(_ kind: RecordKind) -> SpoolRecord? { state.withLock { $0.head[kind] } }
+    /// Never waits for an append in progress (its fsync): it reads the published head.
+    public func latest(_ kind: RecordKind) -> SpoolRecord? { published.withLock { $0.head[kind] } }
+
+    /// The sequence number of the newest record; like `latest`, it never waits for an append.
+    public var lastSequence: UInt64 { published.withLock { $0.lastSequence } }
 
     public func statistics() -> SpoolStatistics {
         state.withLock { state in

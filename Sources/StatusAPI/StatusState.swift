@@ -87,7 +87,7 @@ public final class StatusState: Sendable {
             for record in result.records {
                 if let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) { usage.record(batch.models) }
             }
-            if result.throughSequence == previous || result.throughSequence >= spool.statistics().lastSequence { break }
+            if result.throughSequence == previous || result.throughSequence >= spool.lastSequence { break }
             previous = result.throughSequence
         }
     }
