@@ -7,6 +7,9 @@ import WatcherProto
 /// The `:5220` API (DESIGN §3, §4, §8): the seed's endpoints answered from the in-memory head,
 /// `POST /v1/usage`, and the OpenAPI document.
 public enum StatusRoutes {
+    /// Distinct (provider, model) pairs one tenant may report.
+    public static let maximumModelsPerTenant = 1000
+
     /// Request bodies larger than this get 413.
     public static let maximumBodyBytes = 1 << 20
 
@@ -88,6 +91,14 @@ public enum StatusRoutes {
         let events = try UsageEvents.parse(
             Array(buffer.readableBytesView), principal: principal, defaultClientID: state.config.clientID,
             knownTenants: state.knownTenants, nowUnixMilliseconds: RFC3339.nowUnixMilliseconds())
+        // Every model is a series in every batch and sink: a tenant may not grow them without bound.
+        for clientID in Set(events.map(\.clientID)) {
+            let count = state.usage.modelCount(of: clientID, adding: events)
+            guard count <= maximumModelsPerTenant else {
+                throw APIError(.badRequest, code: "too_many_models",
+                               "client_id \"\(clientID)\" would have \(count) distinct models; the limit is \(maximumModelsPerTenant)")
+            }
+        }
         var batch = ResourceWatcher_V1_Batch()
         batch.schemaVersion = 1
         batch.agentID = state.agentID

@@ -47,6 +47,17 @@ public final class UsageLedger: Sendable {
         model.latencyCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.latencyCount) / 1000
     }
 
+    /// How many distinct (provider, model) pairs `clientID` would have after `events`.
+    public func modelCount(of clientID: String, adding events: [ResourceWatcher_V1_ModelUsage]) -> Int {
+        state.withLock { state in
+            var keys = Set(state.order.filter { $0.clientID == clientID })
+            for event in events where event.clientID == clientID {
+                keys.insert(Key(clientID: event.clientID, provider: event.provider, model: event.name))
+            }
+            return keys.count
+        }
+    }
+
     /// Events recorded since the agent started.
     public var eventCount: UInt64 { state.withLock { $0.events } }
 

@@ -74,4 +74,17 @@ struct StatusAPIReviewFindingsTests {
             #expect(result.status == 0, "promtool check metrics: \(result.output)")
         }
     }
+
+    @Test("a tenant cannot grow its distinct models past the limit: the batch that would is refused whole")
+    func modelCardinalityIsBounded() async throws {
+        try await StatusAPIHarness.withServer { api in
+            let limit = StatusRoutes.maximumModelsPerTenant
+            let events = (0..<limit).map { #"{"model": "m\#($0)", "tokens_input": 1, "tokens_output": 1}"# }
+            let posted = try await api.postUsage("[" + events.joined(separator: ",") + "]", token: TenantFixtures.acmeToken)
+            #expect(posted.status == 400 && posted.text.contains("too_many_models"), "the seed's 2 models plus \(limit)")
+            let few = try await api.postUsage(#"{"model": "one-more", "tokens_input": 1, "tokens_output": 1}"#,
+                                              token: TenantFixtures.acmeToken)
+            #expect(few.status == 202, "\(few.text)")
+        }
+    }
 }
