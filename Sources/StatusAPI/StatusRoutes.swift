@@ -1,5 +1,6 @@
 public import Hummingbird
 import NIOCore
+import Spool
 import SwiftProtobuf
 import WatcherModel
 import WatcherProto
@@ -108,11 +109,13 @@ public enum StatusRoutes {
         let spool = state.spool
         do {
             // Durable before it is acknowledged: a crash after the 202 loses nothing.
-            _ = try await state.ioThreadPool.runIfActive { try spool.append(kind: .usage, payload: payload) }
+            let usage = state.usage
+            try await state.ioThreadPool.runIfActive {
+                try usage.recordDurably(events) { () throws(SpoolError) in _ = try spool.append(kind: .usage, payload: payload) }
+            }
         } catch {
             throw APIError(.serviceUnavailable, code: "spool_unavailable", "the event could not be stored: \(error)")
         }
-        state.usage.record(events)
         var json = JSONWriter()
         json.beginObject()
         json.key("accepted")

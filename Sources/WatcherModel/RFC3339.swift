@@ -63,7 +63,8 @@ public enum RFC3339 {
             guard index + 1 == bytes.count else { return nil }
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             guard index + 6 == bytes.count, bytes[index + 3] == UInt8(ascii: ":"),
-                let hours = number(index + 1..<index + 3), let minutes = number(index + 4..<index + 6)
+                let hours = number(index + 1..<index + 3), let minutes = number(index + 4..<index + 6),
+                hours < 24, minutes < 60
             else { return nil }
             offsetSeconds = (hours * 3600 + minutes * 60) * (bytes[index] == UInt8(ascii: "+") ? 1 : -1)
         default:
@@ -76,7 +77,10 @@ public enum RFC3339 {
         parts.tm_hour = Int32(hour)
         parts.tm_min = Int32(minute)
         parts.tm_sec = Int32(second)
-        let seconds = Int64(timegm(&parts)) - Int64(offsetSeconds)
+        let local = Int64(timegm(&parts))
+        // timegm normalises 31 February into March: such a date does not exist.
+        guard parts.tm_mday == Int32(day), parts.tm_mon == Int32(month - 1) else { return nil }
+        let seconds = local - Int64(offsetSeconds)
         return seconds * 1000 + Int64(milliseconds)
     }
 

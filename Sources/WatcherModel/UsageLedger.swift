@@ -18,6 +18,10 @@ public final class UsageLedger: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Orders "append a usage record, then record it" against "snapshot the totals, then append
+    /// a sample batch", so a restart (last batch's totals + later usage records) counts every
+    /// event exactly once.
+    private let appendOrder = Mutex<Void>(())
 
     public init() {}
 
@@ -27,6 +31,25 @@ public final class UsageLedger: Sendable {
             for event in events { Self.add(event, to: &state) }
             state.events += UInt64(events.count)
         }
+    }
+
+    /// Runs `append` (the usage record's durable append) and then records `events`, as one step
+    /// with respect to `snapshotting`.
+    public func recordDurably<Failure: Error>(
+        _ events: [ResourceWatcher_V1_ModelUsage], append: () throws(Failure) -> Void
+    ) throws(Failure) {
+        try appendOrder.withLock { (_) throws(Failure) in
+            try append()
+            record(events)
+        }
+    }
+
+    /// Runs `body` (which appends a sample batch carrying the totals) with the totals, as one
+    /// step with respect to `recordDurably`.
+    public func snapshotting<Result, Failure: Error>(
+        _ body: ([ResourceWatcher_V1_ModelUsage]) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try appendOrder.withLock { (_) throws(Failure) in try body(snapshot()) }
     }
 
     /// Starts from `totals` (the last sample batch's models), as after a restart.
