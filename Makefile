@@ -6,7 +6,7 @@ APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iprout
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 
-.PHONY: deps build run test bench format lint proto check-config resource-watcher-status clean
+.PHONY: deps build run test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -34,6 +34,11 @@ check-config: build
 # RESOURCE_WATCHER_TOKEN. Exit 0 healthy, 1 degraded, 2 bad config, 3 agent unreachable or refusing.
 resource-watcher-status: build
 	$(SWIFT) run --skip-build resource-watcher status --config $(CONFIG)
+
+# The log records in the spool (the agent's, components' files, containers'); pass options in
+# LOGS_ARGS, e.g. make resource-watcher-logs LOGS_ARGS="--follow --level warning".
+resource-watcher-logs: build
+	$(SWIFT) run --skip-build resource-watcher logs --config $(CONFIG) $(LOGS_ARGS)
 
 # The whole suite. Some tests mount a tmpfs, create cgroups and network namespaces, and so need
 # root (CI runs as root). Serial: on 2 cores, long blocking tests (the kill -9 cycles) would

@@ -8,7 +8,8 @@ struct ResourceWatcher: AsyncParsableCommand {
         abstract: "Watches the AI components of a host and reports to Prometheus, Loki and the Agent Orchestrator.",
         version: AgentVersion.current,
         subcommands: [
-            RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SpoolCommand.self, VersionCommand.self,
+            RunCommand.self, StatusCommand.self, LogsCommand.self, CheckConfigCommand.self, SpoolCommand.self,
+            VersionCommand.self,
         ],
         defaultSubcommand: RunCommand.self)
 }
