@@ -11,7 +11,8 @@ import Glibc
 #endif
 
 /// The tick loop: every poll interval, sample every component and append one batch to the spool,
-/// then the log batches: the agent's own records and the lines tailed from components' `log_files`.
+/// then the log batches: the agent's own records, the lines tailed from components' `log_files`,
+/// and container components' stdout and stderr.
 ///
 /// Sampling, tailing and appending block (procfs and log reads, fsync), so each tick runs on
 /// `ioThreadPool`. A failed append (disk full) drops that sample batch and the agent's records; the
@@ -26,6 +27,9 @@ public struct SamplerService: Service {
     let agentLogs: LogBuffer
     /// Tails components' `log_files`; nil when there are none. Positions live in the spool directory.
     let logTailer: LogFileTailer?
+    /// Reads container components' logs from the engine; nil when there are none. Positions live in
+    /// the spool directory.
+    let containerLogs: ContainerLogReader?
     let agentID: String
     let logger: Logger
     /// Model usage totals, copied into every sample batch.
@@ -45,6 +49,9 @@ public struct SamplerService: Service {
         self.ioThreadPool = ioThreadPool
         self.logger = logger
         self.logTailer = LogFileTailer(components: config.components, spoolDirectory: spool.directory, logger: logger)
+        // A client of its own: a slow logs request must not hold up the stats behind it.
+        self.containerLogs = ContainerLogReader(
+            components: config.components, spoolDirectory: spool.directory, client: .overSocket(), logger: logger)
     }
 
     /// How often `data_paths` are walked: walking is slow, and disk occupancy changes slowly.
@@ -102,15 +109,17 @@ public struct SamplerService: Service {
     /// so a tick that tails several busy files still appends frames of a bounded size.
     static let maxLogBatchBytes = 4 << 20
 
-    /// Appends the agent's `records` and the lines `tailer` reads now as log batches, then commits
-    /// the tail positions, only if every batch was appended: a failed append (the spool counts and
-    /// logs it) drops the agent's records, while the tailed lines are read again next tick.
+    /// Appends the agent's `records`, the lines `tailer` reads now and the container lines already
+    /// read (`containerLogs`) as log batches, then commits the tail and container positions, only
+    /// if every batch was appended: a failed append (the spool counts and logs it) drops the
+    /// agent's records, while the tailed and container lines are read again next tick.
     /// Returns whether everything was appended. Blocking.
     @discardableResult
-    static func appendLogs(_ records: [ResourceWatcher_V1_LogRecord], tailer: LogFileTailer?, agentID: String,
-                           at unixMilliseconds: Int64, to spool: Spool) -> Bool {
+    static func appendLogs(_ records: [ResourceWatcher_V1_LogRecord], tailer: LogFileTailer?,
+                           containerLogs: (reader: ContainerLogReader, read: ContainerLogReader.Read)? = nil,
+                           agentID: String, at unixMilliseconds: Int64, to spool: Spool) -> Bool {
         let tailed = tailer?.read()
-        let records = records + (tailed?.records ?? [])
+        let records = records + (tailed?.records ?? []) + (containerLogs?.read.records ?? [])
         var batchStart = records.startIndex
         var batchBytes = 0
         for index in records.indices {
@@ -124,6 +133,7 @@ public struct SamplerService: Service {
             }
         }
         if let tailer, let tailed { tailer.commit(tailed) }
+        if let containerLogs { containerLogs.reader.commit(containerLogs.read) }
         return true
     }
 
@@ -149,8 +159,16 @@ public struct SamplerService: Service {
         let logTailer = self.logTailer
         let agentID = self.agentID
         let usageLedger = self.usageLedger
+        let containerLogReader = self.containerLogs
+        if let containerLogReader, !containerLogReader.hasLoadedPositions {
+            try await ioThreadPool.runIfActive { containerLogReader.loadPositions() }
+        }
         // The engine gets at most half the interval (and 5 s): a stuck engine never stalls the tick.
-        let containerSamples = await composer.sampleContainers(timeout: min(interval / 2, .seconds(5)))
+        // Stats and logs go over two transports at once, so they share that budget.
+        let engineTimeout = min(interval / 2, .seconds(5))
+        async let containerLogsRead = containerLogReader?.read(timeout: engineTimeout)
+        let containerSamples = await composer.sampleContainers(timeout: engineTimeout)
+        let containerLogs = await containerLogsRead.flatMap { read in containerLogReader.map { ($0, read) } }
         try await ioThreadPool.runIfActive {
             var batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
             if let usageLedger { batch.models = usageLedger.snapshot() }
@@ -180,7 +198,8 @@ public struct SamplerService: Service {
             } catch {
                 // Counted and logged (rate-limited) by the spool; the next tick tries again.
             }
-            Self.appendLogs(agentLogs.drain(), tailer: logTailer, agentID: agentID, at: batch.timestampUnixMs, to: spool)
+            Self.appendLogs(agentLogs.drain(), tailer: logTailer, containerLogs: containerLogs, agentID: agentID,
+                            at: batch.timestampUnixMs, to: spool)
         }
         let elapsed = ContinuousClock.now - started
         let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000

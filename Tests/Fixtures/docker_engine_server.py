@@ -17,13 +17,31 @@ Endpoints:
         the first call per container returns its first document, later calls the second
         (larger counters); any other stream/one-shot combination is a 400
   GET /v1.43/containers/{id|name}/json[?size=true]       SizeRw and SizeRootFs only with size
+  GET /v1.43/containers/{id|name}/logs?stdout=1&stderr=1[&timestamps=1][&since=S][&until=U]
+        as the engine serves a json-file log: lines stamped since <= t <= until (Unix seconds with
+        an optional fraction, as "1714557600.123456789"), each prefixed "<RFC 3339 nano> " with
+        timestamps; without a TTY the multiplexed stream (8-byte header: stream 1 stdout or
+        2 stderr, 0, 0, 0, big-endian payload size; one frame per message), with a TTY the raw
+        stream with "\r\n" line ends. A partial message (a long line split by the engine) has no
+        line end. follow is refused (400), as is asking for neither stream.
 An unknown container is a 404 {"message": "No such container: …"}, an unknown path a 404.
+web has three log lines from 2024 (its history); the others start with none.
+
+Test controls (not Engine API; JSON bodies):
+  POST /test/containers        {"name": N, "tty": false}    creates running container N, or
+                               recreates it with a new ID and an empty log; answers {"Id": …}
+  POST /test/containers/N/logs {"lines": [{"stream": "stdout"|"stderr", "text": T,
+                               "partial": false}]}           appends lines stamped now (increasing)
+  POST /test/stall-logs        {"name": N|null}             logs of N answer only once unstalled
+                                                            (or after 30 s)
 """
 import copy
 import http.server
 import json
 import os
+import secrets
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -169,7 +187,7 @@ STATS = {
 }
 
 
-def inspect(identifier, name, running, pid, size_rw, size_root, mounts, host_config):
+def inspect(identifier, name, running, pid, size_rw, size_root, mounts, host_config, tty=False):
     return {
         "Id": identifier, "Created": "2024-05-01T08:00:00.000000000Z", "Path": "/entrypoint.sh", "Args": [],
         "State": {"Status": "running" if running else "exited", "Running": running, "Paused": False,
@@ -178,7 +196,7 @@ def inspect(identifier, name, running, pid, size_rw, size_root, mounts, host_con
                   "FinishedAt": "0001-01-01T00:00:00Z" if running else "2024-05-01T09:55:00.000000000Z"},
         "Image": "sha256:" + identifier[::-1], "Name": name, "RestartCount": 0, "Driver": "overlay2",
         "Platform": "linux", "HostConfig": host_config, "SizeRw": size_rw, "SizeRootFs": size_root,
-        "Mounts": mounts, "Config": {"Hostname": identifier[:12], "Image": "image"},
+        "Mounts": mounts, "Config": {"Hostname": identifier[:12], "Image": "image", "Tty": tty},
         "NetworkSettings": {"Networks": {}},
     }
 
@@ -202,6 +220,31 @@ INSPECT = {
 
 stats_calls = {}
 stats_lock = threading.Lock()
+
+# Each container's log, as a json-file log holds it: (unix nanoseconds, "stdout"|"stderr", text,
+# partial) in the order written. Guarded by logs_lock, as are CONTAINERS, INSPECT and stalled_logs.
+LOGS = {
+    WEB: [(1714557600_000000000 + 250_000_000 * n, stream, text, False) for n, (stream, text) in enumerate([
+        ("stdout", "nginx starting"), ("stderr", "warn: old history line"), ("stdout", "ready")])],
+    LEGACY: [], STOPPED: [],
+}
+logs_lock = threading.Condition()
+last_log_stamp = [0]
+stalled_logs = set()
+
+
+def unix_nanoseconds(text):
+    """The engine's since/until: seconds, or seconds.fraction with up to nine digits (Go's
+    timetypes.ParseTimestamps)."""
+    seconds, _, fraction = text.partition(".")
+    nanoseconds = int(fraction) * 10 ** (9 - len(fraction)) if fraction else 0
+    return int(seconds) * 1_000_000_000 + nanoseconds
+
+
+def rfc3339_nano(nanoseconds):
+    """RFC 3339 with nine fraction digits, as the engine stamps lines (jsonmessage.RFC3339NanoFixed)."""
+    seconds, fraction = divmod(nanoseconds, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%09dZ" % fraction
 
 
 def find(reference):
@@ -227,11 +270,14 @@ class Engine(http.server.BaseHTTPRequestHandler):
         if parts[2:] == ["json"]:
             everything = query.get("all") in ("1", "true")
             return self.reply(200, [c for c in CONTAINERS if everything or c["State"] == "running"])
-        if len(parts) != 4 or parts[3] not in ("stats", "json"):
+        if len(parts) != 4 or parts[3] not in ("stats", "json", "logs"):
             return self.reply(404, {"message": "page not found"})
-        identifier = find(urllib.parse.unquote(parts[2]))
+        with logs_lock:
+            identifier = find(urllib.parse.unquote(parts[2]))
         if identifier is None:
             return self.reply(404, {"message": "No such container: " + urllib.parse.unquote(parts[2])})
+        if parts[3] == "logs":
+            return self.logs(identifier, query)
         if parts[3] == "stats" and len(sys.argv) > 2 and find(sys.argv[2]) == identifier:
             time.sleep(30)
         if parts[3] == "stats":
@@ -240,17 +286,78 @@ class Engine(http.server.BaseHTTPRequestHandler):
             with stats_lock:
                 call = stats_calls.get(identifier, 0)
                 stats_calls[identifier] = call + 1
-            return self.reply(200, STATS[identifier][min(call, 1)])
-        document = copy.deepcopy(INSPECT[identifier])
+            return self.reply(200, STATS.get(identifier, STATS[WEB])[min(call, 1)])
+        with logs_lock:
+            document = copy.deepcopy(INSPECT[identifier])
         if query.get("size") not in ("1", "true"):
             del document["SizeRw"], document["SizeRootFs"]
         return self.reply(200, document)
 
+    def logs(self, identifier, query):
+        def flag(name):
+            return query.get(name) in ("1", "true")
+        if flag("follow"):
+            return self.reply(400, {"message": "this stand-in does not follow logs"})
+        streams = {name for name in ("stdout", "stderr") if flag(name)}
+        if not streams:
+            return self.reply(400, {"message": "Bad parameters: you must choose at least one stream"})
+        try:
+            since = unix_nanoseconds(query["since"]) if "since" in query else None
+            until = unix_nanoseconds(query["until"]) if "until" in query else None
+        except ValueError:
+            return self.reply(400, {"message": "invalid since or until"})
+        with logs_lock:
+            name = next(c["Names"][0][1:] for c in CONTAINERS if c["Id"] == identifier)
+            logs_lock.wait_for(lambda: name not in stalled_logs, timeout=30)
+            tty = INSPECT[identifier]["Config"]["Tty"]
+            entries = list(LOGS[identifier])
+        body = bytearray()
+        for stamp, stream, text, partial in entries:
+            if stream not in streams or (since is not None and stamp < since):
+                continue
+            if until is not None and stamp > until:
+                break
+            message = ((rfc3339_nano(stamp) + " ") if flag("timestamps") else "") + text
+            if not partial:
+                message += "\r\n" if tty else "\n"
+            payload = message.encode()
+            if not tty:
+                body += struct.pack(">BxxxL", 1 if stream == "stdout" else 2, len(payload))
+            body += payload
+        kind = "raw-stream" if tty else "multiplexed-stream"
+        self.send_raw(200, bytes(body), "application/vnd.docker." + kind)
+
+    def do_POST(self):
+        parts = urllib.parse.urlsplit(self.path).path.strip("/").split("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        request = json.loads(self.rfile.read(length) or b"{}")
+        with logs_lock:
+            if parts == ["test", "containers"]:
+                return self.reply(200, {"Id": create(request["name"], request.get("tty", False))})
+            if parts == ["test", "stall-logs"]:
+                stalled_logs.clear()
+                if request.get("name"):
+                    stalled_logs.add(request["name"])
+                logs_lock.notify_all()
+                return self.reply(200, {})
+            if len(parts) == 4 and parts[:2] == ["test", "containers"] and parts[3] == "logs":
+                identifier = find(urllib.parse.unquote(parts[2]))
+                if identifier is None:
+                    return self.reply(404, {"message": "No such container: " + parts[2]})
+                for line in request["lines"]:
+                    last_log_stamp[0] = max(time.time_ns(), last_log_stamp[0] + 1)
+                    LOGS[identifier].append((last_log_stamp[0], line.get("stream", "stdout"), line["text"],
+                                             line.get("partial", False)))
+                return self.reply(200, {"stamped_through": last_log_stamp[0]})
+        return self.reply(404, {"message": "page not found"})
+
     def reply(self, status, document):
-        body = json.dumps(document).encode()
+        self.send_raw(status, json.dumps(document).encode(), "application/json")
+
+    def send_raw(self, status, body, content_type):
         self.send_response(status)
         self.send_header("Api-Version", "1.43")
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Docker-Experimental", "false")
         self.send_header("Ostype", "linux")
         self.send_header("Server", "Docker/24.0.7 (linux)")
@@ -259,8 +366,27 @@ class Engine(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def create(name, tty):
+    """Creates (or recreates, with a new ID and an empty log) a running container; under logs_lock."""
+    for container in [c for c in CONTAINERS if c["Names"] == ["/" + name]]:
+        CONTAINERS.remove(container)
+    identifier = secrets.token_hex(32)
+    container = summary(identifier, ["/" + name], "busybox:latest", "running", "Up 1 second", {})
+    container["Created"] = int(time.time())
+    CONTAINERS.append(container)
+    INSPECT[identifier] = inspect(identifier, "/" + name, True, 7000 + len(CONTAINERS), 0, 1_000_000, [],
+                                  host_config(), tty=tty)
+    LOGS[identifier] = []
+    return identifier
+
+
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client gave up on a stalled answer
+        super().handle_error(request, client_address)
 
 
 if os.path.exists(sys.argv[1]):

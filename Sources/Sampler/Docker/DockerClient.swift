@@ -6,7 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The three Docker Engine API calls the Sampler needs, over any `HTTPTransport`; in production a
+/// The Docker Engine API calls the Sampler needs, over any `HTTPTransport`; in production a
 /// `CurlTransport` on `/var/run/docker.sock` (`DockerClient.overSocket()`).
 ///
 /// The API version is pinned in every path (the engine serves older versions unchanged), so a
@@ -56,11 +56,49 @@ struct DockerClient: Sendable {
         try await get("/containers/\(Self.pathSegment(id))/json" + (includeSize ? "?size=true" : ""))
     }
 
+    /// The container's stdout and stderr since `sinceUnixNanoseconds` (nil: from its start) and
+    /// through `untilUnixNanoseconds` (nil: up to now), each line prefixed by its RFC 3339 nano
+    /// timestamp; both bounds are inclusive. The body is the multiplexed stream, or the raw one
+    /// for a TTY container (`DockerLogStream` decodes both). `timeout` bounds the whole exchange.
+    func logs(
+        id: String,
+        sinceUnixNanoseconds: Int64?,
+        untilUnixNanoseconds: Int64? = nil,
+        timeout: Duration? = nil
+    ) async throws(DockerError) -> [UInt8] {
+        var query = "stdout=1&stderr=1&timestamps=1"
+        if let sinceUnixNanoseconds { query += "&since=" + Self.unixTimestamp(nanoseconds: sinceUnixNanoseconds) }
+        if let untilUnixNanoseconds { query += "&until=" + Self.unixTimestamp(nanoseconds: untilUnixNanoseconds) }
+        let response = try await send(
+            "/containers/\(Self.pathSegment(id))/logs?" + query,
+            accept: "application/vnd.docker.multiplexed-stream, application/vnd.docker.raw-stream",
+            timeout: timeout
+        )
+        return response.body
+    }
+
+    /// "seconds.nanoseconds", the engine's fractional Unix timestamp (`since`, `until`).
+    static func unixTimestamp(nanoseconds: Int64) -> String {
+        let fraction = String(nanoseconds % 1_000_000_000)
+        return "\(nanoseconds / 1_000_000_000)." + String(repeating: "0", count: 9 - fraction.count) + fraction
+    }
+
     private func get<Document: Decodable>(_ path: String) async throws(DockerError) -> Document {
+        let response = try await send(path, accept: "application/json", timeout: nil)
+        do {
+            return try JSONDecoder().decode(Document.self, from: Data(response.body))
+        } catch {
+            throw DockerError(code: .malformedResponse, message: "\(path): \(error)", status: response.status)
+        }
+    }
+
+    /// One GET; a non-2xx answer is an error carrying the engine's message.
+    private func send(_ path: String, accept: String, timeout: Duration?) async throws(DockerError) -> HTTPResponse {
         // Over a unix socket the host only fills the Host header, which the engine ignores.
         let request = HTTPRequest(
             url: "http://localhost/\(apiVersion)\(path)",
-            headers: [("Accept", "application/json")]
+            headers: [("Accept", accept)],
+            timeout: timeout
         )
         let response: HTTPResponse
         do {
@@ -75,11 +113,7 @@ struct DockerClient: Sendable {
                 status: response.status
             )
         }
-        do {
-            return try JSONDecoder().decode(Document.self, from: Data(response.body))
-        } catch {
-            throw DockerError(code: .malformedResponse, message: "\(path): \(error)", status: response.status)
-        }
+        return response
     }
 
     /// The engine answers errors as `{"message": "No such container: …"}`.

@@ -12,6 +12,8 @@ struct DockerContainer: Sendable, Equatable {
     /// The human status ("Up 2 hours", "Exited (0) 5 minutes ago").
     var status: String
     var labels: [String: String]
+    /// `Created`: when the container was created, in Unix seconds; its logs start no earlier.
+    var createdUnixSeconds: Int64 = 0
 
     /// Whether the container is running: only then do its stats carry figures.
     var isRunning: Bool { state == "running" }
@@ -25,6 +27,7 @@ extension DockerContainer: Decodable {
         case state = "State"
         case status = "Status"
         case labels = "Labels"
+        case created = "Created"
     }
 
     init(from decoder: any Decoder) throws {
@@ -37,6 +40,7 @@ extension DockerContainer: Decodable {
         state = try container.decodeIfPresent(String.self, forKey: .state) ?? ""
         status = try container.decodeIfPresent(String.self, forKey: .status) ?? ""
         labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        createdUnixSeconds = try container.decodeIfPresent(Int64.self, forKey: .created) ?? 0
     }
 
     static func strippingSlash(_ name: String) -> String {

@@ -16,6 +16,8 @@ struct DockerContainerDetails: Sendable, Equatable {
     var cpuLimitCores: Double?
     /// `HostConfig.Memory` (`--memory`); nil when unlimited.
     var memoryLimitBytes: Int64?
+    /// `Config.Tty`: the container has a terminal, so its logs are one raw stream, not multiplexed.
+    var isTTY: Bool = false
 
     /// One entry of `Mounts`.
     struct Mount: Sendable, Equatable, Decodable {
@@ -65,6 +67,11 @@ extension DockerContainerDetails: Decodable {
         case sizeRootFs = "SizeRootFs"
         case mounts = "Mounts"
         case hostConfig = "HostConfig"
+        case config = "Config"
+    }
+
+    private struct ContainerConfig: Decodable {
+        var Tty: Bool?
     }
 
     private struct State: Decodable {
@@ -96,6 +103,7 @@ extension DockerContainerDetails: Decodable {
             periodMicroseconds: host?.CpuPeriod ?? 0
         )
         memoryLimitBytes = host?.Memory.flatMap { $0 > 0 ? $0 : nil }
+        isTTY = try container.decodeIfPresent(ContainerConfig.self, forKey: .config)?.Tty ?? false
     }
 
     /// `--cpus` sets NanoCpus; `--cpu-quota` sets a quota per period (period 0 means the

@@ -1,0 +1,347 @@
+import HTTPTransport
+import Logging
+import Synchronization
+import WatcherModel
+import WatcherProto
+
+/// Reads each container component's stdout and stderr through the Docker Engine API into log
+/// records (DESIGN §5), from positions saved in the spool directory.
+///
+/// Each tick is `read(timeout:)`, append the records to the spool, then `commit(_:)`, as with
+/// `LogFileTailer`: positions move (in memory and on disk) only after the lines before them are in
+/// the spool, so a failed append reads the same lines again and a crash resends them.
+///
+/// - A component with no saved position starts at "now" when its container is there (its history
+///   is not news); when no container is there yet, the one that appears later is read from its start.
+/// - A container with another ID than the saved one (recreated) is read from its creation.
+/// - Each container gives at most `Limits` per tick; the rest comes on the next ticks.
+/// - The engine gets at most `timeout` per read: what has not arrived by then comes next tick.
+///   A body over the transport's limit shrinks the request to a time window (`until`), halved
+///   until it fits, then widened again.
+///
+/// Async: the requests run on the client's transport thread; `commit` blocks (fsync).
+final class ContainerLogReader: Sendable {
+    /// Bounds on one tick's work, per container; the rest is read on the next tick.
+    struct Limits: Sendable {
+        /// Message bytes taken from one container per tick.
+        var maxBytesPerContainer = 4 << 20
+        /// Lines taken from one container per tick.
+        var maxLinesPerContainer = 10_000
+        /// Longer lines are cut to this many bytes (metadata `truncated`, `original_length`).
+        var maxLineBytes = 256 << 10
+    }
+
+    /// One container component.
+    struct Source: Sendable, Equatable {
+        var component: String
+        var clientID: String
+        var containerName: String
+    }
+
+    /// The records of one `read`, and the positions to save once they are in the spool.
+    struct Read: Sendable {
+        var records: [ResourceWatcher_V1_LogRecord]
+        fileprivate var positions: [String: ContainerLogPosition]
+        fileprivate var generation: UInt64
+    }
+
+    private struct State {
+        /// Committed positions by component; nil until loaded.
+        var positions: [String: ContainerLogPosition]?
+        /// What the positions file holds, so an unchanged tick does not rewrite it.
+        var saved: [String: ContainerLogPosition] = [:]
+        /// Bumped by every read; only the latest read may be committed.
+        var generation: UInt64 = 0
+        var saveFailing = false
+        /// `Config.Tty` by container ID (it cannot change while the container exists).
+        var isTTY: [String: Bool] = [:]
+        /// The `until` window by component, after a body too large for the transport.
+        var windowNanoseconds: [String: Int64] = [:]
+    }
+
+    /// Per component, what a read fetched; shared by the fetching task and the caller that stops waiting.
+    private final class Fetched: Sendable {
+        let results = Mutex<[String: (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition)]>([:])
+    }
+
+    let sources: [Source]
+    let client: DockerClient
+    let positionsPath: String
+    let limits: Limits
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Nil when no component has a `container_name`. `client` should have a transport of its own:
+    /// requests on one transport run one at a time, and logs must not delay the stats.
+    convenience init?(
+        components: [ComponentConfig],
+        spoolDirectory: String,
+        client: DockerClient,
+        limits: Limits = .init(),
+        logger: Logger
+    ) {
+        let sources = components.compactMap { component in
+            component.containerName.map {
+                Source(component: component.name, clientID: component.clientID, containerName: $0)
+            }
+        }
+        self.init(
+            sources: sources,
+            client: client,
+            positionsPath: spoolDirectory + "/" + ContainerLogPositionsFile.fileName,
+            limits: limits,
+            logger: logger
+        )
+    }
+
+    init?(sources: [Source], client: DockerClient, positionsPath: String, limits: Limits = .init(), logger: Logger) {
+        precondition(
+            limits.maxLineBytes >= 4 && limits.maxBytesPerContainer > 0 && limits.maxLinesPerContainer > 0,
+            "container log limits must leave room for a line"
+        )
+        guard !sources.isEmpty else { return nil }
+        self.sources = sources
+        self.client = client
+        self.positionsPath = positionsPath
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Whether the saved positions were loaded (`loadPositions`, or the first `read`).
+    var hasLoadedPositions: Bool { state.withLock { $0.positions != nil } }
+
+    /// Loads the saved positions once; later calls do nothing. Blocking: the sampler calls it on
+    /// its I/O pool before the first read (which would otherwise load them itself).
+    func loadPositions() {
+        state.withLock { state in
+            guard state.positions == nil else { return }
+            var positions: [String: ContainerLogPosition] = [:]
+            do {
+                positions = try ContainerLogPositionsFile.load(from: positionsPath) ?? [:]
+            } catch {
+                logger.warning(
+                    "container log positions unreadable; containers already there are read from now",
+                    metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
+                )
+            }
+            state.positions = positions
+            state.saved = positions
+        }
+    }
+
+    /// Every container component's lines since the committed positions, waiting for the engine at
+    /// most `timeout`. Nothing moves until `commit` is given this result.
+    func read(timeout: Duration, nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) async -> Read {
+        if !hasLoadedPositions { loadPositions() }
+        let committed = state.withLock { $0.positions ?? [:] }
+        let fetched = Fetched()
+        let deadline = ContinuousClock.now + timeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await self.collect(committed: committed, now: nowUnixNanoseconds, deadline: deadline, into: fetched)
+            }
+            group.addTask { try? await Task.sleep(until: deadline) }
+            await group.next()
+            group.cancelAll()
+        }
+        let results = fetched.results.withLock { $0 }
+        var positions = committed
+        var records: [ResourceWatcher_V1_LogRecord] = []
+        for source in sources {
+            guard let result = results[source.component] else { continue }
+            records += result.records
+            positions[source.component] = result.position
+        }
+        let generation = state.withLock { state in
+            state.generation += 1
+            return state.generation
+        }
+        return Read(records: records, positions: positions, generation: generation)
+    }
+
+    /// Makes `read`'s positions the committed ones and saves them; call it only once its records
+    /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
+    func commit(_ read: Read) {
+        state.withLock { state in
+            guard read.generation == state.generation else { return }
+            state.positions = read.positions
+            guard read.positions != state.saved else { return }
+            do {
+                try ContainerLogPositionsFile.save(read.positions, to: positionsPath)
+                state.saved = read.positions
+                state.saveFailing = false
+            } catch {
+                // The lines are in the spool; after a crash they would be sent again, not lost.
+                if !state.saveFailing {
+                    logger.warning(
+                        "cannot save container log positions",
+                        metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
+                    )
+                }
+                state.saveFailing = true
+            }
+        }
+    }
+
+    private func collect(
+        committed: [String: ContainerLogPosition],
+        now: Int64,
+        deadline: ContinuousClock.Instant,
+        into fetched: Fetched
+    ) async {
+        let containers: [DockerContainer]
+        do {
+            containers = try await client.containers()
+        } catch {
+            logger.debug("cannot list containers for their logs", metadata: ["error": "\(error)"])
+            return
+        }
+        let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
+        let listed = Set(containers.map(\.id))
+        state.withLock { $0.isTTY = $0.isTTY.filter { listed.contains($0.key) } }
+        for source in sources {
+            if Task.isCancelled { return }
+            let container = byName[source.containerName]
+            guard let position = committed[source.component] else {
+                // First look: a container already there is read from now on; one that appears later
+                // has another ID than "" and is read from its start.
+                let start = ContainerLogPosition(
+                    containerID: container?.id ?? "", shippedThroughUnixNanoseconds: container == nil ? 0 : now)
+                fetched.results.withLock { $0[source.component] = ([], start) }
+                continue
+            }
+            guard let container else { continue }
+            let shippedThrough =
+                position.containerID == container.id
+                ? position.shippedThroughUnixNanoseconds
+                : max(0, container.createdUnixSeconds * 1_000_000_000 - 1)
+            guard let result = await fetch(source, container, after: shippedThrough, now: now, deadline: deadline)
+            else { continue }
+            fetched.results.withLock { $0[source.component] = result }
+        }
+    }
+
+    /// The container's lines stamped after `shippedThrough`, within the limits, and the position
+    /// after them; nil when the engine gave no usable answer in time.
+    private func fetch(
+        _ source: Source,
+        _ container: DockerContainer,
+        after shippedThrough: Int64,
+        now: Int64,
+        deadline: ContinuousClock.Instant
+    ) async -> (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition)? {
+        guard let isTTY = await isTTY(container) else { return nil }
+        var window = state.withLock { $0.windowNanoseconds[source.component] }
+        // Each too-large answer halves the window: a few dozen halvings reach a millisecond.
+        for _ in 0..<48 {
+            let remaining = deadline - .now
+            guard remaining > .milliseconds(1), !Task.isCancelled else { return nil }
+            let until = window.map { shippedThrough + $0 }.flatMap { $0 < now ? $0 : nil }
+            do {
+                let body = try await client.logs(
+                    id: container.id,
+                    sinceUnixNanoseconds: shippedThrough > 0 ? shippedThrough : nil,
+                    untilUnixNanoseconds: until,
+                    timeout: remaining
+                )
+                if let current = window {
+                    // Widen again once a window's answer is small; drop it once it reaches now.
+                    let widened = body.count < limits.maxBytesPerContainer ? current * 2 : current
+                    window = shippedThrough + widened >= now ? nil : widened
+                    state.withLock { $0.windowNanoseconds[source.component] = window }
+                }
+                return take(body, multiplexed: !isTTY, from: source, container, after: shippedThrough, until: until)
+            } catch where error.transportError?.code == .responseTooLarge {
+                let span = window ?? max(now - shippedThrough, 2_000_000)
+                window = max(1_000_000, span / 2)
+                state.withLock { $0.windowNanoseconds[source.component] = window }
+            } catch {
+                logger.debug(
+                    "cannot read container logs",
+                    metadata: [
+                        "component": "\(source.component)", "container_id": "\(container.id)", "error": "\(error)",
+                    ]
+                )
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// The lines of `body` after `shippedThrough`, cut to the limits between two distinct
+    /// timestamps (the next request drops lines at or before the position, so none may be left
+    /// behind at it), and the position after them.
+    private func take(
+        _ body: [UInt8],
+        multiplexed: Bool,
+        from source: Source,
+        _ container: DockerContainer,
+        after shippedThrough: Int64,
+        until: Int64?
+    ) -> (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition) {
+        let lines = DockerLogStream(maxLineBytes: limits.maxLineBytes).lines(of: body, multiplexed: multiplexed)
+            .filter { $0.timestampUnixNanoseconds > shippedThrough }
+        var count = 0
+        var bytes = 0
+        while count < lines.count, count < limits.maxLinesPerContainer,
+            count == 0 || bytes + lines[count].text.utf8.count <= limits.maxBytesPerContainer
+        {
+            bytes += lines[count].text.utf8.count
+            count += 1
+        }
+        /// Whether the lines at `index - 1` and `index` share a timestamp (so no cut may fall between).
+        func tied(_ index: Int) -> Bool {
+            index > 0 && index < lines.count
+                && lines[index].timestampUnixNanoseconds <= lines[index - 1].timestampUnixNanoseconds
+        }
+        var cut = count
+        while tied(cut) { cut -= 1 }
+        if cut == 0 {
+            // Every line so far shares one timestamp: take them all rather than split them.
+            cut = count
+            while tied(cut) { cut += 1 }
+        }
+        let taken = lines[..<cut]
+        var through = max(shippedThrough, taken.last?.timestampUnixNanoseconds ?? shippedThrough)
+        // The whole window was taken: nothing before its end is left, even if it held no line.
+        if cut == lines.count, let until { through = max(through, until) }
+        let records = taken.map { Self.record(of: $0, from: source, containerID: container.id) }
+        return (records, ContainerLogPosition(containerID: container.id, shippedThroughUnixNanoseconds: through))
+    }
+
+    private func isTTY(_ container: DockerContainer) async -> Bool? {
+        if let known = state.withLock({ $0.isTTY[container.id] }) { return known }
+        do {
+            let details = try await client.inspect(id: container.id, includeSize: false)
+            state.withLock { $0.isTTY[container.id] = details.isTTY }
+            return details.isTTY
+        } catch {
+            logger.debug(
+                "cannot inspect container for its logs",
+                metadata: ["component": "\(container.name)", "container_id": "\(container.id)", "error": "\(error)"]
+            )
+            return nil
+        }
+    }
+
+    /// The log record of one line: stamped with the engine's time, its level guessed from the text.
+    static func record(
+        of line: DockerLogStream.Line,
+        from source: Source,
+        containerID: String
+    ) -> ResourceWatcher_V1_LogRecord {
+        var record = ResourceWatcher_V1_LogRecord()
+        record.timestampUnixNs = line.timestampUnixNanoseconds
+        record.clientID = source.clientID
+        record.component = source.component
+        record.source = "container"
+        record.level = LogLevelGuess.level(of: line.text)
+        record.message = line.text
+        record.metadata = ["stream": line.stream.rawValue, "container_id": containerID]
+        if let originalLength = line.originalLength {
+            record.metadata["truncated"] = "true"
+            record.metadata["original_length"] = "\(originalLength)"
+        }
+        return record
+    }
+}

@@ -1,0 +1,420 @@
+import HTTPTransport
+import Logging
+import Spool
+import SwiftProtobuf
+import TestSupport
+import Testing
+import WatcherModel
+import WatcherProto
+
+@testable import Sampler
+
+private let quietLogger = Logger(label: "container-log-test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// Tests/Fixtures/docker_engine_server.py on a unix socket, with its test controls: create and
+/// recreate containers, write lines to their logs, stall their logs endpoint.
+private final class LoggingEngine {
+    let directory = TemporaryDirectory(prefix: "rw-container-logs")
+    let process: ChildProcess
+    let socket: String
+    private let control: CurlTransport
+
+    init() throws {
+        socket = directory.path + "/docker.sock"
+        process = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("docker_engine_server.py"), socket])
+        #expect(try process.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
+        control = CurlTransport(unixSocketPath: socket, userAgent: "resource-watcher-test", acceptGzip: false)
+    }
+
+    var positionsPath: String { directory.path + "/" + ContainerLogPositionsFile.fileName }
+
+    /// A client of its own, as the sampler gives the log reader.
+    func client() -> DockerClient {
+        DockerClient(
+            transport: CurlTransport(
+                unixSocketPath: socket, userAgent: "resource-watcher-test", connectTimeout: .seconds(2),
+                requestTimeout: .seconds(10), acceptGzip: false))
+    }
+
+    func reader(containers: [String] = ["talker"], limits: ContainerLogReader.Limits = .init()) throws
+        -> ContainerLogReader
+    {
+        let sources = containers.map {
+            ContainerLogReader.Source(component: $0 + "-app", clientID: "tenant-a", containerName: $0)
+        }
+        return try #require(
+            ContainerLogReader(
+                sources: sources, client: client(), positionsPath: positionsPath, limits: limits, logger: quietLogger))
+    }
+
+    /// Creates (or recreates, with a new ID and an empty log) a running container; its ID.
+    @discardableResult
+    func create(_ name: String, tty: Bool = false) async throws -> String {
+        let answer = try await post("/test/containers", #"{"name": "\#(name)", "tty": \#(tty)}"#)
+        return try #require(answer.split(separator: "\"").dropFirst(3).first.map(String.init))
+    }
+
+    /// Appends lines to the container's log, stamped now; `stream` is "stdout" or "stderr".
+    func write(_ name: String, _ lines: [(stream: String, text: String)], partial: Bool = false) async throws {
+        let items = lines.map { #"{"stream": "\#($0.stream)", "text": "\#($0.text)", "partial": \#(partial)}"# }
+        _ = try await post("/test/containers/\(name)/logs", #"{"lines": [\#(items.joined(separator: ", "))]}"#)
+    }
+
+    func write(_ name: String, _ texts: String...) async throws {
+        try await write(name, texts.map { (stream: "stdout", text: $0) })
+    }
+
+    /// The logs of `name` answer only once `stallLogs(of: nil)` is called (or after 30 s).
+    func stallLogs(of name: String?) async throws {
+        _ = try await post("/test/stall-logs", name.map { #"{"name": "\#($0)"}"# } ?? #"{"name": null}"#)
+    }
+
+    private func post(_ path: String, _ json: String) async throws -> String {
+        let response = try await control.send(
+            HTTPRequest(
+                method: .post, url: "http://localhost" + path, headers: [("Content-Type", "application/json")],
+                body: Array(json.utf8)))
+        #expect(response.status == 200, "\(path): \(String(decoding: response.body, as: UTF8.self))")
+        return String(decoding: response.body, as: UTF8.self)
+    }
+
+    func stop() {
+        process.kill()
+        process.wait()
+        directory.remove()
+    }
+}
+
+/// One tick whose append succeeded: read, then commit.
+private func tick(
+    _ reader: ContainerLogReader, timeout: Duration = .seconds(10)
+) async -> [ResourceWatcher_V1_LogRecord] {
+    let read = await reader.read(timeout: timeout)
+    reader.commit(read)
+    return read.records
+}
+
+/// Ticks until `count` records came (or the deadline passed), then one more tick that must bring
+/// nothing: the lines written so far arrive exactly once.
+private func ticks(
+    _ reader: ContainerLogReader, until count: Int, deadline: Duration = .seconds(20)
+) async -> [ResourceWatcher_V1_LogRecord] {
+    let end = ContinuousClock.now + deadline
+    var records: [ResourceWatcher_V1_LogRecord] = []
+    while records.count < count, ContinuousClock.now < end {
+        records += await tick(reader)
+    }
+    records += await tick(reader)
+    return records
+}
+
+@Suite("Container logs", .serialized)
+struct ContainerLogTests {
+    @Test("lines arrive once and in order across ticks, stdout and stderr each with its stream")
+    func linesOnceInOrderWithStreams() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        let id = try await engine.create("talker")
+        let reader = try engine.reader()
+        #expect(await tick(reader).isEmpty, "first sight starts at now")
+        try await engine.write("talker", [("stdout", "one"), ("stderr", "ERROR two"), ("stdout", "three")])
+        let first = await ticks(reader, until: 3)
+        #expect(first.map(\.message) == ["one", "ERROR two", "three"])
+        #expect(first.map { $0.metadata["stream"] } == ["stdout", "stderr", "stdout"])
+        #expect(first.allSatisfy { $0.metadata["container_id"] == id })
+        #expect(first.allSatisfy { $0.source == "container" && $0.component == "talker-app" })
+        #expect(first.allSatisfy { $0.clientID == "tenant-a" })
+        #expect(first.map(\.level) == [.info, .error, .info])
+        let stamps = first.map(\.timestampUnixNs)
+        #expect(zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 }, "the engine's stamps, in order")
+        #expect(abs(stamps[0] - LogFileIO.nowUnixNanoseconds()) < 60_000_000_000, "stamped by the engine, recently")
+
+        try await engine.write("talker", "four")
+        try await engine.write("talker", [("stderr", "five")])
+        #expect(await ticks(reader, until: 2).map(\.message) == ["four", "five"])
+        #expect(await tick(reader).isEmpty)
+    }
+
+    @Test("a container seen for the first time starts at now: its history is not shipped")
+    func firstSightStartsAtNow() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        let reader = try engine.reader(containers: ["web"])  // web has three lines from 2024
+        #expect(await tick(reader).isEmpty)
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("web", "fresh")
+        #expect(await ticks(reader, until: 1).map(\.message) == ["fresh"])
+    }
+
+    @Test("a restart from saved positions repeats nothing that was committed and loses nothing that was not")
+    func restartFromSavedPositions() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let reader = try engine.reader()
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("talker", "a", "b")
+        #expect(await ticks(reader, until: 2).map(\.message) == ["a", "b"])
+        try await engine.write("talker", "c")
+        // Read but never appended (the agent stopped first): not committed.
+        #expect(await reader.read(timeout: .seconds(10)).records.map(\.message) == ["c"])
+        try await engine.write("talker", "d")
+
+        let restarted = try engine.reader()
+        #expect(await ticks(restarted, until: 2).map(\.message) == ["c", "d"])
+        let again = try engine.reader()
+        #expect(await tick(again).isEmpty)
+        try await engine.write("talker", "e")
+        #expect(await ticks(again, until: 1).map(\.message) == ["e"])
+    }
+
+    @Test("a recreated container (new ID) is read from its start; one absent at the first look too")
+    func recreatedAndLateContainersFromTheirStart() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let reader = try engine.reader(containers: ["talker", "late"])
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("talker", "old life")
+        #expect(await ticks(reader, until: 1).map(\.message) == ["old life"])
+
+        let newID = try await engine.create("talker")
+        try await engine.write("talker", "new life 1", "new life 2")
+        let lateID = try await engine.create("late")
+        try await engine.write("late", "born late")
+        let records = await ticks(reader, until: 3)
+        #expect(records.map(\.message) == ["new life 1", "new life 2", "born late"])
+        #expect(records.map { $0.metadata["container_id"] } == [newID, newID, lateID])
+    }
+
+    @Test("a TTY container's raw stream is read too, without its carriage returns")
+    func ttyContainer() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("console", tty: true)
+        let reader = try engine.reader(containers: ["console"])
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("console", [("stdout", "prompt$ ls"), ("stderr", "WARN no such file")])
+        let records = await ticks(reader, until: 2)
+        #expect(records.map(\.message) == ["prompt$ ls", "WARN no such file"])
+        #expect(records.map(\.level) == [.info, .warning])
+        #expect(records.allSatisfy { $0.metadata["stream"] == "stdout" }, "a TTY merges both streams")
+    }
+
+    @Test("a stalled logs endpoint does not hold the read past its timeout; the lines come on a later tick")
+    func stalledEndpointIsCutOff() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let reader = try engine.reader()
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("talker", "delayed")
+        try await engine.stallLogs(of: "talker")
+        let start = ContinuousClock.now
+        let stalled = await tick(reader, timeout: .milliseconds(500))
+        #expect(ContinuousClock.now - start < .seconds(3), "the read waited \(ContinuousClock.now - start)")
+        #expect(stalled.isEmpty)
+        try await engine.stallLogs(of: nil)
+        #expect(await ticks(reader, until: 1).map(\.message) == ["delayed"])
+    }
+
+    @Test("each tick takes at most the line limit, cut between timestamps; long lines are cut")
+    func perTickLimits() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let limits = ContainerLogReader.Limits(maxBytesPerContainer: 1 << 20, maxLinesPerContainer: 2, maxLineBytes: 8)
+        let reader = try engine.reader(limits: limits)
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("talker", "1", "2", "3", "a line longer than eight bytes", "5")
+        #expect(await tick(reader).map(\.message) == ["1", "2"])
+        let next = await tick(reader)
+        #expect(next.map(\.message) == ["3", "a line l"])
+        #expect(next.last?.metadata["truncated"] == "true")
+        #expect(next.last?.metadata["original_length"] == "30")
+        #expect(await tick(reader).map(\.message) == ["5"])
+        #expect(await tick(reader).isEmpty)
+    }
+
+    @Test("a line the engine split into partial messages arrives whole, stamped with its last part")
+    func partialMessagesJoined() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let reader = try engine.reader()
+        #expect(await tick(reader).isEmpty)
+        try await engine.write("talker", [("stdout", "first half, ")], partial: true)
+        try await engine.write("talker", "second half", "after")
+        let records = await ticks(reader, until: 2)
+        #expect(records.map(\.message) == ["first half, second half", "after"])
+    }
+
+    @Test("container lines join the log batch, and positions are committed only after the append")
+    func positionsFollowSpoolAppends() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let spoolDirectory = engine.directory.path + "/spool"
+        let spool = try Spool(directory: spoolDirectory, options: SpoolOptions(fsync: .never), logger: quietLogger)
+        func makeReader() throws -> ContainerLogReader {
+            let component = ComponentConfig(name: "talker-app", clientID: "tenant-a", containerName: "talker")
+            return try #require(
+                ContainerLogReader(
+                    components: [component], spoolDirectory: spoolDirectory, client: engine.client(),
+                    logger: quietLogger))
+        }
+        let reader = try makeReader()
+        func appendTick(at time: Int64) async -> Bool {
+            let read = await reader.read(timeout: .seconds(10))
+            return SamplerService.appendLogs(
+                [], tailer: nil, containerLogs: (reader, read), agentID: "agent", at: time, to: spool)
+        }
+        #expect(await appendTick(at: 1))
+        try await engine.write("talker", [("stderr", "shipped")])
+        #expect(await appendTick(at: 2))
+        let batch = try ResourceWatcher_V1_Batch(serializedBytes: try #require(spool.latest(.logs)).payload)
+        #expect(batch.logs.map(\.message) == ["shipped"])
+        #expect(batch.logs.first?.metadata["stream"] == "stderr")
+        spool.close()
+        try await engine.write("talker", "not yet shipped")
+        #expect(!(await appendTick(at: 3)))
+        #expect(await reader.read(timeout: .seconds(10)).records.map(\.message) == ["not yet shipped"])
+        #expect(await (try makeReader()).read(timeout: .seconds(10)).records.map(\.message) == ["not yet shipped"])
+    }
+}
+
+/// The logs body decoder, on bytes built by hand.
+@Suite("Docker log stream")
+struct DockerLogStreamTests {
+    private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
+        let payload = Array(text.utf8)
+        let size = UInt32(payload.count)
+        let header = [stream, 0, 0, 0, UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF)]
+        return header + [UInt8(size & 0xFF)] + payload
+    }
+
+    @Test("multiplexed frames become lines with their stream; split messages are joined; a cut frame is ignored")
+    func multiplexedFrames() {
+        let body =
+            frame(1, "2024-05-01T10:00:00.000000001Z hello\n")
+            + frame(2, "2024-05-01T10:00:00.000000002Z part one, ")
+            + frame(1, "2024-05-01T10:00:00.000000003Z between\n")
+            + frame(2, "2024-05-01T10:00:00.000000004Z part two\n")
+            + frame(0, "2024-05-01T10:00:00.000000005Z stdin is skipped\n")
+            + Array(frame(1, "2024-05-01T10:00:00.000000006Z cut off\n").dropLast(3))
+        let lines = DockerLogStream(maxLineBytes: 1024).lines(of: body, multiplexed: true)
+        let base: Int64 = 1_714_557_600_000_000_000
+        #expect(
+            lines == [
+                .init(timestampUnixNanoseconds: base + 1, stream: .stdout, text: "hello"),
+                .init(timestampUnixNanoseconds: base + 3, stream: .stdout, text: "between"),
+                .init(timestampUnixNanoseconds: base + 4, stream: .stderr, text: "part one, part two"),
+            ])
+    }
+
+    @Test("the raw stream of a TTY is split on line ends, carriage returns dropped")
+    func rawStream() {
+        let body = Array("2024-05-01T10:00:00.5Z first\r\n2024-05-01T12:00:01.25+02:00 second\r\n".utf8)
+        let lines = DockerLogStream(maxLineBytes: 1024).lines(of: body, multiplexed: false)
+        #expect(lines.map(\.text) == ["first", "second"])
+        #expect(lines.map(\.timestampUnixNanoseconds) == [1_714_557_600_500_000_000, 1_714_557_601_250_000_000])
+        #expect(lines.allSatisfy { $0.stream == .stdout })
+    }
+
+    @Test("timestamps parse to nanoseconds; since and until are sent as seconds with nine digits")
+    func timestamps() {
+        #expect(DockerLogStream.parseTimestamp(Array("1970-01-01T00:00:00Z".utf8)) == 0)
+        let leapDay = DockerLogStream.parseTimestamp(Array("2024-02-29T23:59:59.999999999Z".utf8))
+        #expect(leapDay == 1_709_251_199_999_999_999)
+        let behindUTC = DockerLogStream.parseTimestamp(Array("2024-05-01T10:00:00.123-01:30".utf8))
+        #expect(behindUTC == 1_714_563_000_123_000_000)
+        #expect(DockerLogStream.parseTimestamp(Array("not a time at all".utf8)) == nil)
+        #expect(DockerClient.unixTimestamp(nanoseconds: 1_714_557_600_000_000_042) == "1714557600.000000042")
+    }
+}
+
+/// An engine in memory whose transport refuses bodies over `maximumBodyBytes`, like
+/// `CurlTransport`'s limit: one running container "busy" with a log of `lines`.
+private final class OversizedLogTransport: HTTPTransport {
+    let id = String(repeating: "ab", count: 32)
+    let lines: [(unixNanoseconds: Int64, text: String)]
+    let maximumBodyBytes: Int
+
+    init(lines: [(unixNanoseconds: Int64, text: String)], maximumBodyBytes: Int) {
+        self.lines = lines
+        self.maximumBodyBytes = maximumBodyBytes
+    }
+
+    func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
+        let path = request.url.split(separator: "?").first.map(String.init) ?? request.url
+        let query = request.url.split(separator: "?").dropFirst().first.map(String.init) ?? ""
+        if path.hasSuffix("/containers/json") {
+            return json(#"[{"Id": "\#(id)", "Names": ["/busy"], "State": "running", "Created": 1}]"#)
+        }
+        if path.hasSuffix("/containers/\(id)/json") { return json(#"{"Id": "\#(id)", "Config": {"Tty": false}}"#) }
+        var parameters: [String: Int64] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0] == "since" || parts[0] == "until" else { continue }
+            let seconds = parts[1].split(separator: ".").map(String.init)
+            parameters[parts[0]] = Int64(seconds[0])! * 1_000_000_000 + Int64(seconds[1])!
+        }
+        var body: [UInt8] = []
+        for line in lines where line.unixNanoseconds >= parameters["since", default: 0]
+            && line.unixNanoseconds <= parameters["until", default: .max]
+        {
+            let seconds = line.unixNanoseconds / 1_000_000_000
+            let fraction = String(line.unixNanoseconds % 1_000_000_000)
+            let stamp = Self.stamp(seconds)
+            let digits = String(repeating: "0", count: 9 - fraction.count) + fraction
+            let payload = Array((stamp + "." + digits + "Z " + line.text + "\n").utf8)
+            body += [1, 0, 0, 0, 0, 0, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload
+        }
+        guard body.count <= maximumBodyBytes else {
+            throw HTTPTransportError(code: .responseTooLarge, message: "\(body.count) bytes")
+        }
+        return HTTPResponse(status: 200, body: body)
+    }
+
+    /// "2024-05-01T10:00:00" for seconds within 2024-05-01 10:00 UTC and the next minutes.
+    private static func stamp(_ unixSeconds: Int64) -> String {
+        let second = unixSeconds - 1_714_557_600
+        precondition((0..<3600).contains(second), "the fake stamps one hour only")
+        let minutes = String(second / 60)
+        let seconds = String(second % 60)
+        return "2024-05-01T10:" + (minutes.count == 1 ? "0" : "") + minutes + ":" + (seconds.count == 1 ? "0" : "")
+            + seconds
+    }
+
+    private func json(_ text: String) -> HTTPResponse { HTTPResponse(status: 200, body: Array(text.utf8)) }
+}
+
+@Suite("Container logs over the transport's body limit")
+struct ContainerLogWindowTests {
+    @Test("an answer too large for the transport is asked again in smaller time windows; nothing is lost")
+    func oversizedAnswersAreWindowed() async throws {
+        let base: Int64 = 1_714_557_600_000_000_000
+        let lines = (1...100).map {
+            (unixNanoseconds: base + Int64($0) * 1_000_000, text: "line \($0) " + String(repeating: "x", count: 80))
+        }
+        let transport = OversizedLogTransport(lines: lines, maximumBodyBytes: 1000)
+        let directory = TemporaryDirectory(prefix: "rw-container-window")
+        defer { directory.remove() }
+        let reader = try #require(
+            ContainerLogReader(
+                sources: [.init(component: "busy-app", clientID: "", containerName: "busy")],
+                client: DockerClient(transport: transport), positionsPath: directory.path + "/positions.json",
+                logger: quietLogger))
+        // First sight at `base`: every line is news.
+        reader.commit(await reader.read(timeout: .seconds(10), nowUnixNanoseconds: base))
+        var received: [String] = []
+        let now = base + 1_000_000_000
+        for _ in 0..<200 where received.count < lines.count {
+            let read = await reader.read(timeout: .seconds(10), nowUnixNanoseconds: now)
+            reader.commit(read)
+            received += read.records.map(\.message)
+        }
+        #expect(received == lines.map(\.text))
+        #expect(await reader.read(timeout: .seconds(10), nowUnixNanoseconds: now).records.isEmpty)
+    }
+}
