@@ -170,8 +170,7 @@ public struct SamplerService: Service {
         let containerSamples = await composer.sampleContainers(timeout: engineTimeout)
         let containerLogs = await containerLogsRead.flatMap { read in containerLogReader.map { ($0, read) } }
         try await ioThreadPool.runIfActive {
-            var batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
-            if let usageLedger { batch.models = usageLedger.snapshot() }
+            let batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
             for transition in batch.transitions {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",
@@ -191,12 +190,23 @@ public struct SamplerService: Service {
                                "network_out_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkOutBytesPerSecond))",
                                "processes": "\(sample.processCount)"])
             }
-            let payload: [UInt8] = try batch.serializedBytes()
-            do {
-                let sequence = try spool.append(kind: .sample, payload: payload)
-                logger.debug("tick appended", metadata: ["spool.sequence": "\(sequence)", "sampler.components": "\(batch.components.count)"])
-            } catch {
-                // Counted and logged (rate-limited) by the spool; the next tick tries again.
+            func appendSample(models: [ResourceWatcher_V1_ModelUsage]?) throws {
+                var sample = batch
+                if let models { sample.models = models }
+                let payload: [UInt8] = try sample.serializedBytes()
+                do {
+                    let sequence = try spool.append(kind: .sample, payload: payload)
+                    logger.debug("tick appended", metadata: ["spool.sequence": "\(sequence)", "sampler.components": "\(batch.components.count)"])
+                } catch {
+                    // Counted and logged (rate-limited) by the spool; the next tick tries again.
+                }
+            }
+            // The usage totals and the append as one step against usage posts, so a restart
+            // (last batch's totals + later usage records) counts every event once.
+            if let usageLedger {
+                try usageLedger.snapshotting { models in try appendSample(models: models) }
+            } else {
+                try appendSample(models: nil)
             }
             Self.appendLogs(agentLogs.drain(), tailer: logTailer, containerLogs: containerLogs, agentID: agentID,
                             at: batch.timestampUnixMs, to: spool)
