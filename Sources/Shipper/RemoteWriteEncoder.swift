@@ -41,16 +41,6 @@ public struct RemoteWriteEncoder: Sendable {
         self.maxSamplesPerRequest = maxSamplesPerRequest
     }
 
-    /// The seed's component metrics and how each is read from a sample, in DESIGN §3 units.
-    static let componentMetrics: [(name: String, value: @Sendable (ResourceWatcher_V1_ComponentSample) -> Double)] = [
-        ("resource_watcher_component_cpu_usage", { Double($0.cpuUsageCentipercent) / 100 }),
-        ("resource_watcher_component_memory_usage", { Double($0.memoryUsageKib) / 1024 }),
-        ("resource_watcher_component_memory_usage_percent", { Double($0.memoryUsageCentipercent) / 100 }),
-        ("resource_watcher_component_disk_usage", { Double($0.diskUsageKib) / 1024 }),
-        ("resource_watcher_component_network_in", { Double($0.networkInBytesPerSecond) / 1024 }),
-        ("resource_watcher_component_network_out", { Double($0.networkOutBytesPerSecond) / 1024 }),
-    ]
-
     /// The seed's model metrics: name and extra labels of each series of one model.
     static let modelMetrics: [(name: String, extraLabels: [(String, String)])] = [
         ("resource_watcher_model_request_count", []),
@@ -110,7 +100,7 @@ public struct RemoteWriteEncoder: Sendable {
                 let entity = entity(EntityKey(isModel: false, clientID: component.clientID, name: component.name, provider: ""))
                 entityLastSeen[entity] = generation
                 let first = entityFirstSeries[entity]
-                for (index, metric) in Self.componentMetrics.enumerated() {
+                for (index, metric) in SeedMetrics.components.enumerated() {
                     collected.add(series: first + index, value: metric.value(component), at: time)
                 }
             }
@@ -163,8 +153,8 @@ public struct RemoteWriteEncoder: Sendable {
                 seriesTenant.append(key.clientID)
             }
         } else {
-            entityMetricCount.append(Self.componentMetrics.count)
-            for metric in Self.componentMetrics {
+            entityMetricCount.append(SeedMetrics.components.count)
+            for metric in SeedMetrics.components {
                 seriesLabelBytes.append(labelBytes(metric: metric.name, pairs: [
                     ("client_id", key.clientID), ("component", key.name),
                 ]))

@@ -1,5 +1,6 @@
 import HTTPTransport
 public import Spool
+import WatcherModel
 import WatcherProto
 
 /// The Prometheus remote-write 1.0 sink's encoder (DESIGN §7): sample records become snappy
@@ -31,7 +32,7 @@ public struct RemoteWriteSink: SinkEncoder {
         var requests: [OutgoingRequest] = []
         var group: [SpoolBatch] = []
         var groupSamples = 0
-        let perComponent = RemoteWriteEncoder.componentMetrics.count
+        let perComponent = SeedMetrics.components.count
         let perModel = RemoteWriteEncoder.modelMetrics.count
         let groupTarget = encoder.maxSamplesPerRequest * requestsPerGroup
         for item in batches {

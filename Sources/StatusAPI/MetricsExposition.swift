@@ -13,24 +13,8 @@ public enum MetricsExposition {
         let now = RFC3339.nowUnixMilliseconds()
 
         let batch = state.latestSample()
-        let component: [(name: String, help: String, value: (ResourceWatcher_V1_ComponentSample) -> Double)] = [
-            ("resource_watcher_component_cpu_usage",
-             "CPU usage of the component in percent of its CPU capacity (cgroup limit, else all host cores) over the last interval",
-             { Double($0.cpuUsageCentipercent) / 100 }),
-            ("resource_watcher_component_memory_usage", "Memory used by the component in MiB",
-             { Double($0.memoryUsageKib) / 1024 }),
-            ("resource_watcher_component_memory_usage_percent",
-             "Memory used by the component in percent of its limit, else of host MemTotal",
-             { Double($0.memoryUsageCentipercent) / 100 }),
-            ("resource_watcher_component_disk_usage", "Disk space the component occupies in MiB",
-             { Double($0.diskUsageKib) / 1024 }),
-            ("resource_watcher_component_network_in", "Network receive rate of the component in KiB/s",
-             { Double($0.networkInBytesPerSecond) / 1024 }),
-            ("resource_watcher_component_network_out", "Network transmit rate of the component in KiB/s",
-             { Double($0.networkOutBytesPerSecond) / 1024 }),
-        ]
         let samples = batch?.components ?? []
-        for metric in component {
+        for metric in SeedMetrics.components {
             for sample in samples where sample.status == .healthy || sample.status == .degraded {
                 registry.gauge(name: metric.name, labels: [("client_id", sample.clientID), ("component", sample.name)],
                                    help: metric.help).set(metric.value(sample))

@@ -1,0 +1,36 @@
+public import WatcherProto
+
+/// The seed's component metrics (DESIGN §3 units), in one place for every exporter: the
+/// remote-write encoder and the `/metrics` exposition name, describe and convert them alike.
+public enum SeedMetrics {
+    /// One component metric: its Prometheus name, a HELP text stating the unit, and how it is
+    /// read (at full precision) from a sample.
+    public struct ComponentMetric: Sendable {
+        public let name: String
+        public let help: String
+        public let value: @Sendable (ResourceWatcher_V1_ComponentSample) -> Double
+    }
+
+    public static let components: [ComponentMetric] = [
+        ComponentMetric(
+            name: "resource_watcher_component_cpu_usage",
+            help: "CPU usage of the component in percent of its CPU capacity (cgroup limit, else all host cores) over the last interval",
+            value: { Double($0.cpuUsageCentipercent) / 100 }),
+        ComponentMetric(
+            name: "resource_watcher_component_memory_usage", help: "Memory used by the component in MiB",
+            value: { Double($0.memoryUsageKib) / 1024 }),
+        ComponentMetric(
+            name: "resource_watcher_component_memory_usage_percent",
+            help: "Memory used by the component in percent of its limit, else of host MemTotal",
+            value: { Double($0.memoryUsageCentipercent) / 100 }),
+        ComponentMetric(
+            name: "resource_watcher_component_disk_usage", help: "Disk space the component occupies in MiB",
+            value: { Double($0.diskUsageKib) / 1024 }),
+        ComponentMetric(
+            name: "resource_watcher_component_network_in", help: "Network receive rate of the component in KiB/s",
+            value: { Double($0.networkInBytesPerSecond) / 1024 }),
+        ComponentMetric(
+            name: "resource_watcher_component_network_out", help: "Network transmit rate of the component in KiB/s",
+            value: { Double($0.networkOutBytesPerSecond) / 1024 }),
+    ]
+}
