@@ -1,4 +1,5 @@
 import HTTPTransport
+import Logging
 import Synchronization
 import WatcherModel
 import WatcherProto
@@ -6,6 +7,11 @@ import WatcherProto
 /// Samples components found by `container_name` through the Docker Engine API, with the
 /// `docker stats` formulas. A tick waits for the engine at most `timeout`: a component whose
 /// figures did not arrive by then is reported `unknown` for that tick, never holding it up.
+///
+/// An engine that cannot be reached or refuses is an operator-visible fact: every container
+/// component reads `unknown` with the engine's own message as its `status_reason`, the batch
+/// carries it as a source problem (so `/health` turns degraded), and a warning is logged when it
+/// starts (and a notice when it ends).
 final class ContainerSampler: Sendable {
     private struct Component {
         let name: String
@@ -13,26 +19,50 @@ final class ContainerSampler: Sendable {
         let containerName: String
     }
 
-    private let client: DockerClient
+    /// A problem with the engine, as the batch and `/health` report it.
+    struct EngineProblem: Sendable, Equatable {
+        var message: String
+        var sinceUnixMilliseconds: Int64
+    }
+
+    /// The name of the engine in source problems and log metadata.
+    static let sourceName = "docker"
+    /// Stats requests in flight at once, at most. A real engine answers one-shot stats on its own
+    /// one-second beat, so requests made one after another would take a second each; each lane is
+    /// a connection (and a thread) of its own.
+    static let maximumLanes = 32
+
+    let engine: DockerEngine
+    private let lanes: [DockerClient]
+    /// Size requests make the engine walk writable layers, which can take long: a connection of
+    /// their own, so they never hold up a tick's requests.
+    private let sizeClient: DockerClient
     private let components: [Component]
+    private let logger: Logger
     private let calculator = Mutex(DockerStatsCalculator())
-    /// CPU limit per container id, from inspect (the limit does not change while it runs).
-    private let cpuLimits = Mutex<[String: Double?]>([:])
     /// Disk bytes per component (writable layer + volumes), from the slower size refresh.
     private let diskBytes = Mutex<[String: UInt64]>([:])
+    private let problem = Mutex<EngineProblem?>(nil)
 
-    /// Nil when no component has a `container_name`.
-    init?(components: [ComponentConfig], client: DockerClient) {
+    /// Nil when no component has a `container_name`. `lanes` bounds the stats requests in flight.
+    init?(components: [ComponentConfig], engine: DockerEngine, lanes: Int = ContainerSampler.maximumLanes,
+          logger: Logger) {
         let containers = components.compactMap { component in
             component.containerName.map { Component(name: component.name, clientID: component.clientID, containerName: $0) }
         }
         guard !containers.isEmpty else { return nil }
         self.components = containers
-        self.client = client
+        self.engine = engine
+        self.lanes = (0..<max(1, min(lanes, containers.count))).map { _ in engine.makeClient() }
+        self.sizeClient = engine.makeClient(requestTimeout: .seconds(120))
+        self.logger = logger
     }
 
-    /// One sample per container component, keyed by component name.
-    func sample(timeout: Duration) async -> [String: ResourceWatcher_V1_ComponentSample] {
+    /// The engine's current problem, nil while it answers.
+    var engineProblem: EngineProblem? { problem.withLock { $0 } }
+
+    /// One sample per container component, and the main process of each running one.
+    func sample(timeout: Duration) async -> ContainerSamples {
         let results = Results()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.collect(into: results) }
@@ -40,28 +70,61 @@ final class ContainerSampler: Sendable {
             await group.next()
             group.cancelAll()
         }
-        let collected = results.samples.withLock { $0 }
+        let (collected, pids, listing) = results.state.withLock { ($0.samples, $0.pids, $0.listing) }
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let engineProblem: String?
+        switch listing {
+        case .none: engineProblem = "no answer from the Docker engine at \(engine.socketPath) within \(seconds) s"
+        case .failed(let message): engineProblem = message
+        case .listed: engineProblem = nil
+        }
+        record(problem: engineProblem)
         var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
         for component in components {
             samples[component.name] = collected[component.name] ?? {
                 var late = Self.emptySample(component)
-                late.status = .unknown  // the engine did not answer in time
+                late.status = .unknown
+                late.statusReason = engineProblem ?? "the Docker engine did not send this container's stats within \(seconds) s"
                 return late
             }()
         }
-        return samples
+        return ContainerSamples(samples: samples, mainProcessIDs: pids)
     }
 
-    /// Samples as they arrive, shared by the collecting task and the caller that stops waiting.
+    /// What a tick collected, shared by the collecting task and the caller that stops waiting.
     private final class Results: Sendable {
-        let samples = Mutex<[String: ResourceWatcher_V1_ComponentSample]>([:])
+        enum Listing: Sendable {
+            case listed
+            case failed(String)
+        }
+        struct State {
+            var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
+            var pids: [String: Int32] = [:]
+            /// Nil until the container list answered or failed.
+            var listing: Listing?
+        }
+        let state = Mutex(State())
+
+        func store(_ sample: ResourceWatcher_V1_ComponentSample, pid: Int32? = nil) {
+            state.withLock {
+                $0.samples[sample.name] = sample
+                $0.pids[sample.name] = pid
+            }
+        }
     }
 
     private func collect(into results: Results) async {
         let containers: [DockerContainer]
-        do { containers = try await client.containers() } catch { return }
+        do {
+            containers = try await lanes[0].containers()
+        } catch {
+            results.state.withLock { $0.listing = .failed(Self.operatorMessage(error, socket: engine.socketPath)) }
+            return
+        }
+        results.state.withLock { $0.listing = .listed }
         let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
-        calculator.withLock { $0.retainOnly(Set(containers.map(\.id))) }
+        let listed = Set(containers.map(\.id))
+        calculator.withLock { $0.retainOnly(listed) }
         // Absent and stopped containers first: they need no further request, so a stats call
         // that hangs cannot hide them.
         var running: [(Component, DockerContainer)] = []
@@ -71,26 +134,98 @@ final class ContainerSampler: Sendable {
             } else {
                 var sample = Self.emptySample(component)
                 sample.status = .down
-                results.samples.withLock { $0[component.name] = sample }
+                sample.statusReason =
+                    byName[component.containerName].map { "container \($0.name) is \($0.state)" }
+                    ?? "no container named \(component.containerName)"
+                results.store(sample)
             }
         }
-        for (component, container) in running {
-            if Task.isCancelled { return }
-            guard let stats = try? await client.stats(id: container.id) else { continue }
-            let limit = await cpuLimit(of: container)
-            let figures = calculator.withLock { $0.figures(for: container, stats: stats, at: .now) }
-            var sample = Self.emptySample(component)
-            sample.status = .healthy
-            if let percent = figures.cpuPercentOfCapacity(limitCores: limit) {
-                sample.cpuUsageCentipercent = UInt32((percent * 100).rounded())
+        // Lane i takes containers i, i + lanes, …: one request at a time per connection.
+        let lanes = self.lanes
+        await withTaskGroup(of: Void.self) { group in
+            for (laneIndex, client) in lanes.enumerated() {
+                let share = stride(from: laneIndex, to: running.count, by: lanes.count).map { running[$0] }
+                guard !share.isEmpty else { continue }
+                group.addTask {
+                    for (component, container) in share {
+                        if Task.isCancelled { return }
+                        if let (sample, pid) = await self.sample(component, container, using: client) {
+                            results.store(sample, pid: pid)
+                        }
+                    }
+                }
             }
-            sample.memoryUsageKib = figures.memoryUsageBytes / 1024
-            if let percent = figures.memoryPercent { sample.memoryUsageCentipercent = UInt32((min(100, percent) * 100).rounded()) }
-            sample.networkInBytesPerSecond = UInt64((figures.networkRxBytesPerSecond ?? 0).rounded())
-            sample.networkOutBytesPerSecond = UInt64((figures.networkTxBytesPerSecond ?? 0).rounded())
-            sample.processCount = UInt32(figures.processCount ?? 0)
-            sample.diskUsageKib = (diskBytes.withLock { $0[component.name] } ?? 0) / 1024
-            results.samples.withLock { $0[component.name] = sample }
+        }
+    }
+
+    private func sample(_ component: Component, _ container: DockerContainer, using client: DockerClient) async
+        -> (ResourceWatcher_V1_ComponentSample, pid: Int32?)?
+    {
+        // Inspect every tick: the limits are there, and the main process changes on a restart.
+        let details: DockerContainerDetails
+        let stats: DockerStats
+        do {
+            details = try await client.inspect(id: container.id, includeSize: false)
+            stats = try await client.stats(id: container.id)
+        } catch {
+            logger.debug(
+                "cannot read container stats",
+                metadata: ["component": "\(component.name)", "container_id": "\(container.id)", "error": "\(error)"])
+            return nil
+        }
+        let limit = details.cpuLimitCores
+        let figures = calculator.withLock { $0.figures(for: container, stats: stats, at: .now) }
+        var sample = Self.emptySample(component)
+        sample.status = .healthy
+        if let percent = figures.cpuPercentOfCapacity(limitCores: limit) {
+            sample.cpuUsageCentipercent = UInt32((percent * 100).rounded())
+        }
+        sample.memoryUsageKib = figures.memoryUsageBytes / 1024
+        if let percent = figures.memoryPercent { sample.memoryUsageCentipercent = UInt32((min(100, percent) * 100).rounded()) }
+        sample.networkInBytesPerSecond = UInt64((figures.networkRxBytesPerSecond ?? 0).rounded())
+        sample.networkOutBytesPerSecond = UInt64((figures.networkTxBytesPerSecond ?? 0).rounded())
+        sample.processCount = UInt32(figures.processCount ?? 0)
+        sample.diskUsageKib = (diskBytes.withLock { $0[component.name] } ?? 0) / 1024
+        return (sample, details.pid)
+    }
+
+    /// Remembers whether the engine answered this tick; logs when a problem starts, changes or ends.
+    private func record(problem message: String?) {
+        let now = RFC3339.nowUnixMilliseconds()
+        let (before, after) = problem.withLock { current -> (EngineProblem?, EngineProblem?) in
+            let before = current
+            if let message {
+                if current?.message != message { current = EngineProblem(message: message, sinceUnixMilliseconds: now) }
+            } else {
+                current = nil
+            }
+            return (before, current)
+        }
+        if let after, after != before {
+            logger.warning(
+                "Docker engine unavailable: container components read unknown",
+                metadata: ["docker.socket": "\(engine.socketPath)", "error": "\(after.message)"])
+        } else if after == nil, let before {
+            logger.notice(
+                "Docker engine answers again",
+                metadata: ["docker.socket": "\(engine.socketPath)",
+                           "docker.api_version": "\(engine.currentVersion?.description ?? "?")",
+                           "unavailable_since": "\(RFC3339.format(unixMilliseconds: before.sinceUnixMilliseconds))"])
+        }
+    }
+
+    /// What an operator should read: where the engine is and what it said, as `docker` would put it.
+    static func operatorMessage(_ error: DockerError, socket: String) -> String {
+        switch error.code {
+        case .transport where error.transportError?.code == .connect:
+            return "cannot connect to the Docker engine at unix://\(socket): \(error.message)"
+        case .transport:
+            return "no answer from the Docker engine at unix://\(socket): \(error.message)"
+        case .unsupportedVersion:
+            return "the Docker engine at unix://\(socket) is too old: \(error.message)"
+        default:
+            return "the Docker engine at unix://\(socket) refused: \(error.message)"
+                + (error.status.map { " (HTTP \($0))" } ?? "")
         }
     }
 
@@ -99,6 +234,7 @@ final class ContainerSampler: Sendable {
     /// never in the tick; `allocatedBytes` walks volume directories on the host (blocking, so
     /// the caller runs it on an I/O thread). Bind mounts are host directories, not the container's.
     func refreshDiskUsage(allocatedBytes: @Sendable ([String]) async -> UInt64) async {
+        let client = sizeClient
         guard let containers = try? await client.containers() else { return }
         let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
         var sizes: [String: UInt64] = [:]
@@ -110,13 +246,6 @@ final class ContainerSampler: Sendable {
             sizes[component.name] = UInt64(max(0, details.sizeRwBytes ?? 0)) + (volumes.isEmpty ? 0 : await allocatedBytes(volumes))
         }
         diskBytes.withLock { $0 = sizes }
-    }
-
-    private func cpuLimit(of container: DockerContainer) async -> Double? {
-        if let known = cpuLimits.withLock({ $0[container.id] }) { return known }
-        guard let details = try? await client.inspect(id: container.id, includeSize: false) else { return nil }
-        cpuLimits.withLock { $0[container.id] = details.cpuLimitCores }
-        return details.cpuLimitCores
     }
 
     private static func emptySample(_ component: Component) -> ResourceWatcher_V1_ComponentSample {

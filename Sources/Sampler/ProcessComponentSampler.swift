@@ -39,6 +39,8 @@ public final class ProcessComponentSampler: Sendable {
         var previousTime: ContinuousClock.Instant?
         /// Network counters per component at the previous tick.
         var previousNetwork: [String: NetworkCounters] = [:]
+        /// Container components' namespace counters at the previous tick, and when they were read.
+        var previousContainerNetwork: [String: (counters: NetworkCounters, at: ContinuousClock.Instant)] = [:]
         /// Storage I/O bytes (read, written) per process at the previous tick, per component.
         var previousIO: [String: [ProcessKey: (read: UInt64, written: UInt64)]] = [:]
         /// The processes each component was found as, and when the host was last scanned.
@@ -234,5 +236,38 @@ public final class ProcessComponentSampler: Sendable {
             if fields.count >= 2, let kib = UInt64(String(decoding: fields[1], as: UTF8.self)) { return kib * 1024 }
         }
         return 0
+    }
+
+    /// Network rates of container components from their own namespace, read through their main
+    /// process (`/proc/<pid>/net/dev`): it counts every interface there, where the engine's
+    /// stats count only the interfaces the engine made. A component whose namespace /proc does
+    /// not show (the agent in a container without the host's PID namespace) keeps the engine's
+    /// figures. Blocking (reads /proc).
+    func applyNamespaceNetwork(
+        to samples: inout [ResourceWatcher_V1_ComponentSample], mainProcessIDs: [String: Int32], now: ContinuousClock.Instant
+    ) {
+        state.withLock { state in
+            var cache: [String: NetworkCounters] = [:]
+            var seen: [String: (counters: NetworkCounters, at: ContinuousClock.Instant)] = [:]
+            for index in samples.indices {
+                let name = samples[index].name
+                guard let pid = mainProcessIDs[name],
+                    let counters = NetworkCounters.read(pid: pid, reader: reader, cache: &cache)
+                else { continue }
+                seen[name] = (counters, now)
+                samples[index].networkHostWide = counters.namespace == hostNamespace
+                samples[index].networkInBytesPerSecond = 0
+                samples[index].networkOutBytesPerSecond = 0
+                guard let before = state.previousContainerNetwork[name], before.counters.namespace == counters.namespace
+                else { continue }
+                let elapsed = now - before.at
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                guard seconds > 0 else { continue }
+                samples[index].networkInBytesPerSecond = Self.rate(before.counters.receivedBytes, counters.receivedBytes, seconds)
+                samples[index].networkOutBytesPerSecond = Self.rate(
+                    before.counters.transmittedBytes, counters.transmittedBytes, seconds)
+            }
+            state.previousContainerNetwork = seen
+        }
     }
 }

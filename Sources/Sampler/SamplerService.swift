@@ -44,14 +44,17 @@ public struct SamplerService: Service {
         self.agentLogs = agentLogs
         self.agentID = agentID
         self.interval = .milliseconds(Int64((config.pollIntervalSeconds * 1000).rounded()))
-        self.composer = TickComposer(config: config, agentID: agentID)
+        // One engine for the stats and the logs: one negotiated API version, one socket.
+        let dockerEngine = DockerEngine(socketPath: config.dockerSocket)
+        self.composer = TickComposer(config: config, agentID: agentID, dockerEngine: dockerEngine, logger: logger)
         self.spool = spool
         self.ioThreadPool = ioThreadPool
         self.logger = logger
         self.logTailer = LogFileTailer(components: config.components, spoolDirectory: spool.directory, logger: logger)
         // A client of its own: a slow logs request must not hold up the stats behind it.
         self.containerLogs = ContainerLogReader(
-            components: config.components, spoolDirectory: spool.directory, client: .overSocket(), logger: logger)
+            components: config.components, spoolDirectory: spool.directory, client: dockerEngine.makeClient(),
+            logger: logger)
     }
 
     /// How often `data_paths` are walked: walking is slow, and disk occupancy changes slowly.

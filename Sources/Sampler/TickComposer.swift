@@ -1,3 +1,4 @@
+public import Logging
 import Synchronization
 public import WatcherModel
 public import WatcherProto
@@ -14,19 +15,28 @@ public final class TickComposer: Sendable {
     /// Each component's status at the previous tick, and how many ticks were composed.
     private let history = Mutex<(statuses: [String: ResourceWatcher_V1_ComponentStatus], ticks: Int)>(([:], 0))
 
-    /// - Parameter dockerSocket: the Docker Engine's unix socket, for components with `container_name`.
-    public init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader(),
-                dockerSocket: String = "/var/run/docker.sock") {
+    /// A composer for `config`'s components; container components are read from the engine at
+    /// `config.dockerSocket`.
+    public convenience init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader(),
+                            logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        self.init(config: config, agentID: agentID, reader: reader,
+                  dockerEngine: DockerEngine(socketPath: config.dockerSocket), logger: logger)
+    }
+
+    /// A composer whose container components are read from `dockerEngine` (shared with the
+    /// container log reader, so both use one negotiated API version).
+    init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader(), dockerEngine: DockerEngine,
+         logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.sampler = ProcessComponentSampler(components: config.components, reader: reader)
-        self.containers = ContainerSampler(components: config.components, client: .overSocket(path: dockerSocket))
+        self.containers = ContainerSampler(components: config.components, engine: dockerEngine, logger: logger)
         self.evaluator = Mutex(AlertEvaluator(global: config.alerts, components: config.components))
         self.agentID = agentID
     }
 
     /// The container components' samples, waiting for the engine at most `timeout`. Async, and
     /// its blocking I/O runs on the transport's own thread. Empty without container components.
-    public func sampleContainers(timeout: Duration) async -> [String: ResourceWatcher_V1_ComponentSample] {
-        await containers?.sample(timeout: timeout) ?? [:]
+    public func sampleContainers(timeout: Duration) async -> ContainerSamples {
+        await containers?.sample(timeout: timeout) ?? ContainerSamples()
     }
 
     /// Whether any component needs the slower disk loop (data_paths or containers).
@@ -38,11 +48,13 @@ public final class TickComposer: Sendable {
     }
 
     /// One tick; `containerSamples` (from `sampleContainers`) replace the process sampler's
-    /// figures of those components. Blocking (reads /proc): call from an I/O thread.
-    public func composeBatch(intervalSeconds: Double, containerSamples: [String: ResourceWatcher_V1_ComponentSample] = [:],
+    /// figures of those components, their network rates read from their namespaces where /proc
+    /// shows them. Blocking (reads /proc): call from an I/O thread.
+    public func composeBatch(intervalSeconds: Double, containerSamples: ContainerSamples = ContainerSamples(),
                              now: ContinuousClock.Instant = .now,
                              nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()) -> ResourceWatcher_V1_Batch {
         var samples = sampler.sample(now: now).map { containerSamples[$0.name] ?? $0 }
+        sampler.applyNamespaceNetwork(to: &samples, mainProcessIDs: containerSamples.mainProcessIDs, now: now)
         var diskUsedPercent: [String: Double] = [:]
         for sample in samples {
             if let percent = sampler.diskUsage.figures(for: sample.name)?.filesystemUsedPercent {
@@ -61,6 +73,13 @@ public final class TickComposer: Sendable {
         batch.components = samples
         batch.activeAlerts = evaluation.active
         batch.transitions = evaluation.transitions
+        if let problem = containers?.engineProblem {
+            var sourceProblem = ResourceWatcher_V1_SourceProblem()
+            sourceProblem.source = ContainerSampler.sourceName
+            sourceProblem.message = problem.message
+            sourceProblem.sinceUnixMs = problem.sinceUnixMilliseconds
+            batch.sourceProblems = [sourceProblem]
+        }
         return batch
     }
 

@@ -3,8 +3,8 @@ import WatcherModel
 
 /// `GET /health`: the seed's fields (`status`, `version`, `timestamp`) plus, for operators (or
 /// when no tokens are configured), reasons, uptime, components, sampler, spool and per-sink
-/// state. `status` is `degraded` when a sink is failing or the spool is over 90% of its cap,
-/// and `healthy` otherwise.
+/// state. `status` is `degraded` when a source of figures failed the last tick (the Docker
+/// engine), a sink is failing or the spool is over 90% of its cap, and `healthy` otherwise.
 public enum HealthReport {
     /// The share of `spool.max_bytes` above which the agent reports itself degraded.
     public static let spoolDegradedFraction = 0.9
@@ -14,13 +14,16 @@ public enum HealthReport {
         let statistics = state.spool.statistics()
         let sinks = state.sinkSnapshots(nowUnixMilliseconds: now)
         let spoolFraction = Double(statistics.totalBytes) / Double(max(state.config.spool.maxBytes, 1))
-        var reasons: [String] = []
+        let latest = state.latestSample()
+        let sourceProblems = latest?.sourceProblems ?? []
+        // A source that cannot be read (the Docker engine) first: it blanks whole components.
+        var reasons = sourceProblems.map { "\($0.source): \($0.message)" }
         for sink in sinks where sink.isFailing { reasons.append("sink \(sink.name) is failing") }
         if spoolFraction > spoolDegradedFraction {
             reasons.append("spool is \(Int(spoolFraction * 100))% of spool.max_bytes")
         }
         let ticks = state.ticks.snapshot()
-        let components = state.latestSample()?.components ?? []
+        let components = latest?.components ?? []
 
         var json = JSONWriter(reservingCapacity: 1024)
         json.beginObject()
@@ -45,6 +48,17 @@ public enum HealthReport {
         json.key("down")
         json.number(Int64(components.filter { $0.status == .down }.count))
         json.endObject()
+        json.key("sources")
+        json.beginArray()
+        for problem in sourceProblems {
+            json.beginObject()
+            json.member("name", problem.source)
+            json.member("status", "failing")
+            json.member("message", problem.message)
+            json.member("since", RFC3339.format(unixMilliseconds: problem.sinceUnixMs))
+            json.endObject()
+        }
+        json.endArray()
         json.key("sampler")
         json.beginObject()
         json.key("ticks")

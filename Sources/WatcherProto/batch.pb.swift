@@ -256,6 +256,10 @@ public nonisolated struct ResourceWatcher_V1_ComponentSample: Sendable {
 
   public var diskWriteBytesPerSecond: UInt64 = 0
 
+  /// Why the status is what it is, when it is not plain: "no container named ollama",
+  /// "cannot connect to the Docker engine at unix:///var/run/docker.sock: ...". Empty otherwise.
+  public var statusReason: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -408,6 +412,26 @@ public nonisolated struct ResourceWatcher_V1_LogRecord: Sendable {
   public init() {}
 }
 
+/// A source of figures that failed this tick (the Docker engine): what operators must act on.
+public nonisolated struct ResourceWatcher_V1_SourceProblem: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "docker".
+  public var source: String = String()
+
+  /// The source's own words, with where it was reached.
+  public var message: String = String()
+
+  /// When the problem started (unchanged while it lasts).
+  public var sinceUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Everything one tick produced. A record of kind "sample" carries components, models, alerts
 /// and transitions; a record of kind "logs" carries log records.
 public nonisolated struct ResourceWatcher_V1_Batch: Sendable {
@@ -436,6 +460,9 @@ public nonisolated struct ResourceWatcher_V1_Batch: Sendable {
 
   public var logs: [ResourceWatcher_V1_LogRecord] = []
 
+  /// Sources that failed this tick; empty when every source answered.
+  public var sourceProblems: [ResourceWatcher_V1_SourceProblem] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -463,7 +490,7 @@ nonisolated extension ResourceWatcher_V1_LogLevel: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -485,6 +512,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.threadCount) }()
       case 13: try { try decoder.decodeSingularUInt64Field(value: &self.diskReadBytesPerSecond) }()
       case 14: try { try decoder.decodeSingularUInt64Field(value: &self.diskWriteBytesPerSecond) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.statusReason) }()
       default: break
       }
     }
@@ -533,6 +561,9 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     if self.diskWriteBytesPerSecond != 0 {
       try visitor.visitSingularUInt64Field(value: self.diskWriteBytesPerSecond, fieldNumber: 14)
     }
+    if !self.statusReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.statusReason, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -551,6 +582,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     if lhs.threadCount != rhs.threadCount {return false}
     if lhs.diskReadBytesPerSecond != rhs.diskReadBytesPerSecond {return false}
     if lhs.diskWriteBytesPerSecond != rhs.diskWriteBytesPerSecond {return false}
+    if lhs.statusReason != rhs.statusReason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -799,9 +831,49 @@ nonisolated extension ResourceWatcher_V1_LogRecord: SwiftProtobuf.Message, Swift
   }
 }
 
+nonisolated extension ResourceWatcher_V1_SourceProblem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SourceProblem"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}source\0\u{1}message\0\u{3}since_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.sinceUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if self.sinceUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.sinceUnixMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ResourceWatcher_V1_SourceProblem, rhs: ResourceWatcher_V1_SourceProblem) -> Bool {
+    if lhs.source != rhs.source {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.sinceUnixMs != rhs.sinceUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Batch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{3}timestamp_unix_ms\0\u{3}agent_id\0\u{3}interval_seconds\0\u{1}components\0\u{1}models\0\u{3}active_alerts\0\u{1}transitions\0\u{1}logs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{3}timestamp_unix_ms\0\u{3}agent_id\0\u{3}interval_seconds\0\u{1}components\0\u{1}models\0\u{3}active_alerts\0\u{1}transitions\0\u{1}logs\0\u{3}source_problems\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -818,6 +890,7 @@ nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProt
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.activeAlerts) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.transitions) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.logs) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.sourceProblems) }()
       default: break
       }
     }
@@ -851,6 +924,9 @@ nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProt
     if !self.logs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.logs, fieldNumber: 9)
     }
+    if !self.sourceProblems.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.sourceProblems, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -864,6 +940,7 @@ nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProt
     if lhs.activeAlerts != rhs.activeAlerts {return false}
     if lhs.transitions != rhs.transitions {return false}
     if lhs.logs != rhs.logs {return false}
+    if lhs.sourceProblems != rhs.sourceProblems {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

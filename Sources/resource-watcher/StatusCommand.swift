@@ -176,6 +176,13 @@ private struct StatusReport {
 
     func render(health: JSONValue, components: JSONValue, alerts: JSONValue) -> String {
         var lines: [String] = []
+        // The seed's first troubleshooting step ("Cannot connect to Docker") comes before anything else.
+        for source in health["sources"]?.elements ?? [] where source["name"]?.text == "docker" {
+            lines.append("Docker: \(source["message"]?.text ?? "failing") (since \(source["since"]?.text ?? "?"))")
+            lines.append("  container components read unknown until the engine answers; check `systemctl status docker`")
+            lines.append("  and that this agent may use the socket (docker_socket, DOCKER_HOST)")
+            lines.append("")
+        }
         let status = health["status"]?.text ?? "unknown"
         lines.append("resource-watcher at \(baseURL) is \(status)")
         var about = ["version \(health["version"]?.text ?? "?")"]
@@ -205,6 +212,10 @@ private struct StatusReport {
                 table.rows.append([sample["component"]?.text ?? "?", sample["status"]?.text ?? "?"] + figures)
             }
             lines += table.render()
+            for sample in samples {
+                guard let reason = sample["status_reason"]?.text else { continue }
+                lines.append("  \(sample["component"]?.text ?? "?") is \(sample["status"]?.text ?? "?"): \(reason)")
+            }
         }
 
         let active = alerts["alerts"]?.elements ?? []

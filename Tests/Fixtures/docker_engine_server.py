@@ -1,5 +1,9 @@
 """A stand-in Docker Engine (API v1.43) on a unix socket, serving canned documents shaped as the
-Engine API reference documents them.
+Engine API reference documents them. The tests run against a real engine (Debian's docker.io,
+TestSupport/DockerTestEngine); this stand-in stays only for what a real engine cannot be made to do
+here: a stalled engine, cgroup v2 stats documents (this machine's engine runs cgroup v1), canned
+counters that make the docker-stats formulas checkable to the digit, and controlled log streams
+(partial frames, exact timestamps, oversized answers).
 
 usage: docker_engine_server.py SOCKET_PATH [STALLED_NAME]   prints "ready" once listening
        stats of the container named STALLED_NAME take 30 s to answer (a stuck engine)
@@ -12,6 +16,8 @@ Containers:
   stopped-job  exited; its stats document is the engine's all-zero one
 
 Endpoints:
+  GET /_ping                                             200 "OK", header Api-Version: 1.43
+  a path versioned above 1.43 (or below 1.12) is a 400 with the real engine's message
   GET /v1.43/containers/json[?all=true]                  running only unless all=true|1
   GET /v1.43/containers/{id|name}/stats?stream=false&one-shot=true
         the first call per container returns its first document, later calls the second
@@ -265,6 +271,19 @@ class Engine(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = {key: values[-1] for key, values in urllib.parse.parse_qs(url.query).items()}
         parts = url.path.strip("/").split("/")
+        if parts == ["_ping"]:
+            return self.send_raw(200, b"OK", "text/plain; charset=utf-8")
+        # As a real engine: a version above its own is refused with its words (Engine 20.10 said
+        # "client version 1.43 is too new. Maximum supported API version is 1.41").
+        version = parts[0][1:].split(".") if parts[0].startswith("v") else []
+        if len(version) == 2 and all(p.isdigit() for p in version):
+            if (int(version[0]), int(version[1])) > (1, 43):
+                return self.reply(400, {"message": "client version %s is too new. Maximum supported API version "
+                                                   "is 1.43" % parts[0][1:]})
+            if (int(version[0]), int(version[1])) < (1, 12):
+                return self.reply(400, {"message": "client version %s is too old. Minimum supported API version "
+                                                   "is 1.12, please upgrade your client to a newer version"
+                                                   % parts[0][1:]})
         if len(parts) < 3 or parts[0] != "v1.43" or parts[1] != "containers":
             return self.reply(404, {"message": "page not found"})
         if parts[2:] == ["json"]:

@@ -30,10 +30,7 @@ private final class LoggingEngine {
 
     /// A client of its own, as the sampler gives the log reader.
     func client() -> DockerClient {
-        DockerClient(
-            transport: CurlTransport(
-                unixSocketPath: socket, userAgent: "resource-watcher-test", connectTimeout: .seconds(2),
-                requestTimeout: .seconds(10), acceptGzip: false))
+        DockerEngine(socketPath: socket).makeClient(connectTimeout: .seconds(2), requestTimeout: .seconds(10))
     }
 
     func reader(containers: [String] = ["talker"], limits: ContainerLogReader.Limits = .init()) throws
@@ -348,6 +345,7 @@ private final class OversizedLogTransport: HTTPTransport {
     func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
         let path = request.url.split(separator: "?").first.map(String.init) ?? request.url
         let query = request.url.split(separator: "?").dropFirst().first.map(String.init) ?? ""
+        if path.hasSuffix("/_ping") { return HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("OK".utf8)) }
         if path.hasSuffix("/containers/json") {
             return json(#"[{"Id": "\#(id)", "Names": ["/busy"], "State": "running", "Created": 1}]"#)
         }
@@ -403,7 +401,7 @@ struct ContainerLogWindowTests {
         let reader = try #require(
             ContainerLogReader(
                 sources: [.init(component: "busy-app", clientID: "", containerName: "busy")],
-                client: DockerClient(transport: transport), positionsPath: directory.path + "/positions.json",
+                client: DockerClient(transport: transport, engine: DockerEngine(socketPath: "/fake.sock")), positionsPath: directory.path + "/positions.json",
                 logger: quietLogger))
         // First sight at `base`: every line is news.
         reader.commit(await reader.read(timeout: .seconds(10), nowUnixNanoseconds: base))

@@ -15,9 +15,7 @@ private final class EngineServer {
         let socketPath = directory.path + "/docker.sock"
         process = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("docker_engine_server.py"), socketPath])
         _ = try process.readLines(atLeast: 1, deadline: .now + .seconds(30))
-        client = DockerClient(
-            transport: CurlTransport(unixSocketPath: socketPath, userAgent: "resource-watcher-test", acceptGzip: false)
-        )
+        client = DockerEngine(socketPath: socketPath).makeClient()
     }
 
     func stop() {
@@ -226,33 +224,53 @@ struct DockerClientTests {
         #expect(missing?.status == 404)
         #expect(missing?.message == "No such container: gone")
 
-        let nowhere = DockerClient(
-            transport: CurlTransport(
-                unixSocketPath: server.directory.path + "/absent.sock",
-                userAgent: "test",
-                acceptGzip: false
-            )
-        )
+        let nowhere = DockerEngine(socketPath: server.directory.path + "/absent.sock").makeClient()
         let unreachable = await #expect(throws: DockerError.self) { try await nowhere.containers() }
         #expect(unreachable?.code == .transport)
         #expect(unreachable?.transportError?.code == .connect)
     }
 
-    @Test("paths carry the API version and the documented query; bad JSON is malformed")
+    @Test("the version is negotiated once through /_ping: the lower of the engine's and the agent's newest")
     func requestsThroughFake() async throws {
-        let fake = RecordingTransport(HTTPResponse(status: 200, body: Array("{\"not\": \"stats\"".utf8)))
-        let client = DockerClient(transport: fake, apiVersion: "1.41")
+        let fake = RecordingTransport(
+            HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("{\"not\": \"stats\"".utf8)))
+        let client = DockerClient(transport: fake, engine: DockerEngine(socketPath: "/fake.sock"))
         let error = await #expect(throws: DockerError.self) { try await client.stats(id: "my app") }
         #expect(error?.code == .malformedResponse)
         _ = try? await client.containers()
         _ = try? await client.inspect(id: "abc")
         #expect(
             fake.requests.withLock { $0 } == [
+                "http://localhost/_ping",
                 "http://localhost/v1.41/containers/my%20app/stats?stream=false&one-shot=true",
                 "http://localhost/v1.41/containers/json?all=true",
                 "http://localhost/v1.41/containers/abc/json?size=true",
             ]
         )
+    }
+
+    @Test("an engine newer than the agent is spoken to in the agent's newest version; older than 1.41 without one-shot")
+    func versionBounds() async throws {
+        let newer = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "1.47")], body: Array("[]".utf8)))
+        _ = try await DockerClient(transport: newer, engine: DockerEngine(socketPath: "/fake.sock")).containers()
+        #expect(newer.requests.withLock { $0 }.last == "http://localhost/v1.43/containers/json?all=true")
+
+        let older = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "1.40")], body: Array("{}".utf8)))
+        _ = try? await DockerClient(transport: older, engine: DockerEngine(socketPath: "/fake.sock")).stats(id: "a")
+        #expect(older.requests.withLock { $0 }.last == "http://localhost/v1.40/containers/a/stats?stream=false")
+
+        let ancient = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "1.30")], body: Array("[]".utf8)))
+        let refused = await #expect(throws: DockerError.self) {
+            try await DockerClient(transport: ancient, engine: DockerEngine(socketPath: "/fake.sock")).containers()
+        }
+        #expect(refused?.code == .unsupportedVersion)
+        #expect(refused?.message.contains("1.30") == true)
+
+        let garbled = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "one")], body: []))
+        let malformed = await #expect(throws: DockerError.self) {
+            try await DockerClient(transport: garbled, engine: DockerEngine(socketPath: "/fake.sock")).containers()
+        }
+        #expect(malformed?.code == .malformedResponse)
     }
 
     @Test("stats with precpu (taken without one-shot) give a CPU figure at once; one-shot stats do not")

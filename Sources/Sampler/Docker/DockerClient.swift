@@ -7,36 +7,20 @@ import Foundation
 #endif
 
 /// The Docker Engine API calls the Sampler needs, over any `HTTPTransport`; in production a
-/// `CurlTransport` on `/var/run/docker.sock` (`DockerClient.overSocket()`).
+/// `CurlTransport` on the engine's socket (`DockerEngine.makeClient()`).
 ///
-/// The API version is pinned in every path (the engine serves older versions unchanged), so a
-/// newer engine cannot change the documents under us. `inspect(id:includeSize:)` with sizes makes
-/// the engine walk the container's writable layer: call it on the slow disk refresh, not per tick.
+/// Every path carries the version negotiated with the engine (`DockerEngine`), so the documents
+/// are the ones that version defines, whatever the engine's own. Features a version lacks fall
+/// back to what it offers (one-shot stats before 1.41). `inspect(id:includeSize:)` with sizes
+/// makes the engine walk the container's writable layer: call it on the slow disk refresh, not
+/// per tick.
 struct DockerClient: Sendable {
     let transport: any HTTPTransport
-    /// "v1.43": the path prefix.
-    let apiVersion: String
+    let engine: DockerEngine
 
-    init(transport: any HTTPTransport, apiVersion: String = "v1.43") {
+    init(transport: any HTTPTransport, engine: DockerEngine) {
         self.transport = transport
-        self.apiVersion = apiVersion.hasPrefix("v") ? apiVersion : "v" + apiVersion
-    }
-
-    /// A client on the engine's unix socket. Timeouts are short: a tick must not wait long on a
-    /// stuck engine (DESIGN §5), and one-shot stats answer in milliseconds.
-    static func overSocket(
-        path: String = "/var/run/docker.sock",
-        connectTimeout: Duration = .seconds(1),
-        requestTimeout: Duration = .seconds(5)
-    ) -> DockerClient {
-        let transport = CurlTransport(
-            unixSocketPath: path,
-            userAgent: "resource-watcher",
-            connectTimeout: connectTimeout,
-            requestTimeout: requestTimeout,
-            acceptGzip: false
-        )
-        return DockerClient(transport: transport)
+        self.engine = engine
     }
 
     /// Every container, stopped ones included (`all=true`), so a stopped component reads as down
@@ -45,10 +29,13 @@ struct DockerClient: Sendable {
         try await get("/containers/json" + (includeStopped ? "?all=true" : ""))
     }
 
-    /// One stats document without streaming. `one-shot=true` skips the engine's second read a
-    /// second later, so `precpu_stats` is empty: CPU rates come from the caller's previous sample.
+    /// One stats document without streaming. From API 1.41, `one-shot=true` skips the engine's
+    /// second read a second later, so `precpu_stats` is empty and CPU rates come from the caller's
+    /// previous sample; older engines fill `precpu_stats` (and take a second longer).
     func stats(id: String) async throws(DockerError) -> DockerStats {
-        try await get("/containers/\(Self.pathSegment(id))/stats?stream=false&one-shot=true")
+        let version = try await engine.apiVersion(using: transport)
+        let query = version >= .oneShotStats ? "stream=false&one-shot=true" : "stream=false"
+        return try await get("/containers/\(Self.pathSegment(id))/stats?" + query)
     }
 
     /// The container's details; with `includeSize`, `SizeRw` and `SizeRootFs`.
@@ -92,11 +79,14 @@ struct DockerClient: Sendable {
         }
     }
 
-    /// One GET; a non-2xx answer is an error carrying the engine's message.
+    /// One GET in the negotiated version; a non-2xx answer is an error carrying the engine's
+    /// message. A failure to get an answer, or an engine refusing the version, forgets the
+    /// version, so the next call negotiates again (the engine may have been replaced).
     private func send(_ path: String, accept: String, timeout: Duration?) async throws(DockerError) -> HTTPResponse {
+        let version = try await engine.apiVersion(using: transport)
         // Over a unix socket the host only fills the Host header, which the engine ignores.
         let request = HTTPRequest(
-            url: "http://localhost/\(apiVersion)\(path)",
+            url: "http://localhost/v\(version)\(path)",
             headers: [("Accept", accept)],
             timeout: timeout
         )
@@ -104,12 +94,17 @@ struct DockerClient: Sendable {
         do {
             response = try await transport.send(request)
         } catch {
+            if error.code != .cancelled && error.code != .responseTooLarge { engine.forgetVersion() }
             throw DockerError(code: .transport, message: error.message, transportError: error)
         }
         guard response.isSuccess else {
+            let message = Self.engineMessage(response.body)
+            if response.status == 400, message.contains("API version") || message.contains("client version") {
+                engine.forgetVersion()
+            }
             throw DockerError(
                 code: response.status == 404 ? .notFound : .unexpectedStatus,
-                message: Self.engineMessage(response.body),
+                message: message,
                 status: response.status
             )
         }
@@ -117,7 +112,7 @@ struct DockerClient: Sendable {
     }
 
     /// The engine answers errors as `{"message": "No such container: …"}`.
-    private static func engineMessage(_ body: [UInt8]) -> String {
+    static func engineMessage(_ body: [UInt8]) -> String {
         struct EngineError: Decodable { var message: String }
         if let error = try? JSONDecoder().decode(EngineError.self, from: Data(body)) { return error.message }
         return String(decoding: body.prefix(200), as: UTF8.self)

@@ -11,6 +11,8 @@ struct DockerError: Error, CustomStringConvertible, Sendable {
         case unexpectedStatus
         /// The body was not the JSON the API documents.
         case malformedResponse
+        /// The engine speaks only API versions older than `DockerAPIVersion.oldestSupported`.
+        case unsupportedVersion
     }
 
     /// The kind of failure.

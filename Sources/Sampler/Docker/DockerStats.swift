@@ -41,6 +41,14 @@ struct DockerStats: Sendable, Equatable {
         }
     }
 
+    /// `read` in Unix nanoseconds; nil when absent or the zero time of a stopped container.
+    var readUnixNanoseconds: Int64? {
+        guard let read, let nanoseconds = DockerLogStream.parseTimestamp(Array(read.utf8)), nanoseconds > 0 else {
+            return nil
+        }
+        return nanoseconds
+    }
+
     /// Received and transmitted bytes summed over every interface.
     var networkTotals: (received: UInt64, transmitted: UInt64) {
         networks.values.reduce((0, 0)) { ($0.0 &+ $1.receivedBytes, $0.1 &+ $1.transmittedBytes) }

@@ -79,7 +79,14 @@ struct DockerStatsCalculator: Sendable {
             return figures
         }
         figures.cpuPercentOfOneCore = cpuPercentOfOneCore(previous: previous.stats, current: stats)
-        let seconds = Self.seconds(current.takenAt - previous.takenAt)
+        // The engine's read times when both documents have them: the engine reads on its own
+        // one-second beat, so when the answer arrived can be up to a second off when it was read.
+        let seconds: Double
+        if let before = previous.stats.readUnixNanoseconds, let now = stats.readUnixNanoseconds, now > before {
+            seconds = Double(now - before) / 1e9
+        } else {
+            seconds = Self.seconds(current.takenAt - previous.takenAt)
+        }
         let before = previous.stats.networkTotals
         if seconds > 0, network.received >= before.received, network.transmitted >= before.transmitted {
             figures.networkRxBytesPerSecond = Double(network.received - before.received) / seconds

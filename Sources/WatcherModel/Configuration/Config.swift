@@ -32,6 +32,12 @@ public struct Config: Sendable, Equatable {
     public var alerts: AlertThresholds
     /// The components to watch, in file order, names unique (`components`).
     public var components: [ComponentConfig]
+    /// The Docker engine's unix socket (`docker_socket`, or `DOCKER_HOST=unix://PATH`), used by
+    /// every Docker call: components' stats, sizes and logs.
+    public var dockerSocket: String = Config.defaultDockerSocket
+
+    /// Where Docker listens unless told otherwise.
+    public static let defaultDockerSocket = "/var/run/docker.sock"
 
     /// The default value of every field, as documented in DESIGN §9.
     public init(

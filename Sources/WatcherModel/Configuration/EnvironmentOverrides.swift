@@ -28,13 +28,16 @@ enum EnvironmentOverrides {
             kind: .url
         ),
         Variable(name: "RESOURCE_WATCHER_LOKI_URL", keys: ["sinks", "loki", "url"], kind: .url),
+        // Docker's own variable, as its clients read it; `docker_socket` checks the value.
+        Variable(name: "DOCKER_HOST", keys: ["docker_socket"], kind: .string),
     ]
 
     /// The overrides `environment` sets, in the table's order; unreadable values become problems.
     static func values(from environment: [String: String], problems: inout [ConfigProblem]) -> [ConfigOverride] {
         var overrides: [ConfigOverride] = []
         for variable in variables {
-            guard let raw = environment[variable.name] else { continue }
+            // An empty DOCKER_HOST means the default, as Docker's clients read it.
+            guard let raw = environment[variable.name], !(raw.isEmpty && variable.name == "DOCKER_HOST") else { continue }
             let origin = "env \(variable.name)"
             let text = raw.trimmingWhitespace()
             let value: JSONValue

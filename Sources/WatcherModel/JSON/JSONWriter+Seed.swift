@@ -10,6 +10,7 @@ extension JSONWriter {
         key("resources")
         seedResources(of: sample)
         member("status", sample.status.apiName)
+        if !sample.statusReason.isEmpty { member("status_reason", sample.statusReason) }
         endObject()
     }
 
