@@ -229,6 +229,65 @@ struct RealEngineContainerTests {
             print("50 containers: round \(round) took \(took)")
         }
     }
+    @Test("stdout and stderr lines all arrive as log records, in order, once each, across a reader restart and a container restart")
+    func logsOnceInOrder() async throws {
+        let containers = try Containers()
+        defer { containers.removeAll() }
+        let directory = TemporaryDirectory(prefix: "rw-real-logs")
+        defer { directory.remove() }
+        let name = containers.prefix + "talker"
+        let engine = DockerEngine(socketPath: containers.engine.socket)
+        func makeReader() throws -> ContainerLogReader {
+            try #require(
+                ContainerLogReader(
+                    sources: [.init(component: "talker", clientID: "tenant-a", containerName: name)],
+                    client: engine.makeClient(), positionsPath: directory.path + "/positions.json",
+                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+        }
+        var reader = try makeReader()
+        var shipped: [ResourceWatcher_V1_LogRecord] = []
+        /// One tick: read, "append", commit.
+        func tick() async {
+            let read = await reader.read(timeout: .seconds(5))
+            shipped += read.records
+            reader.commit(read)
+        }
+        func tick(until text: String) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !shipped.contains(where: { $0.message == text }) {
+                guard ContinuousClock.now < deadline else { throw ChildProcess.Failure(description: "no \"\(text)\" line") }
+                await tick()
+            }
+        }
+        await tick()  // first look: no container yet, so the one that appears is read from its start
+        // Each run counts itself in the writable layer (kept across a restart), then talks on both streams.
+        try containers.run(
+            "talker", [],
+            "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; i=0; "
+                + "while [ $i -lt 150 ]; do i=$((i+1)); echo \"run $n out $i\"; echo \"run $n err $i\" >&2; usleep 10000; done; "
+                + "echo \"run $n done\"; sleep 100000")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while shipped.count < 60 && ContinuousClock.now < deadline { await tick() }
+        // The agent dies between a read and its append: those lines were never shipped.
+        _ = await reader.read(timeout: .seconds(5))
+        reader = try makeReader()  // restarted from the saved positions
+        try await tick(until: "run 1 done")
+        try containers.engine.docker("restart", "-t", "0", name)
+        try await tick(until: "run 2 done")
+        await tick()
+
+        for (stream, redirect) in [("stdout", "2>/dev/null"), ("stderr", "2>&1 >/dev/null")] {
+            let (output, status) = try DockerTestEngine.run(
+                "/bin/sh", ["-c", "\(DockerTestEngine.dockerCLI) -H unix://\(containers.engine.socket) logs \(name) \(redirect)"])
+            #expect(status == 0)
+            let expected = output.split(separator: "\n").map(String.init)
+            let received = shipped.filter { $0.metadata["stream"] == stream }.map(\.message)
+            #expect(received == expected, "\(stream): \(received.count) records for \(expected.count) lines")
+            #expect(expected.count >= (stream == "stdout" ? 302 : 300))
+        }
+        let stamps = shipped.map(\.timestampUnixNs)
+        #expect(stamps == stamps.sorted(), "records in time order")
+    }
 }
 
 /// `docker stats --no-stream` figures of some containers, by name.
