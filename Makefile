@@ -2,11 +2,11 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 
-.PHONY: deps build run test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
+.PHONY: deps build run test image image-test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -47,6 +47,16 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
+# The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so
+# the image needs only Debian's libcurl, libzstd and libsnappy.
+image: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product resource-watcher --scratch-path .build-image
+
+# Builds that image on a Docker engine of its own (never the host's) and runs the agent in it
+# beside a container it must watch; needs root. See scripts/test-image.sh.
+image-test:
+	SWIFT=$(SWIFT) scripts/test-image.sh
+
 # Release-build benchmarks; every figure is printed next to a baseline measured in the same run.
 bench: deps
 	$(SWIFT) build -c release --product resource-watcher-bench
@@ -70,4 +80,4 @@ proto:
 	  --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true -I proto proto/batch.proto proto/remote.proto
 
 clean:
-	rm -rf .build .build-tools
+	rm -rf .build .build-tools .build-image

@@ -556,7 +556,7 @@ enum OpenAPIDocument {
                       "healthy",
                       "degraded"
                     ],
-                    "description": "`degraded` while a sink is failing or the spool is over 90% of `spool.max_bytes`."
+                    "description": "`degraded` while a source of figures (the Docker engine) fails, a sink is failing or the spool is over 90% of `spool.max_bytes`."
                   },
                   "version": {
                     "type": "string",
@@ -669,6 +669,43 @@ enum OpenAPIDocument {
                         "type": "integer",
                         "minimum": 0,
                         "description": "Batches that could not be stored (disk full, I/O errors) since the agent started."
+                      }
+                    }
+                  },
+                  "sources": {
+                    "type": "array",
+                    "description": "Sources of figures that failed the last tick (today the Docker engine: unreachable, refusing, too old); empty while every source answers. Each one makes `status` `degraded` and is the first of `reasons`.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "name",
+                        "status",
+                        "message",
+                        "since"
+                      ],
+                      "properties": {
+                        "name": {
+                          "type": "string",
+                          "enum": [
+                            "docker"
+                          ]
+                        },
+                        "status": {
+                          "type": "string",
+                          "enum": [
+                            "failing"
+                          ]
+                        },
+                        "message": {
+                          "type": "string",
+                          "description": "Where the source was reached and what it said.",
+                          "example": "cannot connect to the Docker engine at unix:///var/run/docker.sock: Could not connect to server"
+                        },
+                        "since": {
+                          "type": "string",
+                          "format": "date-time",
+                          "description": "When this problem started."
+                        }
                       }
                     }
                   },
@@ -812,7 +849,12 @@ enum OpenAPIDocument {
                       "down",
                       "unknown"
                     ],
-                    "description": "`degraded`: an alert is active; `down`: not found or not running; `unknown`: not sampled yet."
+                    "description": "`degraded`: an alert is active; `down`: not found or not running; `unknown`: not sampled yet, or its source (the Docker engine) did not answer."
+                  },
+                  "status_reason": {
+                    "type": "string",
+                    "description": "Why the status is what it is, when that is not plain: `no container named ollama`, `container ollama is exited`, `cannot connect to the Docker engine at unix:///var/run/docker.sock: ...`. Absent otherwise.",
+                    "example": "no container named ollama"
                   }
                 }
               },

@@ -113,7 +113,8 @@ struct OpenAPIDocumentTests {
         var sample = ResourceWatcher_V1_ComponentSample()
         sample.name = "ollama"
         sample.clientID = "client1"
-        sample.status = .healthy
+        sample.status = .unknown
+        sample.statusReason = "cannot connect to the Docker engine at unix:///var/run/docker.sock"
         batch.components = [sample]
         var alert = ResourceWatcher_V1_Alert()
         alert.component = "ollama"
