@@ -1,14 +1,18 @@
 import HTTPTransport
+import Logging
+import Spool
+import SwiftProtobuf
 import TestSupport
 import Testing
+import WatcherProto
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The agent against a real Docker engine (`DockerTestEngine`) that stops mid-run and comes back.
-@Suite("Docker engine outage", .serialized)
-struct DockerEngineOutageTests {
+/// The agent (the built binary) against a real Docker engine (`DockerTestEngine`).
+@Suite("Agent with a real Docker engine", .serialized)
+struct AgentDockerEngineTests {
     private let agent = BuiltProducts.path(of: "resource-watcher")
     private let http = CurlTransport(userAgent: "outage-test", connectTimeout: .seconds(1), requestTimeout: .seconds(2))
 
@@ -97,5 +101,87 @@ struct DockerEngineOutageTests {
         #expect(exitStatus == 0, "\(output)")
         #expect(output.contains("Docker engine unavailable"), "a warning when it started failing")
         #expect(output.contains("Docker engine answers again"), "a notice when it recovered")
+    }
+
+    @Test("a container's stdout and stderr lines reach the spool in order, once each, across an agent restart and a container restart")
+    func containerLogsAcrossRestarts() async throws {
+        let engine = try DockerTestEngine.shared()
+        let container = "rw\(UInt32.random(in: 0...UInt32.max))-talker"
+        defer { _ = try? engine.docker("rm", "-f", container) }
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let port = Int.random(in: 20_000...40_000)
+        let configPath = directory.path + "/config.json"
+        let spoolDirectory = directory.path + "/spool"
+        writeText(
+            """
+            {"client_id": "tenant-a", "poll_interval_seconds": 0.2, "port": \(port),
+             "metrics_port": \(Int.random(in: 40_001...60_000)), "docker_socket": "\(engine.socket)",
+             "spool": {"dir": "\(spoolDirectory)"},
+             "components": [{"name": "talker", "container_name": "\(container)"}]}
+            """,
+            to: configPath)
+        func startAgent() async throws -> ChildProcess {
+            let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
+            let ready = try await poll(port, "/health", for: .seconds(30)) { $0.contains("\"last_tick\"") }
+            #expect(ready.met)
+            return process
+        }
+        func dockerLogs(_ redirect: String) throws -> [String] {
+            let (output, status) = try DockerTestEngine.run(
+                "/bin/sh", ["-c", "\(DockerTestEngine.dockerCLI) -H unix://\(engine.socket) logs \(container) \(redirect)"])
+            #expect(status == 0)
+            return output.split(separator: "\n").map(String.init)
+        }
+        func waitForLine(_ text: String) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !(try dockerLogs("2>/dev/null")).contains(text) {
+                guard ContinuousClock.now < deadline else { throw ChildProcess.Failure(description: "no \"\(text)\" line") }
+                try await Task.sleep(for: .milliseconds(100))  // the next poll
+            }
+        }
+
+        var agentProcess = try await startAgent()  // before the container: it is read from its start
+        try engine.docker(
+            "run", "-d", "--name", container, "--network", "none", DockerTestEngine.image, "sh", "-c",
+            "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; i=0; "
+                + "while [ $i -lt 200 ]; do i=$((i+1)); echo \"run $n out $i\"; echo \"run $n err $i\" >&2; usleep 10000; done; "
+                + "echo \"run $n done\"; sleep 100000")
+        try await waitForLine("run 1 out 80")
+        agentProcess.kill(SIGTERM)  // the agent restarts mid-stream
+        let first = try agentProcess.finish()
+        #expect(first.status == 0, "\(first.output)")
+        agentProcess = try await startAgent()
+        try await waitForLine("run 1 done")
+        try engine.docker("restart", "-t", "0", container)
+        try await waitForLine("run 2 done")
+        // Until the agent has shipped the last line (`logs` reads the spool beside the running agent).
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let (output, _) = try ChildProcess(
+                agent, ["logs", "--config", configPath, "--component", "talker", "--lines", "100000"], mergeStandardError: true
+            ).finish()
+            if output.contains("run 2 done") { break }
+            try await Task.sleep(for: .milliseconds(100))  // the next poll
+        }
+        agentProcess.kill(SIGTERM)
+        let second = try agentProcess.finish()
+        #expect(second.status == 0, "\(second.output)")
+
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let spool = try Spool(directory: spoolDirectory, consumers: ["check"], logger: logger)
+        defer { spool.close() }
+        let records = try spool.reader(for: "check").read(maxRecords: 100_000).records
+            .filter { $0.kind == .logs }
+            .flatMap { try ResourceWatcher_V1_Batch(serializedBytes: $0.payload).logs }
+            .filter { $0.component == "talker" }
+        for (stream, redirect) in [("stdout", "2>/dev/null"), ("stderr", "2>&1 >/dev/null")] {
+            let expected = try dockerLogs(redirect)
+            let received = records.filter { $0.metadata["stream"] == stream }.map(\.message)
+            #expect(received == expected, "\(stream): \(received.count) records for \(expected.count) lines")
+            #expect(expected.count >= (stream == "stdout" ? 402 : 400))
+        }
+        #expect(records.allSatisfy { $0.clientID == "tenant-a" && $0.source == "container" })
     }
 }
