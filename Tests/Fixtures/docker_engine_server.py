@@ -1,9 +1,12 @@
 """A stand-in Docker Engine (API v1.43) on a unix socket, serving canned documents shaped as the
-Engine API reference documents them. The tests run against a real engine (Debian's docker.io,
-TestSupport/DockerTestEngine); this stand-in stays only for what a real engine cannot be made to do
-here: a stalled engine, cgroup v2 stats documents (this machine's engine runs cgroup v1), canned
-counters that make the docker-stats formulas checkable to the digit, and controlled log streams
-(partial frames, exact timestamps, oversized answers).
+Engine API reference documents them.
+
+The container tests run against a real engine (Debian's docker.io, started by
+Tests/TestSupport/DockerTestEngine.swift). This stand-in stays only for what a real engine cannot
+be made to do here: stall (stats and logs that do not answer), and canned documents a real engine
+here cannot produce (cgroup v2 stats: this machine's engine runs cgroup v1; legacy links; exact
+counters that check the docker-stats formulas to the digit). It is as strict as a real engine
+about API versions: /_ping names 1.43, a path above it is refused with the engine's words.
 
 usage: docker_engine_server.py SOCKET_PATH [STALLED_NAME]   prints "ready" once listening
        stats of the container named STALLED_NAME take 30 s to answer (a stuck engine)

@@ -11,9 +11,75 @@ import WatcherProto
 
 private let quietLogger = Logger(label: "container-log-test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// Tests/Fixtures/docker_engine_server.py on a unix socket, with its test controls: create and
-/// recreate containers, write lines to their logs, stall their logs endpoint.
+/// Containers on the real test engine (`DockerTestEngine`) that write lines on demand: `docker exec`
+/// writes to the container's main process's stdout or stderr (`/proc/1/fd/1`, `/proc/1/fd/2`),
+/// which is what the engine logs. Names get a fresh prefix; `stop` removes the containers.
 private final class LoggingEngine {
+    let engine: DockerTestEngine
+    let directory = TemporaryDirectory(prefix: "rw-container-logs")
+    let prefix = "rw\(UInt32.random(in: 0...UInt32.max))-"
+
+    init() throws { engine = try DockerTestEngine.shared() }
+
+    var socket: String { engine.socket }
+    var positionsPath: String { directory.path + "/" + ContainerLogPositionsFile.fileName }
+
+    /// A client of its own, as the sampler gives the log reader.
+    func client() -> DockerClient {
+        DockerEngine(socketPath: socket).makeClient(connectTimeout: .seconds(2), requestTimeout: .seconds(10))
+    }
+
+    func reader(containers: [String] = ["talker"], limits: ContainerLogReader.Limits = .init()) throws
+        -> ContainerLogReader
+    {
+        let sources = containers.map {
+            ContainerLogReader.Source(component: $0 + "-app", clientID: "tenant-a", containerName: prefix + $0)
+        }
+        return try #require(
+            ContainerLogReader(
+                sources: sources, client: client(), positionsPath: positionsPath, limits: limits, logger: quietLogger))
+    }
+
+    /// Creates (or recreates, with a new ID and an empty log) a running container that first
+    /// writes `history` to stdout; its ID once those lines are in its log.
+    @discardableResult
+    func create(_ name: String, tty: Bool = false, history: [String] = []) async throws -> String {
+        _ = try? engine.docker("rm", "-f", prefix + name)
+        let script = history.map { "echo '\($0)'; " }.joined() + "exec sleep 100000"
+        let id = try engine.docker(
+            ["run", "-d", "--name", prefix + name, "--network", "none"] + (tty ? ["-t"] : []) + [DockerTestEngine.image, "sh", "-c", script]
+        ).split(separator: "\n").last.map(String.init) ?? ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try engine.docker("logs", prefix + name).split(separator: "\n").count < history.count {
+            guard ContinuousClock.now < deadline else { throw ChildProcess.Failure(description: "no history in \(name)'s log") }
+            try await Task.sleep(for: .milliseconds(50))  // the next poll
+        }
+        return id
+    }
+
+    /// Writes each line to the container's stdout or stderr, one `docker exec` each (so each has a
+    /// timestamp of its own); `partial` text gets no line end.
+    func write(_ name: String, _ lines: [(stream: String, text: String)]) async throws {
+        for line in lines {
+            let descriptor = line.stream == "stderr" ? 2 : 1
+            try engine.docker("exec", prefix + name, "sh", "-c", "printf '%s\\n' \"$1\" > /proc/1/fd/\(descriptor)", "sh", line.text)
+        }
+    }
+
+    func write(_ name: String, _ texts: String...) async throws {
+        try await write(name, texts.map { (stream: "stdout", text: $0) })
+    }
+
+    func stop() {
+        let names = (try? engine.docker("ps", "-aq", "--filter", "name=" + prefix))?.split(separator: "\n").map(String.init) ?? []
+        if !names.isEmpty { _ = try? engine.docker(["rm", "-f"] + names) }
+        directory.remove()
+    }
+}
+
+/// The stand-in engine (Tests/Fixtures/docker_engine_server.py) for what a real engine cannot be
+/// made to do: a logs endpoint that stalls. Its test controls create containers and write lines.
+private final class StallingEngine {
     let directory = TemporaryDirectory(prefix: "rw-container-logs")
     let process: ChildProcess
     let socket: String
@@ -26,39 +92,20 @@ private final class LoggingEngine {
         control = CurlTransport(unixSocketPath: socket, userAgent: "resource-watcher-test", acceptGzip: false)
     }
 
-    var positionsPath: String { directory.path + "/" + ContainerLogPositionsFile.fileName }
-
-    /// A client of its own, as the sampler gives the log reader.
-    func client() -> DockerClient {
-        DockerEngine(socketPath: socket).makeClient(connectTimeout: .seconds(2), requestTimeout: .seconds(10))
-    }
-
-    func reader(containers: [String] = ["talker"], limits: ContainerLogReader.Limits = .init()) throws
-        -> ContainerLogReader
-    {
-        let sources = containers.map {
-            ContainerLogReader.Source(component: $0 + "-app", clientID: "tenant-a", containerName: $0)
-        }
-        return try #require(
+    func reader() throws -> ContainerLogReader {
+        try #require(
             ContainerLogReader(
-                sources: sources, client: client(), positionsPath: positionsPath, limits: limits, logger: quietLogger))
+                sources: [.init(component: "talker-app", clientID: "tenant-a", containerName: "talker")],
+                client: DockerEngine(socketPath: socket).makeClient(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
+                positionsPath: directory.path + "/" + ContainerLogPositionsFile.fileName, logger: quietLogger))
     }
 
-    /// Creates (or recreates, with a new ID and an empty log) a running container; its ID.
-    @discardableResult
-    func create(_ name: String, tty: Bool = false) async throws -> String {
-        let answer = try await post("/test/containers", #"{"name": "\#(name)", "tty": \#(tty)}"#)
-        return try #require(answer.split(separator: "\"").dropFirst(3).first.map(String.init))
+    func create(_ name: String) async throws {
+        _ = try await post("/test/containers", #"{"name": "\#(name)", "tty": false}"#)
     }
 
-    /// Appends lines to the container's log, stamped now; `stream` is "stdout" or "stderr".
-    func write(_ name: String, _ lines: [(stream: String, text: String)], partial: Bool = false) async throws {
-        let items = lines.map { #"{"stream": "\#($0.stream)", "text": "\#($0.text)", "partial": \#(partial)}"# }
-        _ = try await post("/test/containers/\(name)/logs", #"{"lines": [\#(items.joined(separator: ", "))]}"#)
-    }
-
-    func write(_ name: String, _ texts: String...) async throws {
-        try await write(name, texts.map { (stream: "stdout", text: $0) })
+    func write(_ name: String, _ text: String) async throws {
+        _ = try await post("/test/containers/\(name)/logs", #"{"lines": [{"stream": "stdout", "text": "\#(text)", "partial": false}]}"#)
     }
 
     /// The logs of `name` answer only once `stallLogs(of: nil)` is called (or after 30 s).
@@ -105,6 +152,7 @@ private func ticks(
     return records
 }
 
+/// Container logs against a real Docker engine (`DockerTestEngine`); the stand-in only for a stall.
 @Suite("Container logs", .serialized)
 struct ContainerLogTests {
     @Test("lines arrive once and in order across ticks, stdout and stderr each with its stream")
@@ -136,7 +184,8 @@ struct ContainerLogTests {
     func firstSightStartsAtNow() async throws {
         let engine = try LoggingEngine()
         defer { engine.stop() }
-        let reader = try engine.reader(containers: ["web"])  // web has three lines from 2024
+        try await engine.create("web", history: ["old 1", "old 2", "old 3"])
+        let reader = try engine.reader(containers: ["web"])
         #expect(await tick(reader).isEmpty)
         #expect(await tick(reader).isEmpty)
         try await engine.write("web", "fresh")
@@ -200,7 +249,7 @@ struct ContainerLogTests {
 
     @Test("a stalled logs endpoint does not hold the read past its timeout; the lines come on a later tick")
     func stalledEndpointIsCutOff() async throws {
-        let engine = try LoggingEngine()
+        let engine = try StallingEngine()
         defer { engine.stop() }
         try await engine.create("talker")
         let reader = try engine.reader()
@@ -233,17 +282,17 @@ struct ContainerLogTests {
         #expect(await tick(reader).isEmpty)
     }
 
-    @Test("a line the engine split into partial messages arrives whole, stamped with its last part")
+    @Test("a line the engine split into partial messages (over 16 KiB) arrives whole")
     func partialMessagesJoined() async throws {
         let engine = try LoggingEngine()
         defer { engine.stop() }
         try await engine.create("talker")
         let reader = try engine.reader()
         #expect(await tick(reader).isEmpty)
-        try await engine.write("talker", [("stdout", "first half, ")], partial: true)
-        try await engine.write("talker", "second half", "after")
+        let long = String(repeating: "0123456789", count: 4000)  // 40,000 bytes: three partial messages
+        try await engine.write("talker", long, "after")
         let records = await ticks(reader, until: 2)
-        #expect(records.map(\.message) == ["first half, second half", "after"])
+        #expect(records.map(\.message) == [long, "after"])
     }
 
     @Test("container lines join the log batch, and positions are committed only after the append")
@@ -254,7 +303,7 @@ struct ContainerLogTests {
         let spoolDirectory = engine.directory.path + "/spool"
         let spool = try Spool(directory: spoolDirectory, options: SpoolOptions(fsync: .never), logger: quietLogger)
         func makeReader() throws -> ContainerLogReader {
-            let component = ComponentConfig(name: "talker-app", clientID: "tenant-a", containerName: "talker")
+            let component = ComponentConfig(name: "talker-app", clientID: "tenant-a", containerName: engine.prefix + "talker")
             return try #require(
                 ContainerLogReader(
                     components: [component], spoolDirectory: spoolDirectory, client: engine.client(),
