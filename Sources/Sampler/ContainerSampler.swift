@@ -45,10 +45,16 @@ final class ContainerSampler: Sendable {
     private let problem = Mutex<EngineProblem?>(nil)
 
     /// Nil when no component has a `container_name`. `lanes` bounds the stats requests in flight.
-    init?(components: [ComponentConfig], engine: DockerEngine, lanes: Int = ContainerSampler.maximumLanes,
-          logger: Logger) {
+    init?(
+        components: [ComponentConfig],
+        engine: DockerEngine,
+        lanes: Int = ContainerSampler.maximumLanes,
+        logger: Logger
+    ) {
         let containers = components.compactMap { component in
-            component.containerName.map { Component(name: component.name, clientID: component.clientID, containerName: $0) }
+            component.containerName.map {
+                Component(name: component.name, clientID: component.clientID, containerName: $0)
+            }
         }
         guard !containers.isEmpty else { return nil }
         self.components = containers
@@ -81,12 +87,15 @@ final class ContainerSampler: Sendable {
         record(problem: engineProblem)
         var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
         for component in components {
-            samples[component.name] = collected[component.name] ?? {
-                var late = Self.emptySample(component)
-                late.status = .unknown
-                late.statusReason = engineProblem ?? "the Docker engine did not send this container's stats within \(seconds) s"
-                return late
-            }()
+            samples[component.name] =
+                collected[component.name]
+                ?? {
+                    var late = Self.emptySample(component)
+                    late.status = .unknown
+                    late.statusReason =
+                        engineProblem ?? "the Docker engine did not send this container's stats within \(seconds) s"
+                    return late
+                }()
         }
         return ContainerSamples(samples: samples, mainProcessIDs: pids)
     }
@@ -158,7 +167,11 @@ final class ContainerSampler: Sendable {
         }
     }
 
-    private func sample(_ component: Component, _ container: DockerContainer, using client: DockerClient) async
+    private func sample(
+        _ component: Component,
+        _ container: DockerContainer,
+        using client: DockerClient
+    ) async
         -> (ResourceWatcher_V1_ComponentSample, pid: Int32?)?
     {
         // Inspect every tick: the limits are there, and the main process changes on a restart.
@@ -170,7 +183,8 @@ final class ContainerSampler: Sendable {
         } catch {
             logger.debug(
                 "cannot read container stats",
-                metadata: ["component": "\(component.name)", "container_id": "\(container.id)", "error": "\(error)"])
+                metadata: ["component": "\(component.name)", "container_id": "\(container.id)", "error": "\(error)"]
+            )
             return nil
         }
         let limit = details.cpuLimitCores
@@ -181,7 +195,9 @@ final class ContainerSampler: Sendable {
             sample.cpuUsageCentipercent = UInt32((percent * 100).rounded())
         }
         sample.memoryUsageKib = figures.memoryUsageBytes / 1024
-        if let percent = figures.memoryPercent { sample.memoryUsageCentipercent = UInt32((min(100, percent) * 100).rounded()) }
+        if let percent = figures.memoryPercent {
+            sample.memoryUsageCentipercent = UInt32((min(100, percent) * 100).rounded())
+        }
         sample.networkInBytesPerSecond = UInt64((figures.networkRxBytesPerSecond ?? 0).rounded())
         sample.networkOutBytesPerSecond = UInt64((figures.networkTxBytesPerSecond ?? 0).rounded())
         sample.processCount = UInt32(figures.processCount ?? 0)
@@ -204,13 +220,17 @@ final class ContainerSampler: Sendable {
         if let after, after != before {
             logger.warning(
                 "Docker engine unavailable: container components read unknown",
-                metadata: ["docker.socket": "\(engine.socketPath)", "error": "\(after.message)"])
+                metadata: ["docker.socket": "\(engine.socketPath)", "error": "\(after.message)"]
+            )
         } else if after == nil, let before {
             logger.notice(
                 "Docker engine answers again",
-                metadata: ["docker.socket": "\(engine.socketPath)",
-                           "docker.api_version": "\(engine.currentVersion?.description ?? "?")",
-                           "unavailable_since": "\(RFC3339.format(unixMilliseconds: before.sinceUnixMilliseconds))"])
+                metadata: [
+                    "docker.socket": "\(engine.socketPath)",
+                    "docker.api_version": "\(engine.currentVersion?.description ?? "?")",
+                    "unavailable_since": "\(RFC3339.format(unixMilliseconds: before.sinceUnixMilliseconds))",
+                ]
+            )
         }
     }
 
@@ -223,6 +243,8 @@ final class ContainerSampler: Sendable {
             return "no answer from the Docker engine at unix://\(socket): \(error.message)"
         case .unsupportedVersion:
             return "the Docker engine at unix://\(socket) is too old: \(error.message)"
+        case .malformedResponse:
+            return "the Docker engine at unix://\(socket) answered what the Engine API does not: \(error.message)"
         default:
             return "the Docker engine at unix://\(socket) refused: \(error.message)"
                 + (error.status.map { " (HTTP \($0))" } ?? "")
@@ -243,7 +265,8 @@ final class ContainerSampler: Sendable {
                 let details = try? await client.inspect(id: container.id, includeSize: true)
             else { continue }
             let volumes = details.mounts.filter { $0.type == "volume" }.map(\.source)
-            sizes[component.name] = UInt64(max(0, details.sizeRwBytes ?? 0)) + (volumes.isEmpty ? 0 : await allocatedBytes(volumes))
+            sizes[component.name] =
+                UInt64(max(0, details.sizeRwBytes ?? 0)) + (volumes.isEmpty ? 0 : await allocatedBytes(volumes))
         }
         diskBytes.withLock { $0 = sizes }
     }

@@ -24,7 +24,12 @@ struct AgentDockerEngineTests {
     }
 
     /// Polls `path` every 50 ms until `condition` holds for its body; the last body either way.
-    private func poll(_ port: Int, _ path: String, for limit: Duration, until condition: (String) -> Bool) async throws
+    private func poll(
+        _ port: Int,
+        _ path: String,
+        for limit: Duration,
+        until condition: (String) -> Bool
+    ) async throws
         -> (body: String, met: Bool)
     {
         let deadline = ContinuousClock.now + limit
@@ -44,12 +49,25 @@ struct AgentDockerEngineTests {
         return Int(String(health[range.upperBound...].prefix(while: \.isNumber))) ?? 0
     }
 
-    @Test("engine stopped: components unknown with the reason, /health degraded within two ticks, status says Docker first; engine back: figures resume")
+    @Test(
+        "engine stopped: components unknown with the reason, /health degraded within two ticks, status says Docker first; engine back: figures resume"
+    )
     func engineStopsAndReturns() async throws {
         let engine = try DockerTestEngine.shared()
         let container = "rw\(UInt32.random(in: 0...UInt32.max))-model"
-        try engine.docker("run", "-d", "--name", container, "--network", "none", "--restart", "always",
-                          DockerTestEngine.image, "sleep", "100000")
+        try engine.docker(
+            "run",
+            "-d",
+            "--name",
+            container,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            DockerTestEngine.image,
+            "sleep",
+            "100000"
+        )
         defer { _ = try? engine.docker("rm", "-f", container) }
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -62,12 +80,15 @@ struct AgentDockerEngineTests {
              "spool": {"dir": "\(directory.path)/spool"},
              "components": [{"name": "model", "container_name": "\(container)"}]}
             """,
-            to: configPath)
+            to: configPath
+        )
         let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
         var engineRunning = true
         defer { if !engineRunning { try? engine.startEngine() } }
 
-        let healthy = try await poll(port, "/metrics/components", for: .seconds(30)) { $0.contains("\"status\":\"healthy\"") }
+        let healthy = try await poll(port, "/metrics/components", for: .seconds(30)) {
+            $0.contains("\"status\":\"healthy\"")
+        }
         #expect(healthy.met, "\(healthy.body)")
 
         engine.stopEngine()
@@ -75,22 +96,35 @@ struct AgentDockerEngineTests {
         let stoppedAt = ticks(in: await get(port, "/health") ?? "")
         let degraded = try await poll(port, "/health", for: .seconds(10)) { $0.contains("\"status\":\"degraded\"") }
         #expect(degraded.met, "\(degraded.body)")
-        #expect(ticks(in: degraded.body) - stoppedAt <= 2, "degraded after \(ticks(in: degraded.body) - stoppedAt) ticks")
-        #expect(degraded.body.contains("docker: cannot connect to the Docker engine at unix://\(engine.socket)"), "\(degraded.body)")
+        #expect(
+            ticks(in: degraded.body) - stoppedAt <= 2,
+            "degraded after \(ticks(in: degraded.body) - stoppedAt) ticks"
+        )
+        #expect(
+            degraded.body.contains("docker: cannot connect to the Docker engine at unix://\(engine.socket)"),
+            "\(degraded.body)"
+        )
         let components = await get(port, "/metrics/components") ?? ""
         #expect(components.contains("\"status\":\"unknown\""), "\(components)")
         #expect(components.contains("\"status_reason\":\"cannot connect to the Docker engine"), "\(components)")
         let status = try ChildProcess(
-            "/usr/bin/env", ["-u", "RESOURCE_WATCHER_TOKEN", agent, "status", "--config", configPath], mergeStandardError: true
+            "/usr/bin/env",
+            ["-u", "RESOURCE_WATCHER_TOKEN", agent, "status", "--config", configPath],
+            mergeStandardError: true
         ).finish()
         #expect(status.status == 1, "\(status.output)")
-        #expect(status.output.hasPrefix("Docker: cannot connect to the Docker engine at unix://\(engine.socket)"), "\(status.output)")
+        #expect(
+            status.output.hasPrefix("Docker: cannot connect to the Docker engine at unix://\(engine.socket)"),
+            "\(status.output)"
+        )
         #expect(status.output.contains("model is unknown: cannot connect"), "\(status.output)")
 
         try engine.startEngine()
         engineRunning = true
         // The container comes back with the engine (--restart always); the agent was not restarted.
-        let resumed = try await poll(port, "/metrics/components", for: .seconds(60)) { $0.contains("\"status\":\"healthy\"") }
+        let resumed = try await poll(port, "/metrics/components", for: .seconds(60)) {
+            $0.contains("\"status\":\"healthy\"")
+        }
         #expect(resumed.met, "\(resumed.body)")
         let health = try await poll(port, "/health", for: .seconds(10)) { $0.contains("\"status\":\"healthy\"") }
         #expect(health.met, "\(health.body)")
@@ -103,7 +137,9 @@ struct AgentDockerEngineTests {
         #expect(output.contains("Docker engine answers again"), "a notice when it recovered")
     }
 
-    @Test("a container's stdout and stderr lines reach the spool in order, once each, across an agent restart and a container restart")
+    @Test(
+        "a container's stdout and stderr lines reach the spool in order, once each, across an agent restart and a container restart"
+    )
     func containerLogsAcrossRestarts() async throws {
         let engine = try DockerTestEngine.shared()
         let container = "rw\(UInt32.random(in: 0...UInt32.max))-talker"
@@ -120,7 +156,8 @@ struct AgentDockerEngineTests {
              "spool": {"dir": "\(spoolDirectory)"},
              "components": [{"name": "talker", "container_name": "\(container)"}]}
             """,
-            to: configPath)
+            to: configPath
+        )
         func startAgent() async throws -> ChildProcess {
             let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
             let ready = try await poll(port, "/health", for: .seconds(30)) { $0.contains("\"last_tick\"") }
@@ -129,24 +166,37 @@ struct AgentDockerEngineTests {
         }
         func dockerLogs(_ redirect: String) throws -> [String] {
             let (output, status) = try DockerTestEngine.run(
-                "/bin/sh", ["-c", "\(DockerTestEngine.dockerCLI) -H unix://\(engine.socket) logs \(container) \(redirect)"])
+                "/bin/sh",
+                ["-c", "\(DockerTestEngine.dockerCLI) -H unix://\(engine.socket) logs \(container) \(redirect)"]
+            )
             #expect(status == 0)
             return output.split(separator: "\n").map(String.init)
         }
         func waitForLine(_ text: String) async throws {
             let deadline = ContinuousClock.now + .seconds(30)
             while !(try dockerLogs("2>/dev/null")).contains(text) {
-                guard ContinuousClock.now < deadline else { throw ChildProcess.Failure(description: "no \"\(text)\" line") }
+                guard ContinuousClock.now < deadline else {
+                    throw ChildProcess.Failure(description: "no \"\(text)\" line")
+                }
                 try await Task.sleep(for: .milliseconds(100))  // the next poll
             }
         }
 
         var agentProcess = try await startAgent()  // before the container: it is read from its start
         try engine.docker(
-            "run", "-d", "--name", container, "--network", "none", DockerTestEngine.image, "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            container,
+            "--network",
+            "none",
+            DockerTestEngine.image,
+            "sh",
+            "-c",
             "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; i=0; "
                 + "while [ $i -lt 200 ]; do i=$((i+1)); echo \"run $n out $i\"; echo \"run $n err $i\" >&2; usleep 10000; done; "
-                + "echo \"run $n done\"; sleep 100000")
+                + "echo \"run $n done\"; sleep 100000"
+        )
         try await waitForLine("run 1 out 80")
         agentProcess.kill(SIGTERM)  // the agent restarts mid-stream
         let first = try agentProcess.finish()
@@ -159,7 +209,9 @@ struct AgentDockerEngineTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let (output, _) = try ChildProcess(
-                agent, ["logs", "--config", configPath, "--component", "talker", "--lines", "100000"], mergeStandardError: true
+                agent,
+                ["logs", "--config", configPath, "--component", "talker", "--lines", "100000"],
+                mergeStandardError: true
             ).finish()
             if output.contains("run 2 done") { break }
             try await Task.sleep(for: .milliseconds(100))  // the next poll

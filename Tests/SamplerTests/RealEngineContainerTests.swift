@@ -29,7 +29,11 @@ struct RealEngineContainerTests {
         func run(_ name: String, _ options: [String] = [], _ script: String) throws -> String {
             let full = prefix + name
             names.append(full)
-            try engine.docker(["run", "-d", "--name", full, "--network", "none"] + options + [DockerTestEngine.image, "sh", "-c", script])
+            try engine.docker(
+                ["run", "-d", "--name", full, "--network", "none"] + options + [
+                    DockerTestEngine.image, "sh", "-c", script,
+                ]
+            )
             return full
         }
 
@@ -52,17 +56,27 @@ struct RealEngineContainerTests {
     }
 
     private func tick(_ composer: TickComposer, now: ContinuousClock.Instant = .now) async -> ResourceWatcher_V1_Batch {
-        composer.composeBatch(intervalSeconds: 1, containerSamples: await composer.sampleContainers(timeout: .seconds(10)), now: now)
+        composer.composeBatch(
+            intervalSeconds: 1,
+            containerSamples: await composer.sampleContainers(timeout: .seconds(10)),
+            now: now
+        )
     }
 
-    @Test("the API version is negotiated with the real engine (1.41), and an agent that knows only 1.35 gets figures too")
+    @Test(
+        "the API version is negotiated with the real engine (1.41), and an agent that knows only 1.35 gets figures too"
+    )
     func negotiation() async throws {
         let containers = try Containers()
         defer { containers.removeAll() }
         let name = try containers.run("idle", ["--memory", "32m"], "sleep 100000")
         for newest in [DockerAPIVersion.newestKnown, DockerAPIVersion(1, 35)] {
             let engine = DockerEngine(socketPath: containers.engine.socket, newestVersion: newest)
-            let composer = TickComposer(config: config(containers, [("idle", name)]), agentID: "t", dockerEngine: engine)
+            let composer = TickComposer(
+                config: config(containers, [("idle", name)]),
+                agentID: "t",
+                dockerEngine: engine
+            )
             let batch = await tick(composer)
             let idle = try #require(batch.components.first)
             #expect(idle.status == .healthy, "API \(newest): \(idle.statusReason)")
@@ -82,7 +96,9 @@ struct RealEngineContainerTests {
         let limited = try containers.run("limited", ["--cpus", "0.5", "--memory", "64m"], hold)
         let free = try containers.run("free", [], hold)
         let composer = TickComposer(
-            config: config(containers, [("limited", limited), ("free", free)]), agentID: "t")
+            config: config(containers, [("limited", limited), ("free", free)]),
+            agentID: "t"
+        )
         // Wait (polling) until both hold their memory, so the figures are steady.
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
@@ -104,12 +120,19 @@ struct RealEngineContainerTests {
             let cpu = Double(sample.cpuUsageCentipercent) / 100
             #expect(abs(cpu - expectedCPU) <= expectedCPU * 0.1, "\(component) cpu \(cpu) vs docker \(expectedCPU)")
             let memory = Double(sample.memoryUsageKib) * 1024
-            #expect(abs(memory - docker.memoryBytes) <= docker.memoryBytes * 0.1, "\(component) memory \(memory) vs \(docker.memoryBytes)")
+            #expect(
+                abs(memory - docker.memoryBytes) <= docker.memoryBytes * 0.1,
+                "\(component) memory \(memory) vs \(docker.memoryBytes)"
+            )
             let percent = Double(sample.memoryUsageCentipercent) / 100
-            #expect(abs(percent - docker.memoryPercent) <= max(docker.memoryPercent * 0.1, 0.01),
-                    "\(component) memory % \(percent) vs \(docker.memoryPercent)")
-            print("\(component): cpu \(cpu) % vs docker \(expectedCPU) %, memory \(memory) B vs \(docker.memoryBytes) B, "
-                  + "memory \(percent) % vs \(docker.memoryPercent) %")
+            #expect(
+                abs(percent - docker.memoryPercent) <= max(docker.memoryPercent * 0.1, 0.01),
+                "\(component) memory % \(percent) vs \(docker.memoryPercent)"
+            )
+            print(
+                "\(component): cpu \(cpu) % vs docker \(expectedCPU) %, memory \(memory) B vs \(docker.memoryBytes) B, "
+                    + "memory \(percent) % vs \(docker.memoryPercent) %"
+            )
         }
     }
 
@@ -118,8 +141,11 @@ struct RealEngineContainerTests {
         let containers = try Containers()
         defer { containers.removeAll() }
         let name = try containers.run(
-            "net", [], "mkdir -p /www && head -c 2000000 /dev/zero > /www/blob && httpd -p 9001 -h /www "
-                + "&& while :; do nc -l -p 9000 > /dev/null; done")
+            "net",
+            [],
+            "mkdir -p /www && head -c 2000000 /dev/zero > /www/blob && httpd -p 9001 -h /www "
+                + "&& while :; do nc -l -p 9000 > /dev/null; done"
+        )
         let pid = try containers.inspect(name, "{{.State.Pid}}")
         let link = try VethLink(containerPID: pid)
         defer { link.remove() }
@@ -139,7 +165,10 @@ struct RealEngineContainerTests {
             body = urllib.request.urlopen("http://\(link.containerAddress):9001/blob", timeout=10).read()
             print(len(body))
             """
-        let (output, status) = try DockerTestEngine.run("/usr/sbin/ip", ["netns", "exec", link.peerNamespace, "python3", "-c", script])
+        let (output, status) = try DockerTestEngine.run(
+            "/usr/sbin/ip",
+            ["netns", "exec", link.peerNamespace, "python3", "-c", script]
+        )
         #expect(status == 0, "\(output)")
         #expect(output.contains("2000000"))
         let end = ContinuousClock.now
@@ -162,19 +191,27 @@ struct RealEngineContainerTests {
         let volume = containers.prefix + "data"
         defer { _ = try? containers.engine.docker("volume", "rm", "-f", volume) }
         let name = try containers.run(
-            "disk", ["-v", volume + ":/data"],
+            "disk",
+            ["-v", volume + ":/data"],
             "head -c 5000000 /dev/urandom > /layer.bin && head -c 3000000 /dev/urandom > /data/volume.bin && "
-                + "touch /written && sleep 100000")
+                + "touch /written && sleep 100000"
+        )
         let deadline = ContinuousClock.now + .seconds(20)
-        while (try? containers.engine.docker("exec", name, "test", "-e", "/written")) == nil && ContinuousClock.now < deadline {
+        while (try? containers.engine.docker("exec", name, "test", "-e", "/written")) == nil
+            && ContinuousClock.now < deadline
+        {
             try await Task.sleep(for: .milliseconds(100))  // the next poll
         }
         let composer = TickComposer(config: config(containers, [("disk", name)]), agentID: "t")
         await composer.refreshContainerDiskUsage { DiskUsage.allocatedBytes(under: $0) }
         let batch = await tick(composer)
         let sample = try #require(batch.components.first)
-        let sizeRw = try #require(Double(try containers.engine.docker("inspect", "--size", "-f", "{{.SizeRw}}", name)
-            .trimmed))
+        let sizeRw = try #require(
+            Double(
+                try containers.engine.docker("inspect", "--size", "-f", "{{.SizeRw}}", name)
+                    .trimmed
+            )
+        )
         #expect(sizeRw >= 5_000_000)
         let expected = sizeRw + 3_000_000
         let disk = Double(sample.diskUsageKib) * 1024
@@ -229,7 +266,9 @@ struct RealEngineContainerTests {
             print("50 containers: round \(round) took \(took)")
         }
     }
-    @Test("stdout and stderr lines all arrive as log records, in order, once each, across a reader restart and a container restart")
+    @Test(
+        "stdout and stderr lines all arrive as log records, in order, once each, across a reader restart and a container restart"
+    )
     func logsOnceInOrder() async throws {
         let containers = try Containers()
         defer { containers.removeAll() }
@@ -241,8 +280,11 @@ struct RealEngineContainerTests {
             try #require(
                 ContainerLogReader(
                     sources: [.init(component: "talker", clientID: "tenant-a", containerName: name)],
-                    client: engine.makeClient(), positionsPath: directory.path + "/positions.json",
-                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+                    client: engine.makeClient(),
+                    positionsPath: directory.path + "/positions.json",
+                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                )
+            )
         }
         var reader = try makeReader()
         var shipped: [ResourceWatcher_V1_LogRecord] = []
@@ -255,17 +297,21 @@ struct RealEngineContainerTests {
         func tick(until text: String) async throws {
             let deadline = ContinuousClock.now + .seconds(30)
             while !shipped.contains(where: { $0.message == text }) {
-                guard ContinuousClock.now < deadline else { throw ChildProcess.Failure(description: "no \"\(text)\" line") }
+                guard ContinuousClock.now < deadline else {
+                    throw ChildProcess.Failure(description: "no \"\(text)\" line")
+                }
                 await tick()
             }
         }
         await tick()  // first look: no container yet, so the one that appears is read from its start
         // Each run counts itself in the writable layer (kept across a restart), then talks on both streams.
         try containers.run(
-            "talker", [],
+            "talker",
+            [],
             "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; i=0; "
                 + "while [ $i -lt 150 ]; do i=$((i+1)); echo \"run $n out $i\"; echo \"run $n err $i\" >&2; usleep 10000; done; "
-                + "echo \"run $n done\"; sleep 100000")
+                + "echo \"run $n done\"; sleep 100000"
+        )
         let deadline = ContinuousClock.now + .seconds(30)
         while shipped.count < 60 && ContinuousClock.now < deadline { await tick() }
         // The agent dies between a read and its append: those lines were never shipped.
@@ -278,7 +324,9 @@ struct RealEngineContainerTests {
 
         for (stream, redirect) in [("stdout", "2>/dev/null"), ("stderr", "2>&1 >/dev/null")] {
             let (output, status) = try DockerTestEngine.run(
-                "/bin/sh", ["-c", "\(DockerTestEngine.dockerCLI) -H unix://\(containers.engine.socket) logs \(name) \(redirect)"])
+                "/bin/sh",
+                ["-c", "\(DockerTestEngine.dockerCLI) -H unix://\(containers.engine.socket) logs \(name) \(redirect)"]
+            )
             #expect(status == 0)
             let expected = output.split(separator: "\n").map(String.init)
             let received = shipped.filter { $0.metadata["stream"] == stream }.map(\.message)
@@ -299,7 +347,8 @@ private struct DockerStatsFigures {
 
 private func dockerStats(_ engine: DockerTestEngine, _ names: [String]) throws -> [String: DockerStatsFigures] {
     let output = try engine.docker(
-        ["stats", "--no-stream", "--format", "{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}"] + names)
+        ["stats", "--no-stream", "--format", "{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}"] + names
+    )
     var figures: [String: DockerStatsFigures] = [:]
     for line in output.split(separator: "\n") {
         let fields = line.split(separator: "\t").map(String.init)

@@ -53,7 +53,8 @@ public final class DockerTestEngine: Sendable {
         else {
             throw ChildProcess.Failure(
                 description: "no Docker engine for the tests: \(Self.daemon), \(Self.dockerCLI) or /bin/busybox is "
-                    + "missing (`make deps` installs docker.io and busybox-static)")
+                    + "missing (`make deps` installs docker.io and busybox-static)"
+            )
         }
         directory = TemporaryDirectory(prefix: "rwdk").path
         try startEngine()
@@ -92,10 +93,12 @@ public final class DockerTestEngine: Sendable {
 
     /// Stops dockerd (SIGTERM, then SIGKILL after 20 s) and waits for it; its containers stop with it.
     public func stopEngine() {
-        guard let child = process.withLock({ current -> Daemon? in
-            defer { current = nil }
-            return current
-        })?.child else { return }
+        guard
+            let child = process.withLock({ current -> Daemon? in
+                defer { current = nil }
+                return current
+            })?.child
+        else { return }
         child.kill(SIGTERM)
         let deadline = ContinuousClock.now + .seconds(20)
         while kill(child.pid, 0) == 0 && ContinuousClock.now < deadline {
@@ -128,7 +131,9 @@ public final class DockerTestEngine: Sendable {
     public func docker(_ arguments: [String]) throws -> String {
         let (output, status) = try Self.run(Self.dockerCLI, ["-H", "unix://" + socket] + arguments)
         guard status == 0 else {
-            throw ChildProcess.Failure(description: "docker \(arguments.joined(separator: " ")) exited \(status): \(output)")
+            throw ChildProcess.Failure(
+                description: "docker \(arguments.joined(separator: " ")) exited \(status): \(output)"
+            )
         }
         return output
     }

@@ -39,21 +39,27 @@ final class DockerEngine: Sendable {
         if let known = negotiated.withLock({ $0 }) { return known }
         let response: HTTPResponse
         do {
-            response = try await transport.send(HTTPRequest(url: "http://localhost/_ping", headers: [("Accept", "text/plain")]))
+            response = try await transport.send(
+                HTTPRequest(url: "http://localhost/_ping", headers: [("Accept", "text/plain")])
+            )
         } catch {
             throw DockerError(code: .transport, message: error.message, transportError: error)
         }
         guard response.isSuccess else {
             throw DockerError(
-                code: .unexpectedStatus, message: "/_ping: " + DockerClient.engineMessage(response.body),
-                status: response.status)
+                code: .unexpectedStatus,
+                message: "/_ping: " + DockerClient.engineMessage(response.body),
+                status: response.status
+            )
         }
         let offered: DockerAPIVersion
         if let header = response.header("API-Version") {
             guard let version = DockerAPIVersion(header) else {
                 throw DockerError(
-                    code: .malformedResponse, message: "/_ping: API-Version \"\(header.prefix(40))\" is not a version",
-                    status: response.status)
+                    code: .malformedResponse,
+                    message: "/_ping: API-Version \"\(header.prefix(40))\" is not a version",
+                    status: response.status
+                )
             }
             offered = version
         } else {
@@ -62,9 +68,11 @@ final class DockerEngine: Sendable {
         guard offered >= .oldestSupported else {
             throw DockerError(
                 code: .unsupportedVersion,
-                message: "the engine speaks API \(offered); resource-watcher needs \(DockerAPIVersion.oldestSupported) or newer "
+                message:
+                    "the engine speaks API \(offered); resource-watcher needs \(DockerAPIVersion.oldestSupported) or newer "
                     + "(Docker 17.12+)",
-                status: response.status)
+                status: response.status
+            )
         }
         let version = min(offered, newestVersion)
         negotiated.withLock { $0 = version }
