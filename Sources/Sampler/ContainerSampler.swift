@@ -80,7 +80,8 @@ final class ContainerSampler: Sendable {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let engineProblem: String?
         switch listing {
-        case .none: engineProblem = "no answer from the Docker engine at \(engine.socketPath) within \(seconds) s"
+        case .none:
+            engineProblem = "no answer from the Docker engine at unix://\(engine.socketPath) within \(seconds) s"
         case .failed(let message): engineProblem = message
         case .listed: engineProblem = nil
         }
@@ -127,6 +128,8 @@ final class ContainerSampler: Sendable {
         do {
             containers = try await lanes[0].containers()
         } catch {
+            // Cut off by the tick's timeout: that is "no answer", which `sample` reports itself.
+            guard error.transportError?.code != .cancelled else { return }
             results.state.withLock { $0.listing = .failed(Self.operatorMessage(error, socket: engine.socketPath)) }
             return
         }

@@ -9,7 +9,8 @@ counters that check the docker-stats formulas to the digit). It is as strict as 
 about API versions: /_ping names 1.43, a path above it is refused with the engine's words.
 
 usage: docker_engine_server.py SOCKET_PATH [STALLED_NAME]   prints "ready" once listening
-       stats of the container named STALLED_NAME take 30 s to answer (a stuck engine)
+       stats of the container named STALLED_NAME take 30 s to answer (a stuck engine);
+       STALLED_NAME "ALL": every request but /_ping takes 30 s
 
 Containers:
   web          running, cgroup v2 stats (memory_stats.stats.inactive_file), two interfaces,
@@ -287,6 +288,8 @@ class Engine(http.server.BaseHTTPRequestHandler):
                 return self.reply(400, {"message": "client version %s is too old. Minimum supported API version "
                                                    "is 1.12, please upgrade your client to a newer version"
                                                    % parts[0][1:]})
+        if len(sys.argv) > 2 and sys.argv[2] == "ALL":
+            time.sleep(30)  # an engine that accepts connections and answers nothing
         if len(parts) < 3 or parts[0] != "v1.43" or parts[1] != "containers":
             return self.reply(404, {"message": "page not found"})
         if parts[2:] == ["json"]:

@@ -38,6 +38,26 @@ struct ContainerSamplerTests {
     }
 }
 
+extension ContainerSamplerTests {
+    @Test("an engine that answers nothing: every container component unknown with the reason, a source problem in the batch")
+    func stalledEngineIsASourceProblem() async throws {
+        let engine = try StandInEngine(stalling: "ALL")
+        defer { engine.stop() }
+        let composer = TickComposer(config: config(socket: engine.socket), agentID: "test")
+        let batch = composer.composeBatch(
+            intervalSeconds: 1, containerSamples: await composer.sampleContainers(timeout: .milliseconds(500)))
+        let reason = "no answer from the Docker engine at unix://\(engine.socket) within 0.5 s"
+        for name in ["web-app", "batch-job", "gone"] {
+            let sample = try #require(batch.components.first { $0.name == name })
+            #expect(sample.status == .unknown)
+            #expect(sample.statusReason == reason)
+        }
+        #expect(batch.sourceProblems.map(\.source) == ["docker"])
+        #expect(batch.sourceProblems.first?.message == reason)
+        #expect(batch.activeAlerts.isEmpty, "unknown is not down: no component_down alert")
+    }
+}
+
 /// Tests/Fixtures/docker_engine_server.py on a unix socket in a fresh directory.
 private final class StandInEngine {
     let socket: String
