@@ -44,6 +44,25 @@ struct AgentDockerEngineTests {
         return (last, false)
     }
 
+    /// A config watching one container on `engine`, spooling to `directory`/spool, on random
+    /// ports; its path and the API port.
+    private func writeConfig(
+        in directory: TemporaryDirectory, engine: DockerTestEngine, pollIntervalSeconds: Double, component: String,
+        container: String
+    ) -> (path: String, port: Int) {
+        let port = Int.random(in: 20_000...40_000)
+        let path = directory.path + "/config.json"
+        writeText(
+            """
+            {"client_id": "tenant-a", "poll_interval_seconds": \(pollIntervalSeconds), "port": \(port),
+             "metrics_port": \(Int.random(in: 40_001...60_000)), "docker_socket": "\(engine.socket)",
+             "spool": {"dir": "\(directory.path)/spool"},
+             "components": [{"name": "\(component)", "container_name": "\(container)"}]}
+            """,
+            to: path)
+        return (path, port)
+    }
+
     private func ticks(in health: String) -> Int {
         guard let range = health.range(of: "\"ticks\":") else { return 0 }
         return Int(String(health[range.upperBound...].prefix(while: \.isNumber))) ?? 0
@@ -71,17 +90,8 @@ struct AgentDockerEngineTests {
         defer { _ = try? engine.docker("rm", "-f", container) }
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let port = Int.random(in: 20_000...40_000)
-        let configPath = directory.path + "/config.json"
-        writeText(
-            """
-            {"client_id": "tenant-a", "poll_interval_seconds": 0.5, "port": \(port),
-             "metrics_port": \(Int.random(in: 40_001...60_000)), "docker_socket": "\(engine.socket)",
-             "spool": {"dir": "\(directory.path)/spool"},
-             "components": [{"name": "model", "container_name": "\(container)"}]}
-            """,
-            to: configPath
-        )
+        let (configPath, port) = writeConfig(
+            in: directory, engine: engine, pollIntervalSeconds: 0.5, component: "model", container: container)
         let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
         var engineRunning = true
         defer { if !engineRunning { try? engine.startEngine() } }
@@ -146,18 +156,9 @@ struct AgentDockerEngineTests {
         defer { _ = try? engine.docker("rm", "-f", container) }
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let port = Int.random(in: 20_000...40_000)
-        let configPath = directory.path + "/config.json"
         let spoolDirectory = directory.path + "/spool"
-        writeText(
-            """
-            {"client_id": "tenant-a", "poll_interval_seconds": 0.2, "port": \(port),
-             "metrics_port": \(Int.random(in: 40_001...60_000)), "docker_socket": "\(engine.socket)",
-             "spool": {"dir": "\(spoolDirectory)"},
-             "components": [{"name": "talker", "container_name": "\(container)"}]}
-            """,
-            to: configPath
-        )
+        let (configPath, port) = writeConfig(
+            in: directory, engine: engine, pollIntervalSeconds: 0.2, component: "talker", container: container)
         func startAgent() async throws -> ChildProcess {
             let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
             let ready = try await poll(port, "/health", for: .seconds(30)) { $0.contains("\"last_tick\"") }
