@@ -77,7 +77,7 @@ final class ContainerSampler: Sendable {
             group.cancelAll()
         }
         let (collected, pids, listing) = results.state.withLock { ($0.samples, $0.pids, $0.listing) }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let seconds = timeout.inSeconds
         let engineProblem: String?
         switch listing {
         case .none:

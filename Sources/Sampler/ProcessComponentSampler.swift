@@ -113,7 +113,7 @@ public final class ProcessComponentSampler: Sendable {
             let sockets = fullScan && state.components.contains { !$0.matcher.ports.isEmpty } ? ListeningSockets(reader: reader) : nil
             // Components often share a namespace (the host's): read each namespace's counters once.
             var countersByNamespace: [String: NetworkCounters] = [:]
-            let elapsedSeconds = state.previousTime.map { Self.seconds(now - $0) }
+            let elapsedSeconds = state.previousTime.map { (now - $0).inSeconds }
             defer { state.previousTime = now }
             return state.components.map { component in
                 var sample = ResourceWatcher_V1_ComponentSample()
@@ -208,9 +208,6 @@ public final class ProcessComponentSampler: Sendable {
         after >= before ? UInt64((Double(after - before) / seconds).rounded()) : 0
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 
     /// `read_bytes` and `write_bytes` of /proc/<pid>/io: bytes the process made the storage
     /// layer fetch and send (page cache hits excluded).
@@ -261,7 +258,7 @@ public final class ProcessComponentSampler: Sendable {
                 guard let before = state.previousContainerNetwork[name], before.counters.namespace == counters.namespace
                 else { continue }
                 let elapsed = now - before.at
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let seconds = elapsed.inSeconds
                 guard seconds > 0 else { continue }
                 samples[index].networkInBytesPerSecond = Self.rate(before.counters.receivedBytes, counters.receivedBytes, seconds)
                 samples[index].networkOutBytesPerSecond = Self.rate(

@@ -156,7 +156,7 @@ public struct SamplerService: Service {
         let started = ContinuousClock.now
         let composer = self.composer
         let spool = self.spool
-        let intervalSeconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let intervalSeconds = interval.inSeconds
         let logger = self.logger
         let agentLogs = self.agentLogs
         let logTailer = self.logTailer
@@ -215,10 +215,10 @@ public struct SamplerService: Service {
                             at: batch.timestampUnixMs, to: spool)
         }
         let elapsed = ContinuousClock.now - started
-        let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = elapsed.inMilliseconds
         logger.trace("tick done", metadata: ["sampler.tick_ms": "\(milliseconds)"])
         tickStatistics?.record(
-            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            durationSeconds: elapsed.inSeconds,
             atUnixMilliseconds: RFC3339.nowUnixMilliseconds())
     }
 }

@@ -50,9 +50,7 @@ public struct OrchestratorSink: SinkEncoder {
 
     private func isReportDue(at unixMilliseconds: Int64) -> Bool {
         guard let last = lastReportUnixMilliseconds else { return true }
-        let interval = reportInterval.components
-        let intervalMilliseconds = interval.seconds * 1000 + interval.attoseconds / 1_000_000_000_000_000
-        return unixMilliseconds - last >= intervalMilliseconds
+        return unixMilliseconds - last >= reportInterval.inMilliseconds
     }
 
     private func post(_ body: [UInt8], to url: String, key: String, at unixMilliseconds: Int64) -> OutgoingRequest {

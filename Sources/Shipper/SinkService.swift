@@ -205,7 +205,7 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 let delay = retryPolicy.backoff(attempt: attempt, notBefore: notBefore, using: &random)
                 attempt += 1
                 let metadata: Logger.Metadata = [
-                    "sink.error": "\(description)", "sink.retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    "sink.error": "\(description)", "sink.retry_in_ms": "\(delay.inMilliseconds)",
                     "sink.attempt": "\(attempt)",
                 ]
                 // Once per outage at warning, then quietly: an outage must not flood the log.

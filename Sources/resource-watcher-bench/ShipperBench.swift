@@ -173,7 +173,7 @@ struct ShipperBench {
         try await receiver.waitUntilReady()
         let start = ContinuousClock.now
         let agentCPU = agent.cpuSeconds
-        let idleCPURate = (agentCPU - outageCPU) / seconds(start - outageStart)
+        let idleCPURate = (agentCPU - outageCPU) / (start - outageStart).inSeconds
         let receiverCPU = receiver.cpuSeconds
         let benchCPU = processCPUSeconds()
         var drain = try await watch(receiver, from: start) { appended in appended >= Self.sampleCount }
@@ -255,7 +255,7 @@ struct ShipperBench {
             try await poll("resource-watcher's first send", timeout: .seconds(60), every: .milliseconds(1)) {
                 snapshot().failedAttempts >= 1
             }
-            let firstChunkSeconds = seconds(ContinuousClock.now - sinkStart)
+            let firstChunkSeconds = (ContinuousClock.now - sinkStart).inSeconds
             try await poll("resource-watcher's failed sends", timeout: .seconds(60)) {
                 snapshot().failedAttempts >= UInt64(Self.outageAttempts)
             }
@@ -320,9 +320,9 @@ struct ShipperBench {
             let now = ContinuousClock.now
             if appended > 0 && firstDelivery == nil { firstDelivery = now }
             if isDone(appended) && appended >= Self.sampleCount {
-                drain.seconds = seconds(now - start)
+                drain.seconds = (now - start).inSeconds
                 drain.watchedSeconds = drain.seconds
-                drain.firstDeliverySeconds = seconds((firstDelivery ?? now) - start)
+                drain.firstDeliverySeconds = ((firstDelivery ?? now) - start).inSeconds
                 drain.appendedSamples = appended
                 return drain
             }
@@ -382,9 +382,6 @@ struct ShipperBench {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 
     private func processCPUSeconds() -> Double {
         var usage = rusage()

@@ -245,7 +245,7 @@ func measure(_ body: () throws -> Void) throws -> Double {
     let start = ContinuousClock.now
     try body()
     let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return elapsed.inSeconds
 }
 
 func format(_ value: Double, digits: Int = 0) -> String {

@@ -63,7 +63,7 @@ struct NetworkNamespaceTests {
         #expect(try client.readLines(atLeast: 1, deadline: .now + .seconds(60)) == ["done"])
         let end = ContinuousClock.now
         let after = try #require(sampler.sample(now: end).first)
-        let seconds = Double((end - start).components.seconds) + Double((end - start).components.attoseconds) / 1e18
+        let seconds = (end - start).inSeconds
         let sent = Double(after.networkOutBytesPerSecond) * seconds
         let received = Double(after.networkInBytesPerSecond) * seconds
         // TCP/IP headers and ACKs add a few percent on top of the payload.

@@ -70,7 +70,7 @@ struct ProcessSamplerTests {
         let end = ContinuousClock.now
         let sample = try #require(sampler.sample(now: end).first)
         let ticksAfter = try ticks()
-        let seconds = Double((end - start).components.attoseconds) / 1e18 + Double((end - start).components.seconds)
+        let seconds = (end - start).inSeconds
         let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let expected = Double(ticksAfter - ticksBefore) / Double(ticksPerSecond) / seconds / cores * 100
         let percent = Double(sample.cpuUsageCentipercent) / 100
@@ -175,7 +175,7 @@ struct ProcessIOTests {
         #expect(try writer.readLines(atLeast: 1, deadline: .now + .seconds(60)) == ["written"])
         let end = ContinuousClock.now
         let after = try #require(sampler.sample(now: end).first)
-        let seconds = Double((end - start).components.seconds) + Double((end - start).components.attoseconds) / 1e18
+        let seconds = (end - start).inSeconds
         let written = Double(after.diskWriteBytesPerSecond) * seconds
         #expect(abs(written - Double(size)) <= Double(size) * 0.05, "read \(written) bytes written for \(size)")
     }

@@ -175,7 +175,7 @@ struct RealEngineContainerTests {
         let batch = await tick(composer, now: end)
         let sample = try #require(batch.components.first)
         let elapsed = end - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let received = Double(sample.networkInBytesPerSecond) * seconds
         let sent = Double(sample.networkOutBytesPerSecond) * seconds
         #expect(abs(received - 3_000_000) <= 300_000, "network_in carried \(received) bytes over \(seconds) s")

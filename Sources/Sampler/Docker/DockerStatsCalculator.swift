@@ -1,3 +1,5 @@
+import WatcherModel
+
 /// Turns successive one-shot stats documents into `docker stats` figures.
 ///
 /// One-shot documents carry an empty `precpu_stats`, so CPU and network rates are deltas against
@@ -85,7 +87,7 @@ struct DockerStatsCalculator: Sendable {
         if let before = previous.stats.readUnixNanoseconds, let now = stats.readUnixNanoseconds, now > before {
             seconds = Double(now - before) / 1e9
         } else {
-            seconds = Self.seconds(current.takenAt - previous.takenAt)
+            seconds = (current.takenAt - previous.takenAt).inSeconds
         }
         let before = previous.stats.networkTotals
         if seconds > 0, network.received >= before.received, network.transmitted >= before.transmitted {
@@ -118,7 +120,4 @@ struct DockerStatsCalculator: Sendable {
         return cpuDelta / Double(systemNow - systemBefore) * Double(cpus) * 100
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
