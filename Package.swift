@@ -109,7 +109,12 @@ let package = Package(
         // Test helper: appends to a spool as fast as it can, printing each sequence number
         // that append returned, so the crash test can `kill -9` it and check the promise.
         // Helpers shared by test targets and the crash-test writer.
-        .target(name: "TestSupport", dependencies: ["HTTPTransport"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: ["HTTPTransport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "SpoolCrashWriter",
             dependencies: ["Spool", "TestSupport", .product(name: "Logging", package: "swift-log")],

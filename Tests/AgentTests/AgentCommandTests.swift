@@ -42,8 +42,7 @@ struct AgentCommandTests {
         let (output, status) = try child.finish()
         #expect(status == 0, "exit status \(status), output:\n\(output)")
 
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("test")
         let spool = try Spool(directory: spoolDirectory, consumers: ["check"], logger: logger)
         #expect(spool.recovery.isClean)
         let everything = try spool.reader(for: "check").read(maxRecords: 1000).records
@@ -115,8 +114,7 @@ struct AgentCommandTests {
     func spoolVerify() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("test")
         do {
             let spool = try Spool(directory: directory.path, options: SpoolOptions(segmentSizeBytes: 1024), logger: logger)
             for index in 0..<20 { try spool.append(kind: .sample, payload: CrashPayload.make(index: UInt64(index))) }

@@ -221,8 +221,7 @@ struct AgentDockerEngineTests {
         let second = try agentProcess.finish()
         #expect(second.status == 0, "\(second.output)")
 
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("test")
         let spool = try Spool(directory: spoolDirectory, consumers: ["check"], logger: logger)
         defer { spool.close() }
         let records = try spool.reader(for: "check").read(maxRecords: 100_000).records

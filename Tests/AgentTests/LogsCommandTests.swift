@@ -47,8 +47,7 @@ struct LogsCommandTests {
         defer { directory.remove() }
         let spoolDirectory = directory.path + "/spool"
         writeText(#"{"spool": {"dir": "\#(spoolDirectory)"}}"#, to: directory.path + "/config.json")
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("test")
         let spool = try Spool(directory: spoolDirectory, options: SpoolOptions(segmentSizeBytes: 4096), logger: logger)
         defer { spool.close() }
         var now = timespec()

@@ -9,7 +9,7 @@ import WatcherProto
 
 @testable import Sampler
 
-private let quietLogger = Logger(label: "container-log-test", factory: { _ in SwiftLogNoOpLogHandler() })
+private let quietLogger = Logger.quiet("container-log-test")
 
 /// Containers on the real test engine (`DockerTestEngine`) that write lines on demand: `docker exec`
 /// writes to the container's main process's stdout or stderr (`/proc/1/fd/1`, `/proc/1/fd/2`),

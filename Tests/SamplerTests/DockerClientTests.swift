@@ -25,19 +25,6 @@ private final class EngineServer {
     }
 }
 
-/// A transport that records requests and answers every one with the same response.
-private final class RecordingTransport: HTTPTransport {
-    let response: HTTPResponse
-    let requests = Mutex<[String]>([])
-
-    init(_ response: HTTPResponse) { self.response = response }
-
-    func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
-        requests.withLock { $0.append(request.url) }
-        return response
-    }
-}
-
 private let webID = "4c9b2d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c"
 private let legacyID = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d"
 private let stoppedID = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -232,7 +219,7 @@ struct DockerClientTests {
 
     @Test("the version is negotiated once through /_ping: the lower of the engine's and the agent's newest")
     func requestsThroughFake() async throws {
-        let fake = RecordingTransport(
+        let fake = ScriptedTransport(always: 
             HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("{\"not\": \"stats\"".utf8)))
         let client = DockerClient(transport: fake, engine: DockerEngine(socketPath: "/fake.sock"))
         let error = await #expect(throws: DockerError.self) { try await client.stats(id: "my app") }
@@ -240,7 +227,7 @@ struct DockerClientTests {
         _ = try? await client.containers()
         _ = try? await client.inspect(id: "abc")
         #expect(
-            fake.requests.withLock { $0 } == [
+            fake.requestedURLs == [
                 "http://localhost/_ping",
                 "http://localhost/v1.41/containers/my%20app/stats?stream=false&one-shot=true",
                 "http://localhost/v1.41/containers/json?all=true",
@@ -251,22 +238,22 @@ struct DockerClientTests {
 
     @Test("an engine newer than the agent is spoken to in the agent's newest version; older than 1.41 without one-shot")
     func versionBounds() async throws {
-        let newer = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "1.47")], body: Array("[]".utf8)))
+        let newer = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "1.47")], body: Array("[]".utf8)))
         _ = try await DockerClient(transport: newer, engine: DockerEngine(socketPath: "/fake.sock")).containers()
-        #expect(newer.requests.withLock { $0 }.last == "http://localhost/v1.43/containers/json?all=true")
+        #expect(newer.requestedURLs.last == "http://localhost/v1.43/containers/json?all=true")
 
-        let older = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "1.40")], body: Array("{}".utf8)))
+        let older = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "1.40")], body: Array("{}".utf8)))
         _ = try? await DockerClient(transport: older, engine: DockerEngine(socketPath: "/fake.sock")).stats(id: "a")
-        #expect(older.requests.withLock { $0 }.last == "http://localhost/v1.40/containers/a/stats?stream=false")
+        #expect(older.requestedURLs.last == "http://localhost/v1.40/containers/a/stats?stream=false")
 
-        let ancient = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "1.30")], body: Array("[]".utf8)))
+        let ancient = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "1.30")], body: Array("[]".utf8)))
         let refused = await #expect(throws: DockerError.self) {
             try await DockerClient(transport: ancient, engine: DockerEngine(socketPath: "/fake.sock")).containers()
         }
         #expect(refused?.code == .unsupportedVersion)
         #expect(refused?.message.contains("1.30") == true)
 
-        let garbled = RecordingTransport(HTTPResponse(status: 200, headers: [("Api-Version", "one")], body: []))
+        let garbled = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "one")], body: []))
         let malformed = await #expect(throws: DockerError.self) {
             try await DockerClient(transport: garbled, engine: DockerEngine(socketPath: "/fake.sock")).containers()
         }

@@ -12,7 +12,7 @@ import WatcherProto
 import Glibc
 #endif
 
-private let quietLogger = Logger(label: "log-tail-test", factory: { _ in SwiftLogNoOpLogHandler() })
+private let quietLogger = Logger.quiet("log-tail-test")
 
 /// Real files in a temporary directory; each test drives the tailer tick by tick (read, then
 /// commit, as the sampler does after a successful append).

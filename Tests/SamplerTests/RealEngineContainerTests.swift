@@ -282,7 +282,7 @@ struct RealEngineContainerTests {
                     sources: [.init(component: "talker", clientID: "tenant-a", containerName: name)],
                     client: engine.makeClient(),
                     positionsPath: directory.path + "/positions.json",
-                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                    logger: Logger.quiet("test")
                 )
             )
         }

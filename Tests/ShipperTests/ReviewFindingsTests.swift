@@ -29,8 +29,7 @@ struct ShipperReviewFindingsTests {
     func hugeRetryAfterDoesNotCrashTheSink() async {
         await #expect(processExitsWith: .success) {
             let directory = TemporaryDirectory(prefix: "rw-review")
-            var logger = Logger(label: "review")
-            logger.logLevel = .critical
+            let logger = Logger.quiet("review")
             let pool = NIOThreadPool(numberOfThreads: 1)
             pool.start()
             let spool = try Spool(directory: directory.path + "/spool", consumers: ["loki"], logger: logger)
@@ -60,8 +59,7 @@ struct ShipperReviewFindingsTests {
         // cursor, so lastSequence (10) > every record (3): the "b" loop never reaches it.
         let directory = TemporaryDirectory(prefix: "rw-review")
         defer { directory.remove() }
-        var logger = Logger(label: "review")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("review")
         let path = directory.path + "/spool"
         let options = SpoolOptions(segmentSizeBytes: 1)  // one record per segment file
         do {
@@ -100,8 +98,7 @@ struct ShipperReviewFindingsTests {
     func cursorWriteFailureDoesNotKillTheSink() async throws {
         let directory = TemporaryDirectory(prefix: "rw-review")
         defer { directory.remove() }
-        var logger = Logger(label: "review")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("review")
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let spool = try Spool(directory: directory.path + "/spool", consumers: ["loki"], logger: logger)
@@ -126,20 +123,6 @@ struct ShipperReviewFindingsTests {
         _ = await watcher.value
         spool.close()
         try? await pool.shutdownGracefully()
-    }
-}
-
-/// A transport that answers every request with `answer`, counting calls.
-final class ScriptedTransport: HTTPTransport {
-    private let answer: @Sendable (HTTPRequest) -> HTTPResponse
-    private let count = Atomic(0)
-    var calls: Int { count.load(ordering: .relaxed) }
-
-    init(_ answer: @escaping @Sendable (HTTPRequest) -> HTTPResponse) { self.answer = answer }
-
-    func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
-        count.add(1, ordering: .relaxed)
-        return answer(request)
     }
 }
 

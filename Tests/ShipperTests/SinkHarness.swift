@@ -22,8 +22,7 @@ final class SinkHarness: @unchecked Sendable {
     private var tasks: [Task<Void, any Error>] = []
 
     init(consumers: [String], spoolDirectory: String? = nil) throws {
-        var logger = Logger(label: "shipper-test")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("shipper-test")
         self.logger = logger
         pool.start()
         spool = try Spool(directory: spoolDirectory ?? directory.path + "/spool", consumers: consumers, logger: logger)

@@ -20,8 +20,7 @@ guard arguments.count == 4, let policy = FsyncPolicy(rawValue: arguments[2]), va
     writeLine("usage: SpoolCrashWriter <dir> <batch|interval|never> <first index>", to: 2)
     exit(2)
 }
-var logger = Logger(label: "crash-writer")
-logger.logLevel = .critical
+let logger = Logger.quiet("crash-writer")
 let spool = try Spool(
     directory: arguments[1], options: SpoolOptions(segmentSizeBytes: 64 << 10, fsync: policy), logger: logger)
 while true {

@@ -8,8 +8,7 @@ import Glibc
 
 /// A logger that drops everything: tests assert on reports and statistics, not on log lines.
 let quietLogger: Logger = {
-    var logger = Logger(label: "spool-test")
-    logger.logLevel = .critical
+    let logger = Logger.quiet("spool-test")
     return logger
 }()
 

@@ -152,8 +152,7 @@ struct OpenAPIDocumentTests {
     func healthSchemaMatchesBody() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("test")
         let config = try ConfigLoader.parse(
             json: Array(#"{"spool": {"dir": "\#(directory.path)"}}"#.utf8),
             source: "test"
