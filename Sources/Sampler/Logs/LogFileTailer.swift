@@ -39,29 +39,19 @@ final class LogFileTailer: Sendable {
     }
 
     /// The records of one `read`, and the positions to save once they are in the spool.
-    struct Read: Sendable {
-        var records: [ResourceWatcher_V1_LogRecord]
-        fileprivate var positions: [String: TailPosition]
-        fileprivate var generation: UInt64
-    }
+    typealias Read = LogSourceRead<TailPosition>
 
     private struct State {
-        /// Committed positions by path; nil until loaded on the first read (on the I/O thread).
-        var positions: [String: TailPosition]?
-        /// What the positions file holds, so an unchanged tick does not rewrite it.
-        var saved: [String: TailPosition] = [:]
+        /// Committed positions by path, loaded on the first read (on the I/O thread).
+        var ledger: PositionsLedger<TailPosition>
         var files: [String: TailedFile] = [:]
-        /// Bumped by every read; only the latest read may be committed.
-        var generation: UInt64 = 0
-        /// Saving failed last time (logged once until it works again).
-        var saveFailing = false
     }
 
     let sources: [Source]
     let positionsPath: String
     let limits: Limits
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     /// The name of the positions file in the spool directory.
     static let positionsFileName = TailPositionsFile.fileName
@@ -87,6 +77,7 @@ final class LogFileTailer: Sendable {
         self.positionsPath = positionsPath
         self.limits = limits
         self.logger = logger
+        self.state = Mutex(State(ledger: PositionsLedger(path: positionsPath, sourcesKey: TailPositionsFile.sourcesKey)))
     }
 
     deinit {
@@ -109,8 +100,9 @@ final class LogFileTailer: Sendable {
     /// they were read). Nothing moves until `commit` is given this result. Blocking.
     func read(nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) -> Read {
         state.withLock { state in
-            let committed = state.positions ?? loadPositions(into: &state)
-            state.generation += 1
+            let committed = state.ledger.loadedPositions(
+                logger: logger, unreadable: "log tail positions unreadable; files already there are read from their end")
+            let generation = state.ledger.beginRead()
             var records: [ResourceWatcher_V1_LogRecord] = []
             var positions: [String: TailPosition] = [:]
             for source in sources {
@@ -122,7 +114,7 @@ final class LogFileTailer: Sendable {
                     records.append(Self.record(of: line, from: source, at: nowUnixNanoseconds))
                 }
             }
-            return Read(records: records, positions: positions, generation: state.generation)
+            return Read(records: records, positions: positions, generation: generation)
         }
     }
 
@@ -130,40 +122,13 @@ final class LogFileTailer: Sendable {
     /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
     func commit(_ read: Read) {
         state.withLock { state in
-            guard read.generation == state.generation else { return }
-            state.positions = read.positions
+            guard
+                state.ledger.commit(
+                    read.positions, generation: read.generation, logger: logger,
+                    saveFailed: "cannot save log tail positions")
+            else { return }
             for (path, position) in read.positions { state.files[path]?.keepOnly(position.file) }
-            guard read.positions != state.saved else { return }
-            do {
-                try TailPositionsFile.save(read.positions, to: positionsPath)
-                state.saved = read.positions
-                state.saveFailing = false
-            } catch {
-                // The lines are in the spool; after a crash they would be sent again, not lost.
-                if !state.saveFailing {
-                    logger.warning(
-                        "cannot save log tail positions",
-                        metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
-                    )
-                }
-                state.saveFailing = true
-            }
         }
-    }
-
-    private func loadPositions(into state: inout State) -> [String: TailPosition] {
-        var positions: [String: TailPosition] = [:]
-        do {
-            positions = try TailPositionsFile.load(from: positionsPath) ?? [:]
-        } catch {
-            logger.warning(
-                "log tail positions unreadable; files already there are read from their end",
-                metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
-            )
-        }
-        state.positions = positions
-        state.saved = positions
-        return positions
     }
 
     /// The log record of one line; its level is guessed from the text.

@@ -86,40 +86,22 @@ struct TailPosition: Codable, Equatable, Sendable {
     }
 }
 
-/// The tail positions file in the spool directory (`tail-positions.json`):
+/// The tail positions file in the spool directory, kept by a `PositionsLedger`:
 ///
 ///     {"version": 1,
 ///      "files": {"/var/log/app.log": {"device": 2049, "inode": 1312, "offset": 5120,
 ///                                      "head_length": 64, "head_hash": "9e3779b97f4a7c15"}}}
-///
-/// Rewritten whole (temporary file, fsync, rename, fsync of the directory), and only after the
-/// log batch holding the lines before each offset was appended to the spool: a crash between
-/// the two resends those lines (at-least-once), it never skips any. One writer: the spool's
-/// LOCK keeps a second agent out of the directory.
 enum TailPositionsFile {
     static let fileName = "tail-positions.json"
-    static let version = 1
-
-    private struct Document: Codable {
-        var version: Int
-        var files: [String: TailPosition]
-    }
+    static let sourcesKey = "files"
 
     /// The saved positions; nil when there is no file yet. Blocking.
     static func load(from path: String) throws -> [String: TailPosition]? {
-        guard let bytes = try LogFileIO.readWholeFile(path) else { return nil }
-        let document = try JSONDecoder().decode(Document.self, from: Data(bytes))
-        guard document.version == version else {
-            throw LogFileTailerError(.unreadablePositions, "unknown version \(document.version)", path: path)
-        }
-        return document.files
+        try PositionsLedger<TailPosition>.load(from: path, sourcesKey: sourcesKey)
     }
 
     /// Replaces the file atomically with `positions`. Blocking.
     static func save(_ positions: [String: TailPosition], to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bytes = Array(try encoder.encode(Document(version: version, files: positions)))
-        try LogFileIO.replaceAtomically(path, with: bytes)
+        try PositionsLedger<TailPosition>.save(positions, to: path, sourcesKey: sourcesKey)
     }
 }

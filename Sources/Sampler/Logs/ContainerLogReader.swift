@@ -39,20 +39,11 @@ final class ContainerLogReader: Sendable {
     }
 
     /// The records of one `read`, and the positions to save once they are in the spool.
-    struct Read: Sendable {
-        var records: [ResourceWatcher_V1_LogRecord]
-        fileprivate var positions: [String: ContainerLogPosition]
-        fileprivate var generation: UInt64
-    }
+    typealias Read = LogSourceRead<ContainerLogPosition>
 
     private struct State {
-        /// Committed positions by component; nil until loaded.
-        var positions: [String: ContainerLogPosition]?
-        /// What the positions file holds, so an unchanged tick does not rewrite it.
-        var saved: [String: ContainerLogPosition] = [:]
-        /// Bumped by every read; only the latest read may be committed.
-        var generation: UInt64 = 0
-        var saveFailing = false
+        /// Committed positions by component, loaded before the first read.
+        var ledger: PositionsLedger<ContainerLogPosition>
         /// `Config.Tty` by container ID (it cannot change while the container exists).
         var isTTY: [String: Bool] = [:]
         /// The `until` window by component, after a body too large for the transport.
@@ -69,7 +60,7 @@ final class ContainerLogReader: Sendable {
     let positionsPath: String
     let limits: Limits
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     /// Nil when no component has a `container_name`. `client` should have a transport of its own:
     /// requests on one transport run one at a time, and logs must not delay the stats.
@@ -105,35 +96,28 @@ final class ContainerLogReader: Sendable {
         self.positionsPath = positionsPath
         self.limits = limits
         self.logger = logger
+        self.state = Mutex(
+            State(ledger: PositionsLedger(path: positionsPath, sourcesKey: ContainerLogPositionsFile.sourcesKey)))
     }
 
     /// Whether the saved positions were loaded (`loadPositions`, or the first `read`).
-    var hasLoadedPositions: Bool { state.withLock { $0.positions != nil } }
+    var hasLoadedPositions: Bool { state.withLock { $0.ledger.isLoaded } }
 
     /// Loads the saved positions once; later calls do nothing. Blocking: the sampler calls it on
     /// its I/O pool before the first read (which would otherwise load them itself).
     func loadPositions() {
-        state.withLock { state in
-            guard state.positions == nil else { return }
-            var positions: [String: ContainerLogPosition] = [:]
-            do {
-                positions = try ContainerLogPositionsFile.load(from: positionsPath) ?? [:]
-            } catch {
-                logger.warning(
-                    "container log positions unreadable; containers already there are read from now",
-                    metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
-                )
-            }
-            state.positions = positions
-            state.saved = positions
-        }
+        _ = state.withLock { loadedPositions(&$0) }
+    }
+
+    private func loadedPositions(_ state: inout State) -> [String: ContainerLogPosition] {
+        state.ledger.loadedPositions(
+            logger: logger, unreadable: "container log positions unreadable; containers already there are read from now")
     }
 
     /// Every container component's lines since the committed positions, waiting for the engine at
     /// most `timeout`. Nothing moves until `commit` is given this result.
     func read(timeout: Duration, nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) async -> Read {
-        if !hasLoadedPositions { loadPositions() }
-        let committed = state.withLock { $0.positions ?? [:] }
+        let committed = state.withLock { loadedPositions(&$0) }
         let fetched = Fetched()
         let deadline = ContinuousClock.now + timeout
         await withTaskGroup(of: Void.self) { group in
@@ -152,10 +136,7 @@ final class ContainerLogReader: Sendable {
             records += result.records
             positions[source.component] = result.position
         }
-        let generation = state.withLock { state in
-            state.generation += 1
-            return state.generation
-        }
+        let generation = state.withLock { $0.ledger.beginRead() }
         return Read(records: records, positions: positions, generation: generation)
     }
 
@@ -163,23 +144,9 @@ final class ContainerLogReader: Sendable {
     /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
     func commit(_ read: Read) {
         state.withLock { state in
-            guard read.generation == state.generation else { return }
-            state.positions = read.positions
-            guard read.positions != state.saved else { return }
-            do {
-                try ContainerLogPositionsFile.save(read.positions, to: positionsPath)
-                state.saved = read.positions
-                state.saveFailing = false
-            } catch {
-                // The lines are in the spool; after a crash they would be sent again, not lost.
-                if !state.saveFailing {
-                    logger.warning(
-                        "cannot save container log positions",
-                        metadata: ["log.positions": "\(positionsPath)", "error": "\(error)"]
-                    )
-                }
-                state.saveFailing = true
-            }
+            _ = state.ledger.commit(
+                read.positions, generation: read.generation, logger: logger,
+                saveFailed: "cannot save container log positions")
         }
     }
 

@@ -46,39 +46,12 @@ struct ContainerLogPosition: Codable, Equatable, Sendable {
     }
 }
 
-/// The container log positions file in the spool directory (`container-log-positions.json`),
-/// beside `tail-positions.json` and kept the same way:
+/// The container log positions file in the spool directory, beside `tail-positions.json` and
+/// kept by a `PositionsLedger` the same way, keyed by component name:
 ///
 ///     {"version": 1,
 ///      "containers": {"web-app": {"container_id": "4c9b2d6e…", "shipped_through_unix_ns": "1714557600123456789"}}}
-///
-/// Keyed by component name. Rewritten whole (temporary file, fsync, rename, fsync of the
-/// directory), and only after the log batch holding the lines up to each position was appended
-/// to the spool: a crash between the two resends those lines, it never skips any.
 enum ContainerLogPositionsFile {
     static let fileName = "container-log-positions.json"
-    static let version = 1
-
-    private struct Document: Codable {
-        var version: Int
-        var containers: [String: ContainerLogPosition]
-    }
-
-    /// The saved positions; nil when there is no file yet. Blocking.
-    static func load(from path: String) throws -> [String: ContainerLogPosition]? {
-        guard let bytes = try LogFileIO.readWholeFile(path) else { return nil }
-        let document = try JSONDecoder().decode(Document.self, from: Data(bytes))
-        guard document.version == version else {
-            throw LogFileTailerError(.unreadablePositions, "unknown version \(document.version)", path: path)
-        }
-        return document.containers
-    }
-
-    /// Replaces the file atomically with `positions`. Blocking.
-    static func save(_ positions: [String: ContainerLogPosition], to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bytes = Array(try encoder.encode(Document(version: version, containers: positions)))
-        try LogFileIO.replaceAtomically(path, with: bytes)
-    }
+    static let sourcesKey = "containers"
 }
