@@ -269,7 +269,7 @@ struct ContainerLogTests {
         let engine = try LoggingEngine()
         defer { engine.stop() }
         try await engine.create("talker")
-        let limits = ContainerLogReader.Limits(maxBytesPerContainer: 1 << 20, maxLinesPerContainer: 2, maxLineBytes: 8)
+        let limits = ContainerLogReader.Limits(maxBytesPerSource: 1 << 20, maxLinesPerSource: 2, maxLineBytes: 8)
         let reader = try engine.reader(limits: limits)
         #expect(await tick(reader).isEmpty)
         try await engine.write("talker", "1", "2", "3", "a line longer than eight bytes", "5")

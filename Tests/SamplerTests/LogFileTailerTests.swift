@@ -213,13 +213,13 @@ struct LogFileTailerTests {
     func perTickBounds() throws {
         let files = Files()
         defer { files.directory.remove() }
-        let byLines = try watchingEmptyLog(files, limits: .init(maxLinesPerFile: 3))
+        let byLines = try watchingEmptyLog(files, limits: .init(maxLinesPerSource: 3))
         append("1\n2\n3\n4\n5\n", to: files.log)
         #expect(tick(byLines) == ["1", "2", "3"])
         #expect(tick(byLines) == ["4", "5"])
         let other = Files()  // positions of its own: a second tailer on the same log
         defer { other.directory.remove() }
-        let byBytes = try other.tailer(paths: [files.log], limits: .init(maxBytesPerFile: 10))
+        let byBytes = try other.tailer(paths: [files.log], limits: .init(maxBytesPerSource: 10))
         _ = tick(byBytes)
         append("aaa\nbbb\nccc\n", to: files.log)
         #expect(tick(byBytes) == ["aaa", "bbb"])

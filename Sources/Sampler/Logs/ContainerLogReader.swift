@@ -21,15 +21,8 @@ import WatcherProto
 ///
 /// Async: the requests run on the client's transport thread; `commit` blocks (fsync).
 final class ContainerLogReader: Sendable {
-    /// Bounds on one tick's work, per container; the rest is read on the next tick.
-    struct Limits: Sendable {
-        /// Message bytes taken from one container per tick.
-        var maxBytesPerContainer = 4 << 20
-        /// Lines taken from one container per tick.
-        var maxLinesPerContainer = 10_000
-        /// Longer lines are cut to this many bytes (metadata `truncated`, `original_length`).
-        var maxLineBytes = 256 << 10
-    }
+    /// Bounds on one tick's work, per source.
+    typealias Limits = LogReadLimits
 
     /// One container component.
     struct Source: Sendable, Equatable {
@@ -87,7 +80,7 @@ final class ContainerLogReader: Sendable {
 
     init?(sources: [Source], client: DockerClient, positionsPath: String, limits: Limits = .init(), logger: Logger) {
         precondition(
-            limits.maxLineBytes >= 4 && limits.maxBytesPerContainer > 0 && limits.maxLinesPerContainer > 0,
+            limits.areUsable,
             "container log limits must leave room for a line"
         )
         guard !sources.isEmpty else { return nil }
@@ -213,7 +206,7 @@ final class ContainerLogReader: Sendable {
                 )
                 if let current = window {
                     // Widen again once a window's answer is small; drop it once it reaches now.
-                    let widened = body.count < limits.maxBytesPerContainer ? current * 2 : current
+                    let widened = body.count < limits.maxBytesPerSource ? current * 2 : current
                     window = shippedThrough + widened >= now ? nil : widened
                     state.withLock { $0.windowNanoseconds[source.component] = window }
                 }
@@ -250,8 +243,8 @@ final class ContainerLogReader: Sendable {
             .filter { $0.timestampUnixNanoseconds > shippedThrough }
         var count = 0
         var bytes = 0
-        while count < lines.count, count < limits.maxLinesPerContainer,
-            count == 0 || bytes + lines[count].text.utf8.count <= limits.maxBytesPerContainer
+        while count < lines.count, count < limits.maxLinesPerSource,
+            count == 0 || bytes + lines[count].text.utf8.count <= limits.maxBytesPerSource
         {
             bytes += lines[count].text.utf8.count
             count += 1

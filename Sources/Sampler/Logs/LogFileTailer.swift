@@ -21,15 +21,8 @@ import WatcherProto
 ///
 /// Blocking: `read` and `commit` run on the sampler's I/O thread pool, one tick at a time.
 final class LogFileTailer: Sendable {
-    /// Bounds on one tick's work, per file; the rest is read on the next tick.
-    struct Limits: Sendable {
-        /// Bytes read from one file per tick.
-        var maxBytesPerFile = 4 << 20
-        /// Lines taken from one file per tick.
-        var maxLinesPerFile = 10_000
-        /// Longer lines are cut to this many bytes (metadata `truncated`, `original_length`).
-        var maxLineBytes = 256 << 10
-    }
+    /// Bounds on one tick's work, per source.
+    typealias Limits = LogReadLimits
 
     /// One tailed path and whose log it is.
     struct Source: Sendable, Equatable {
@@ -69,7 +62,7 @@ final class LogFileTailer: Sendable {
 
     init?(sources: [Source], positionsPath: String, limits: Limits = Limits(), logger: Logger) {
         precondition(
-            limits.maxLineBytes >= 4 && limits.maxBytesPerFile > 0 && limits.maxLinesPerFile > 0,
+            limits.areUsable,
             "log tail limits must leave room for a line"
         )
         guard !sources.isEmpty else { return nil }

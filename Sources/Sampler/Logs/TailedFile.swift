@@ -48,7 +48,7 @@ struct TailedFile {
             refreshHead(of: &position, descriptor: descriptor)
             return Advance(position: position)
         }
-        var budget = Budget(bytes: limits.maxBytesPerFile, lines: limits.maxLinesPerFile)
+        var budget = Budget(bytes: limits.maxBytesPerSource, lines: limits.maxLinesPerSource)
         var lines: [LogLine] = []
         if position.file != atPath {
             // Rotated away or deleted. Finish the old file through the descriptor kept from the
