@@ -5,6 +5,8 @@ CONFIG       ?= config/resource-watcher.json
 APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
+# A target that imports a module of this package it does not depend on fails the build.
+IMPORT_CHECK := --explicit-target-dependency-import-check error
 
 .PHONY: deps build run test image image-test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
 
@@ -21,7 +23,7 @@ deps:
 	  python3 -m pip install -q --disable-pip-version-check psutil 2>&1 | grep -v "WARNING: Running pip as"; true; }
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build $(IMPORT_CHECK)
 
 # The agent on its default config, watching this host; spools to ./spool. Ctrl-C stops it cleanly.
 run: build
@@ -44,7 +46,7 @@ resource-watcher-logs: build
 # root (CI runs as root). Serial: on 2 cores, long blocking tests (the kill -9 cycles) would
 # otherwise hold the cooperative pool and starve the timing assertions of the async HTTP tests.
 test: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build --no-parallel
 
 # The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so

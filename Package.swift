@@ -63,7 +63,8 @@ let package = Package(
         .target(
             name: "Sampler",
             dependencies: [
-                "WatcherModel", "Spool", "HTTPTransport",
+                "WatcherModel", "WatcherProto", "Spool", "HTTPTransport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,7 +74,7 @@ let package = Package(
         .target(
             name: "Shipper",
             dependencies: [
-                "Spool", "WatcherModel", "WatcherProto", "CCurl", "CSnappy", "HTTPTransport",
+                "Spool", "WatcherModel", "WatcherProto", "CSnappy", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -84,12 +85,13 @@ let package = Package(
         .target(
             name: "StatusAPI",
             dependencies: [
-                "WatcherModel", "WatcherProto", "Spool", "Shipper",
+                "WatcherModel", "WatcherProto", "Spool",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -98,8 +100,10 @@ let package = Package(
         .executableTarget(
             name: "resource-watcher",
             dependencies: [
-                "WatcherModel", "Spool", "Sampler", "Shipper", "StatusAPI", "HTTPTransport",
+                "WatcherModel", "WatcherProto", "Spool", "Sampler", "Shipper", "StatusAPI", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -157,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "StatusAPITests",
             dependencies: [
-                "StatusAPI", "WatcherProto", "WatcherModel", "Spool", "Shipper", "HTTPTransport", "TestSupport",
+                "StatusAPI", "WatcherProto", "WatcherModel", "Spool", "HTTPTransport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -174,13 +178,18 @@ let package = Package(
             name: "AgentTests",
             dependencies: [
                 "Spool", "TestSupport", "WatcherProto", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SamplerTests",
-            dependencies: ["Sampler", "WatcherModel", "Spool", "TestSupport", "HTTPTransport"],
+            dependencies: [
+                "Sampler", "WatcherModel", "WatcherProto", "Spool", "TestSupport", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,7 +4,7 @@ public import NIOPosix
 public import ServiceLifecycle
 public import Spool
 import SwiftProtobuf
-import WatcherModel
+public import WatcherModel
 import WatcherProto
 
 #if canImport(Glibc)

@@ -1,4 +1,3 @@
-import Shipper
 import WatcherModel
 
 /// `GET /health`: the seed's fields (`status`, `version`, `timestamp`) plus, for operators (or

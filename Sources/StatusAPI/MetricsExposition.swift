@@ -1,5 +1,4 @@
 import Prometheus
-import Shipper
 import WatcherModel
 import WatcherProto
 

@@ -1,5 +1,4 @@
 public import NIOPosix
-public import Shipper
 public import Spool
 import SwiftProtobuf
 import Synchronization

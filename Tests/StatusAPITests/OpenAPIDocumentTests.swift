@@ -1,7 +1,6 @@
 import Foundation  // JSONSerialization and file reading, as a client of the document would
 import Logging
 import NIOPosix
-import Shipper
 import Spool
 import TestSupport
 import Testing

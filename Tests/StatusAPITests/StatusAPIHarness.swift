@@ -3,7 +3,6 @@ import HTTPTransport
 import Logging
 import NIOPosix
 import ServiceLifecycle
-import Shipper
 import Spool
 import StatusAPI
 import Synchronization

@@ -27,7 +27,7 @@ public final class SinkMetrics: Sendable {
         self.itemName = itemName
     }
 
-    func delivered(items: Int, atUnixMilliseconds now: Int64) {
+    public func delivered(items: Int, atUnixMilliseconds now: Int64) {
         state.withLock { state in
             state.sentRequests += 1
             state.sentItems += UInt64(items)
@@ -37,7 +37,7 @@ public final class SinkMetrics: Sendable {
     }
 
     /// A failed attempt that will be retried; returns how many failures in a row there have been.
-    func failed(error: String) -> UInt64 {
+    public func failed(error: String) -> UInt64 {
         state.withLock { state in
             state.failedAttempts += 1
             state.retries += 1
@@ -47,7 +47,7 @@ public final class SinkMetrics: Sendable {
         }
     }
 
-    func dropped(items: Int, reason: String, error: String) {
+    public func dropped(items: Int, reason: String, error: String) {
         state.withLock { state in
             state.droppedRequests[reason, default: 0] += 1
             state.droppedItems[reason, default: 0] += UInt64(items)
@@ -58,11 +58,11 @@ public final class SinkMetrics: Sendable {
         }
     }
 
-    func pending(since unixMilliseconds: Int64?) {
+    public func pending(since unixMilliseconds: Int64?) {
         state.withLock { $0.oldestPendingUnixMilliseconds = unixMilliseconds }
     }
 
-    func lost(records: UInt64) {
+    public func lost(records: UInt64) {
         guard records > 0 else { return }
         state.withLock { $0.lostRecords += records }
     }
