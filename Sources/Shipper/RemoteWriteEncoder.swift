@@ -42,17 +42,13 @@ public struct RemoteWriteEncoder: Sendable {
     }
 
     /// The seed's model metrics: name and extra labels of each series of one model.
-    static let modelMetrics: [(name: String, extraLabels: [(String, String)])] = [
-        ("resource_watcher_model_request_count", []),
-        ("resource_watcher_model_tokens_processed", [("direction", "input")]),
-        ("resource_watcher_model_tokens_processed", [("direction", "output")]),
-        ("resource_watcher_model_latency", []),
-    ]
+    static let modelMetrics: [(name: String, extraLabels: [(String, String)])] = SeedMetrics.models.map {
+        ($0.name, $0.extraLabels)
+    }
 
     /// A model's figures in `modelMetrics` order: requests, tokens in, tokens out, average latency (ms).
     static func modelValues(_ model: ResourceWatcher_V1_ModelUsage) -> [Double] {
-        let average = UsageLedger.averageLatencyMilliseconds(model)
-        return [Double(model.requestsCount), Double(model.tokensInput), Double(model.tokensOutput), average]
+        SeedMetrics.models.map { $0.value(model) }
     }
 
     /// Prometheus' staleness marker: a NaN with this exact bit pattern ends a series at once.

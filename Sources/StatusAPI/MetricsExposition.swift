@@ -37,20 +37,22 @@ public enum MetricsExposition {
         // The seed's names for model usage end in `_count` and lack `_total`, which promtool's
         // lint refuses for counters and gauges; as `untyped` they keep the seed's names and pass.
         let models = state.usage.snapshot()
-        var untyped: [(name: String, help: String, samples: [(labels: [(String, String)], value: Double)])] = [
-            ("resource_watcher_model_request_count", "Requests made to the model since the agent started (a counter)", []),
-            ("resource_watcher_model_tokens_processed",
-             "Tokens processed by the model since the agent started, by direction (input or output; a counter)", []),
-        ]
+        var untyped: [(name: String, help: String, samples: [(labels: [(String, String)], value: Double)])] = []
+        for series in SeedMetrics.models where series.exposition == .untyped && !untyped.contains(where: { $0.name == series.name }) {
+            untyped.append((series.name, series.help, []))
+        }
         for model in models {
             let labels = [("client_id", model.clientID), ("model", model.name), ("provider", model.provider)]
-            untyped[0].samples.append((labels, Double(model.requestsCount)))
-            untyped[1].samples.append((labels + [("direction", "input")], Double(model.tokensInput)))
-            untyped[1].samples.append((labels + [("direction", "output")], Double(model.tokensOutput)))
-            let average = UsageLedger.averageLatencyMilliseconds(model)
-            registry.gauge(name: "resource_watcher_model_latency", labels: labels,
-                           help: "Average request latency of the model in milliseconds since the agent started")
-                .set(average)
+            for series in SeedMetrics.models {
+                switch series.exposition {
+                case .untyped:
+                    guard let index = untyped.firstIndex(where: { $0.name == series.name }) else { continue }
+                    untyped[index].samples.append((labels + series.extraLabels, series.value(model)))
+                case .gauge:
+                    registry.gauge(name: series.name, labels: labels + series.extraLabels, help: series.help)
+                        .set(series.value(model))
+                }
+            }
         }
 
         let statistics = state.spool.statistics()

@@ -33,4 +33,38 @@ public enum SeedMetrics {
             name: "resource_watcher_component_network_out", help: "Network transmit rate of the component in KiB/s",
             value: { Double($0.networkOutBytesPerSecond) / 1024 }),
     ]
+
+    /// One series of a model's usage: its Prometheus name, a HELP text, the labels beside the
+    /// model's own (`client_id`, `model`, `provider`), and how it is read from the totals.
+    public struct ModelSeries: Sendable {
+        /// How `/metrics` exposes it: the seed's cumulative `_count` names as `untyped` (promtool
+        /// refuses a counter or gauge named `_count` without `_total`), the average as a gauge.
+        public enum Exposition: Sendable { case untyped, gauge }
+
+        public let name: String
+        public let help: String
+        public let extraLabels: [(String, String)]
+        public let exposition: Exposition
+        public let value: @Sendable (ResourceWatcher_V1_ModelUsage) -> Double
+    }
+
+    /// The seed's model metrics, one entry per series of a model.
+    public static let models: [ModelSeries] = [
+        ModelSeries(
+            name: "resource_watcher_model_request_count",
+            help: "Requests made to the model since the agent started (a counter)", extraLabels: [],
+            exposition: .untyped, value: { Double($0.requestsCount) }),
+        ModelSeries(
+            name: "resource_watcher_model_tokens_processed",
+            help: "Tokens processed by the model since the agent started, by direction (input or output; a counter)",
+            extraLabels: [("direction", "input")], exposition: .untyped, value: { Double($0.tokensInput) }),
+        ModelSeries(
+            name: "resource_watcher_model_tokens_processed",
+            help: "Tokens processed by the model since the agent started, by direction (input or output; a counter)",
+            extraLabels: [("direction", "output")], exposition: .untyped, value: { Double($0.tokensOutput) }),
+        ModelSeries(
+            name: "resource_watcher_model_latency",
+            help: "Average request latency of the model in milliseconds since the agent started", extraLabels: [],
+            exposition: .gauge, value: { UsageLedger.averageLatencyMilliseconds($0) }),
+    ]
 }

@@ -14,8 +14,8 @@ import Glibc
 
 /// Regression tests from a review of the Shipper: hostile answers from a destination and spool
 /// trouble must neither crash nor stop a sink, nor make it spin.
-@Suite("Review findings: Shipper", .serialized)
-struct ShipperReviewFindingsTests {
+@Suite("Sinks survive hostile answers and failing cursors", .serialized)
+struct SinkRobustnessTests {
     // MARK: Retry-After from the destination crashes the agent
 
     @Test("an HTTP-date Retry-After with a huge year is refused, not a crash (Int32 conversion trap)")

@@ -7,8 +7,8 @@ import WatcherProto
 
 /// Regression tests from a review of the status API and the usage ledger: hostile usage events
 /// must neither crash the agent nor break the exposition for other tenants.
-@Suite("Review findings: status API", .serialized)
-struct StatusAPIReviewFindingsTests {
+@Suite("Usage totals and names stay within limits", .serialized)
+struct UsageLimitTests {
     // MARK: Huge token counts from POST /v1/usage crash the agent
 
     @Test("a tenant posting two events of 5e18 tokens, then reading its models, does not crash the agent")
