@@ -1,4 +1,3 @@
-import CSnappy
 public import WatcherProto
 import WatcherModel
 
@@ -217,64 +216,5 @@ public struct RemoteWriteEncoder: Sendable {
         }
         if count > 0 { requests.append(EncodedRequest(bytes: current, sampleCount: count, tenant: tenant)) }
         return requests
-    }
-
-    /// Snappy block format (not framed), as remote-write requires.
-    public static func snappyCompress(_ bytes: [UInt8]) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: snappy_max_compressed_length(bytes.count))
-        var length = output.count
-        let status = bytes.withUnsafeBytes { input in
-            output.withUnsafeMutableBytes { out in
-                snappy_compress(
-                    input.baseAddress?.assumingMemoryBound(to: CChar.self), input.count,
-                    out.baseAddress!.assumingMemoryBound(to: CChar.self), &length)
-            }
-        }
-        precondition(status == SNAPPY_OK, "snappy_compress failed with a buffer of snappy_max_compressed_length")
-        output.removeLast(output.count - length)
-        return output
-    }
-
-    /// The inverse of `snappyCompress`; nil when `bytes` is not a valid snappy block.
-    public static func snappyDecompress(_ bytes: [UInt8]) -> [UInt8]? {
-        bytes.withUnsafeBytes { input -> [UInt8]? in
-            let source = input.baseAddress?.assumingMemoryBound(to: CChar.self)
-            var length = 0
-            guard snappy_uncompressed_length(source, input.count, &length) == SNAPPY_OK else { return nil }
-            var output = [UInt8](repeating: 0, count: length)
-            let status = output.withUnsafeMutableBytes { out in
-                snappy_uncompress(source, input.count, out.baseAddress?.assumingMemoryBound(to: CChar.self), &length)
-            }
-            return status == SNAPPY_OK ? output : nil
-        }
-    }
-}
-
-/// The few pieces of the protobuf wire format the remote-write encoder writes by hand.
-enum ProtobufWire {
-    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-
-    static func varintLength(_ value: UInt64) -> Int {
-        var length = 1
-        var value = value >> 7
-        while value != 0 {
-            length += 1
-            value >>= 7
-        }
-        return length
-    }
-
-    /// A length-delimited field (wire type 2): tag, length, bytes.
-    static func appendBytes(field: Int, _ payload: [UInt8], to bytes: inout [UInt8]) {
-        appendVarint(UInt64(field << 3 | 2), to: &bytes)
-        appendVarint(UInt64(payload.count), to: &bytes)
-        bytes.append(contentsOf: payload)
     }
 }
