@@ -8,7 +8,7 @@ PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 # A target that imports a module of this package it does not depend on fails the build.
 IMPORT_CHECK := --explicit-target-dependency-import-check error
 
-.PHONY: deps build run test image image-test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
+.PHONY: openapi deps build run test image image-test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -80,6 +80,10 @@ proto:
 	  (cd .build-tools/swift-protobuf && $(SWIFT) build -c release --product protoc-gen-swift); }
 	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_out=Sources/WatcherProto \
 	  --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true -I proto proto/batch.proto proto/remote.proto
+
+# Sources/StatusAPI/OpenAPIDocument.swift from docs/openapi.json, the one copy to edit.
+openapi:
+	scripts/generate-openapi-swift.sh
 
 clean:
 	rm -rf .build .build-tools .build-image
