@@ -30,7 +30,12 @@ struct ListeningSockets {
     }
 
     /// PIDs holding a listening socket on any of `ports`.
-    func pids(listeningOn ports: [Int], among pids: some Sequence<Int32>, reader: any ProcReader, root: String = "/proc")
+    func pids(
+        listeningOn ports: [Int],
+        among pids: some Sequence<Int32>,
+        reader: any ProcReader,
+        root: String = "/proc"
+    )
         -> [Int32]
     {
         let wanted = ports.reduce(into: Set<UInt64>()) { $0.formUnion(inodesByPort[$1] ?? []) }
@@ -38,7 +43,8 @@ struct ListeningSockets {
         var found: [Int32] = []
         for pid in pids {
             for descriptor in reader.entries(of: "\(root)/\(pid)/fd") {
-                guard let target = reader.linkTarget(of: "\(root)/\(pid)/fd/\(descriptor)"), target.hasPrefix("socket:["),
+                guard let target = reader.linkTarget(of: "\(root)/\(pid)/fd/\(descriptor)"),
+                    target.hasPrefix("socket:["),
                     let inode = UInt64(target.dropFirst(8).dropLast()), wanted.contains(inode)
                 else { continue }
                 found.append(pid)

@@ -8,7 +8,12 @@ struct NetworkCounters: Equatable {
     /// Reads `/proc/<pid>/net/dev` (which shows the namespace of `pid`), summing every
     /// interface but loopback, whose traffic never leaves the namespace.
     /// `cache` holds the counters already read this tick, by namespace.
-    static func read(pid: Int32, reader: any ProcReader, root: String = "/proc", cache: inout [String: NetworkCounters])
+    static func read(
+        pid: Int32,
+        reader: any ProcReader,
+        root: String = "/proc",
+        cache: inout [String: NetworkCounters]
+    )
         -> NetworkCounters?
     {
         guard let namespace = reader.linkTarget(of: "\(root)/\(pid)/ns/net") else { return nil }
@@ -29,7 +34,9 @@ struct NetworkCounters: Equatable {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let name = String(decoding: line[..<colon], as: UTF8.self).trimmingWhitespace
             guard name != "lo" else { continue }
-            let fields = line[(colon + 1)...].split(separator: UInt8(ascii: " ")).map { UInt64(String(decoding: $0, as: UTF8.self)) ?? 0 }
+            let fields = line[(colon + 1)...].split(separator: UInt8(ascii: " ")).map {
+                UInt64(String(decoding: $0, as: UTF8.self)) ?? 0
+            }
             guard fields.count >= 9 else { continue }
             received &+= fields[0]
             transmitted &+= fields[8]

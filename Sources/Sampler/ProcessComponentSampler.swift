@@ -77,18 +77,22 @@ public final class ProcessComponentSampler: Sendable {
         self.diskUsage = DiskUsage(components: components.map { ($0.name, $0.dataPaths) })
         let components = components.map { component in
             Component(
-                name: component.name, clientID: component.clientID,
+                name: component.name,
+                clientID: component.clientID,
                 matcher: ProcessMatcher(
                     processName: component.processName,
                     commandLine: component.cmdline.flatMap { try? Regex($0) },
-                    pidFile: component.pidFile, ports: component.ports))
+                    pidFile: component.pidFile,
+                    ports: component.ports
+                )
+            )
         }
         self.state = Mutex(State(components: components))
     }
 
     /// One sample per component. Blocking (reads /proc): call from the sampler's I/O thread.
     public func sample(now: ContinuousClock.Instant = .now) -> [ResourceWatcher_V1_ComponentSample] {
-        return state.withLock { state in
+        state.withLock { state in
             // Scan the whole host only when something may have changed: a component not found,
             // a known process gone or replaced (PID reuse), a pid file naming another process,
             // or the rediscovery interval passed. Otherwise read just the known process trees.
@@ -97,7 +101,8 @@ public final class ProcessComponentSampler: Sendable {
             if !due && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
                 let known = state.knownRoots.values.flatMap { $0 }
                 let partial = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes, treesOf: known.map(\.pid))
-                let intact = known.allSatisfy { partial.processes[$0.pid]?.startTicks == $0.startTicks }
+                let intact =
+                    known.allSatisfy { partial.processes[$0.pid]?.startTicks == $0.startTicks }
                     && state.components.allSatisfy { component in
                         component.matcher.pidFile.map { pidFile in
                             component.matcher.pid(in: pidFile, reader: reader).map { pid in
@@ -110,7 +115,9 @@ public final class ProcessComponentSampler: Sendable {
             let fullScan = table == nil
             let processTable = table ?? ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
             if fullScan { state.lastFullScan = now }
-            let sockets = fullScan && state.components.contains { !$0.matcher.ports.isEmpty } ? ListeningSockets(reader: reader) : nil
+            let sockets =
+                fullScan && state.components.contains { !$0.matcher.ports.isEmpty }
+                ? ListeningSockets(reader: reader) : nil
             // Components often share a namespace (the host's): read each namespace's counters once.
             var countersByNamespace: [String: NetworkCounters] = [:]
             let elapsedSeconds = state.previousTime.map { (now - $0).inSeconds }
@@ -120,8 +127,11 @@ public final class ProcessComponentSampler: Sendable {
                 sample.name = component.name
                 sample.clientID = component.clientID
                 // Disk occupancy does not depend on the process running.
-                if let disk = diskUsage.figures(for: component.name) { sample.diskUsageKib = disk.allocatedBytes / 1024 }
-                let roots = fullScan
+                if let disk = diskUsage.figures(for: component.name) {
+                    sample.diskUsageKib = disk.allocatedBytes / 1024
+                }
+                let roots =
+                    fullScan
                     ? component.matcher.matchingPIDs(in: processTable, sockets: sockets, reader: reader)
                     : (state.knownRoots[component.name] ?? []).map(\.pid)
                 state.knownRoots[component.name] = roots.compactMap { pid in
@@ -149,7 +159,9 @@ public final class ProcessComponentSampler: Sendable {
                     let key = ProcessKey(pid: process.pid, startTicks: process.startTicks)
                     ticks[key] = process.cpuTicks
                     // A process first seen this tick contributes from the next tick on.
-                    if let before = previous[key], process.cpuTicks >= before { deltaTicks += process.cpuTicks - before }
+                    if let before = previous[key], process.cpuTicks >= before {
+                        deltaTicks += process.cpuTicks - before
+                    }
                     if let bytes = reader.contents(of: "/proc/\(process.pid)/io").map(Self.parseIO) {
                         io[key] = bytes
                         if let before = previousIO[key], bytes.read >= before.read, bytes.written >= before.written {
@@ -166,14 +178,24 @@ public final class ProcessComponentSampler: Sendable {
                 }
                 // DESIGN §3: CPU and memory percentages are of the component's cgroup limits when
                 // it has them (a container, a systemd unit with quotas), else of the host.
-                let rootKey = state.knownRoots[component.name]?.first { $0.pid == root } ?? ProcessKey(pid: root, startTicks: 0)
+                let rootKey =
+                    state.knownRoots[component.name]?.first { $0.pid == root } ?? ProcessKey(pid: root, startTicks: 0)
                 let limits: CachedLimits
-                if let cached = state.limits[component.name], cached.root == rootKey, now - cached.readAt < Self.rediscoveryInterval {
+                if let cached = state.limits[component.name], cached.root == rootKey,
+                    now - cached.readAt < Self.rediscoveryInterval
+                {
                     limits = cached
                 } else {
-                    let figures = CgroupReader.figures(for: CgroupReader.membership(pid: root, reader: reader), reader: reader)
-                    limits = CachedLimits(root: rootKey, readAt: now, cpuLimitCores: figures.cpuLimitCores,
-                                          memoryLimitBytes: figures.memoryLimitBytes)
+                    let figures = CgroupReader.figures(
+                        for: CgroupReader.membership(pid: root, reader: reader),
+                        reader: reader
+                    )
+                    limits = CachedLimits(
+                        root: rootKey,
+                        readAt: now,
+                        cpuLimitCores: figures.cpuLimitCores,
+                        memoryLimitBytes: figures.memoryLimitBytes
+                    )
                     state.limits[component.name] = limits
                 }
                 let cores = min(processorCount, limits.cpuLimitCores ?? processorCount)
@@ -186,8 +208,16 @@ public final class ProcessComponentSampler: Sendable {
                     if let before = state.previousNetwork[component.name], before.namespace == network.namespace,
                         let elapsedSeconds, elapsedSeconds > 0
                     {
-                        sample.networkInBytesPerSecond = Self.rate(before.receivedBytes, network.receivedBytes, elapsedSeconds)
-                        sample.networkOutBytesPerSecond = Self.rate(before.transmittedBytes, network.transmittedBytes, elapsedSeconds)
+                        sample.networkInBytesPerSecond = Self.rate(
+                            before.receivedBytes,
+                            network.receivedBytes,
+                            elapsedSeconds
+                        )
+                        sample.networkOutBytesPerSecond = Self.rate(
+                            before.transmittedBytes,
+                            network.transmittedBytes,
+                            elapsedSeconds
+                        )
                     }
                     state.previousNetwork[component.name] = network
                 }
@@ -195,7 +225,9 @@ public final class ProcessComponentSampler: Sendable {
                 sample.memoryUsageKib = resident / 1024
                 let memoryCapacity = min(memoryTotalBytes, limits.memoryLimitBytes ?? memoryTotalBytes)
                 if memoryCapacity > 0 {
-                    sample.memoryUsageCentipercent = UInt32(min(1, Double(resident) / Double(memoryCapacity)) * 10_000 + 0.5)
+                    sample.memoryUsageCentipercent = UInt32(
+                        min(1, Double(resident) / Double(memoryCapacity)) * 10_000 + 0.5
+                    )
                 }
                 return sample
             }
@@ -207,7 +239,6 @@ public final class ProcessComponentSampler: Sendable {
     private static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {
         after >= before ? UInt64((Double(after - before) / seconds).rounded()) : 0
     }
-
 
     /// `read_bytes` and `write_bytes` of /proc/<pid>/io: bytes the process made the storage
     /// layer fetch and send (page cache hits excluded).
@@ -241,7 +272,9 @@ public final class ProcessComponentSampler: Sendable {
     /// not show (the agent in a container without the host's PID namespace) keeps the engine's
     /// figures. Blocking (reads /proc).
     func applyNamespaceNetwork(
-        to samples: inout [ResourceWatcher_V1_ComponentSample], mainProcessIDs: [String: Int32], now: ContinuousClock.Instant
+        to samples: inout [ResourceWatcher_V1_ComponentSample],
+        mainProcessIDs: [String: Int32],
+        now: ContinuousClock.Instant
     ) {
         state.withLock { state in
             var cache: [String: NetworkCounters] = [:]
@@ -260,9 +293,16 @@ public final class ProcessComponentSampler: Sendable {
                 let elapsed = now - before.at
                 let seconds = elapsed.inSeconds
                 guard seconds > 0 else { continue }
-                samples[index].networkInBytesPerSecond = Self.rate(before.counters.receivedBytes, counters.receivedBytes, seconds)
+                samples[index].networkInBytesPerSecond = Self.rate(
+                    before.counters.receivedBytes,
+                    counters.receivedBytes,
+                    seconds
+                )
                 samples[index].networkOutBytesPerSecond = Self.rate(
-                    before.counters.transmittedBytes, counters.transmittedBytes, seconds)
+                    before.counters.transmittedBytes,
+                    counters.transmittedBytes,
+                    seconds
+                )
             }
             state.previousContainerNetwork = seen
         }

@@ -31,7 +31,9 @@ struct ProcessMatcher {
         }
         if let commandLine {
             for process in table.processes.values where !process.arguments.isEmpty {
-                if (try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil { pids.append(process.pid) }
+                if (try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil {
+                    pids.append(process.pid)
+                }
             }
         }
         return Array(Set(pids)).sorted()

@@ -25,7 +25,8 @@ struct ProcessTable {
     init(reader: any ProcReader, root: String = "/proc", pageSizeBytes: UInt64) {
         var processes: [Int32: ProcessInfo] = [:]
         for name in reader.entries(of: root) {
-            guard let pid = Int32(name), let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes)
+            guard let pid = Int32(name),
+                let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes)
             else { continue }
             processes[pid] = process
         }
@@ -39,14 +40,22 @@ struct ProcessTable {
         var stack = roots
         while let pid = stack.popLast() {
             guard processes[pid] == nil,
-                let process = Self.read(pid: pid, reader: reader, root: root, pageSizeBytes: pageSizeBytes, withArguments: false)
+                let process = Self.read(
+                    pid: pid,
+                    reader: reader,
+                    root: root,
+                    pageSizeBytes: pageSizeBytes,
+                    withArguments: false
+                )
             else { continue }
             processes[pid] = process
             // A single-threaded process has one task, its own: no need to list the directory.
             let tasks = process.threadCount <= 1 ? ["\(pid)"] : reader.entries(of: "\(root)/\(pid)/task")
             for task in tasks {
                 guard let children = reader.contents(of: "\(root)/\(pid)/task/\(task)/children") else { continue }
-                stack += children.split(separator: UInt8(ascii: " ")).compactMap { Int32(String(decoding: $0, as: UTF8.self)) }
+                stack += children.split(separator: UInt8(ascii: " ")).compactMap {
+                    Int32(String(decoding: $0, as: UTF8.self))
+                }
             }
         }
         self.init(processes: processes)
@@ -59,7 +68,9 @@ struct ProcessTable {
         for process in processes.values {
             children[process.parentPID, default: []].append(process.pid)
             names[process.command, default: []].append(process.pid)
-            if let executable = process.arguments.first?.split(separator: "/").last.map(String.init), executable != process.command {
+            if let executable = process.arguments.first?.split(separator: "/").last.map(String.init),
+                executable != process.command
+            {
                 names[executable, default: []].append(process.pid)
             }
         }
@@ -68,17 +79,31 @@ struct ProcessTable {
     }
 
     /// Reads one process; `withArguments` is only needed to match components (host scans).
-    private static func read(pid: Int32, reader: any ProcReader, root: String, pageSizeBytes: UInt64,
-                             withArguments: Bool = true) -> ProcessInfo? {
+    private static func read(
+        pid: Int32,
+        reader: any ProcReader,
+        root: String,
+        pageSizeBytes: UInt64,
+        withArguments: Bool = true
+    ) -> ProcessInfo? {
         guard let stat = reader.contents(of: "\(root)/\(pid)/stat"), let parsed = parseStat(stat) else { return nil }
         let resident = reader.contents(of: "\(root)/\(pid)/statm").flatMap(parseResidentPages) ?? 0
-        let arguments = withArguments
-            ? (reader.contents(of: "\(root)/\(pid)/cmdline") ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        let arguments =
+            withArguments
+            ? (reader.contents(of: "\(root)/\(pid)/cmdline") ?? []).split(separator: 0).map {
+                String(decoding: $0, as: UTF8.self)
+            }
             : []
         return ProcessInfo(
-            pid: pid, parentPID: parsed.parentPID, command: parsed.command, arguments: arguments,
-            cpuTicks: parsed.cpuTicks, startTicks: parsed.startTicks, residentBytes: resident * pageSizeBytes,
-            threadCount: parsed.threadCount)
+            pid: pid,
+            parentPID: parsed.parentPID,
+            command: parsed.command,
+            arguments: arguments,
+            cpuTicks: parsed.cpuTicks,
+            startTicks: parsed.startTicks,
+            residentBytes: resident * pageSizeBytes,
+            threadCount: parsed.threadCount
+        )
     }
 
     /// `pids` and all their descendants.
@@ -96,7 +121,9 @@ struct ProcessTable {
 
     /// Fields of /proc/<pid>/stat. The command is in parentheses and may itself contain
     /// spaces and parentheses, so the fields are counted from the last ")".
-    static func parseStat(_ bytes: [UInt8])
+    static func parseStat(
+        _ bytes: [UInt8]
+    )
         -> (command: String, parentPID: Int32, cpuTicks: UInt64, startTicks: UInt64, threadCount: UInt64)?
     {
         guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")),

@@ -1,4 +1,3 @@
-
 /// Renders a sample's exact integers in the units of DESIGN §3 for logs (one decimal).
 enum SampleFormatting {
     static func percent(_ centipercent: UInt32) -> String { oneDecimal(Double(centipercent) / 100) }

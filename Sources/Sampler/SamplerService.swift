@@ -37,8 +37,16 @@ public struct SamplerService: Service {
     /// Where each tick's duration is reported.
     let tickStatistics: TickStatistics?
 
-    public init(config: Config, agentID: String, spool: Spool, ioThreadPool: NIOThreadPool, agentLogs: LogBuffer,
-                logger: Logger, usageLedger: UsageLedger? = nil, tickStatistics: TickStatistics? = nil) {
+    public init(
+        config: Config,
+        agentID: String,
+        spool: Spool,
+        ioThreadPool: NIOThreadPool,
+        agentLogs: LogBuffer,
+        logger: Logger,
+        usageLedger: UsageLedger? = nil,
+        tickStatistics: TickStatistics? = nil
+    ) {
         self.usageLedger = usageLedger
         self.tickStatistics = tickStatistics
         self.agentLogs = agentLogs
@@ -53,8 +61,11 @@ public struct SamplerService: Service {
         self.logTailer = LogFileTailer(components: config.components, spoolDirectory: spool.directory, logger: logger)
         // A client of its own: a slow logs request must not hold up the stats behind it.
         self.containerLogs = ContainerLogReader(
-            components: config.components, spoolDirectory: spool.directory, client: dockerEngine.makeClient(),
-            logger: logger)
+            components: config.components,
+            spoolDirectory: spool.directory,
+            client: dockerEngine.makeClient(),
+            logger: logger
+        )
     }
 
     /// How often `data_paths` are walked: walking is slow, and disk occupancy changes slowly.
@@ -118,9 +129,14 @@ public struct SamplerService: Service {
     /// agent's records, while the tailed and container lines are read again next tick.
     /// Returns whether everything was appended. Blocking.
     @discardableResult
-    static func appendLogs(_ records: [ResourceWatcher_V1_LogRecord], tailer: LogFileTailer?,
-                           containerLogs: (reader: ContainerLogReader, read: ContainerLogReader.Read)? = nil,
-                           agentID: String, at unixMilliseconds: Int64, to spool: Spool) -> Bool {
+    static func appendLogs(
+        _ records: [ResourceWatcher_V1_LogRecord],
+        tailer: LogFileTailer?,
+        containerLogs: (reader: ContainerLogReader, read: ContainerLogReader.Read)? = nil,
+        agentID: String,
+        at unixMilliseconds: Int64,
+        to spool: Spool
+    ) -> Bool {
         let tailed = tailer?.read()
         let records = records + (tailed?.records ?? []) + (containerLogs?.read.records ?? [])
         var batchStart = records.startIndex
@@ -128,7 +144,8 @@ public struct SamplerService: Service {
         for index in records.indices {
             batchBytes += records[index].message.utf8.count + records[index].source.utf8.count
             if batchBytes >= maxLogBatchBytes || index == records.index(before: records.endIndex) {
-                guard appendLogBatch(records[batchStart...index], agentID: agentID, at: unixMilliseconds, to: spool) else {
+                guard appendLogBatch(records[batchStart...index], agentID: agentID, at: unixMilliseconds, to: spool)
+                else {
                     return false
                 }
                 batchStart = index + 1
@@ -141,8 +158,12 @@ public struct SamplerService: Service {
     }
 
     /// One log batch; false when it could not be appended. Blocking.
-    private static func appendLogBatch(_ records: ArraySlice<ResourceWatcher_V1_LogRecord>, agentID: String,
-                                       at unixMilliseconds: Int64, to spool: Spool) -> Bool {
+    private static func appendLogBatch(
+        _ records: ArraySlice<ResourceWatcher_V1_LogRecord>,
+        agentID: String,
+        at unixMilliseconds: Int64,
+        to spool: Spool
+    ) -> Bool {
         var logs = ResourceWatcher_V1_Batch()
         logs.schemaVersion = 1
         logs.agentID = agentID
@@ -177,21 +198,29 @@ public struct SamplerService: Service {
             for transition in batch.transitions {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",
-                    metadata: ["alert.component": "\(transition.alert.component)", "alert.type": "\(transition.alert.alertType.apiName)",
-                               "alert.severity": "\(transition.alert.severity)", "alert.message": "\(transition.alert.message)"])
+                    metadata: [
+                        "alert.component": "\(transition.alert.component)",
+                        "alert.type": "\(transition.alert.alertType.apiName)",
+                        "alert.severity": "\(transition.alert.severity)",
+                        "alert.message": "\(transition.alert.message)",
+                    ]
+                )
             }
             for sample in composer.componentsWorthLogging(in: batch) {
                 logger.info(
                     "component sampled",
-                    metadata: ["component": "\(sample.name)", "client_id": "\(sample.clientID)",
-                               "status": "\(sample.status.apiName)",
-                               "cpu_usage": "\(SampleFormatting.percent(sample.cpuUsageCentipercent))",
-                               "memory_usage_mib": "\(SampleFormatting.mebibytes(kibibytes: sample.memoryUsageKib))",
-                               "memory_usage_percent": "\(SampleFormatting.percent(sample.memoryUsageCentipercent))",
-                               "disk_usage_mib": "\(SampleFormatting.mebibytes(kibibytes: sample.diskUsageKib))",
-                               "network_in_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkInBytesPerSecond))",
-                               "network_out_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkOutBytesPerSecond))",
-                               "processes": "\(sample.processCount)"])
+                    metadata: [
+                        "component": "\(sample.name)", "client_id": "\(sample.clientID)",
+                        "status": "\(sample.status.apiName)",
+                        "cpu_usage": "\(SampleFormatting.percent(sample.cpuUsageCentipercent))",
+                        "memory_usage_mib": "\(SampleFormatting.mebibytes(kibibytes: sample.memoryUsageKib))",
+                        "memory_usage_percent": "\(SampleFormatting.percent(sample.memoryUsageCentipercent))",
+                        "disk_usage_mib": "\(SampleFormatting.mebibytes(kibibytes: sample.diskUsageKib))",
+                        "network_in_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkInBytesPerSecond))",
+                        "network_out_kib_s": "\(SampleFormatting.kibibytes(bytes: sample.networkOutBytesPerSecond))",
+                        "processes": "\(sample.processCount)",
+                    ]
+                )
             }
             func appendSample(models: [ResourceWatcher_V1_ModelUsage]?) throws {
                 var sample = batch
@@ -199,7 +228,10 @@ public struct SamplerService: Service {
                 let payload: [UInt8] = try sample.serializedBytes()
                 do {
                     let sequence = try spool.append(kind: .sample, payload: payload)
-                    logger.debug("tick appended", metadata: ["spool.sequence": "\(sequence)", "sampler.components": "\(batch.components.count)"])
+                    logger.debug(
+                        "tick appended",
+                        metadata: ["spool.sequence": "\(sequence)", "sampler.components": "\(batch.components.count)"]
+                    )
                 } catch {
                     // Counted and logged (rate-limited) by the spool; the next tick tries again.
                 }
@@ -211,14 +243,21 @@ public struct SamplerService: Service {
             } else {
                 try appendSample(models: nil)
             }
-            Self.appendLogs(agentLogs.drain(), tailer: logTailer, containerLogs: containerLogs, agentID: agentID,
-                            at: batch.timestampUnixMs, to: spool)
+            Self.appendLogs(
+                agentLogs.drain(),
+                tailer: logTailer,
+                containerLogs: containerLogs,
+                agentID: agentID,
+                at: batch.timestampUnixMs,
+                to: spool
+            )
         }
         let elapsed = ContinuousClock.now - started
         let milliseconds = elapsed.inMilliseconds
         logger.trace("tick done", metadata: ["sampler.tick_ms": "\(milliseconds)"])
         tickStatistics?.record(
             durationSeconds: elapsed.inSeconds,
-            atUnixMilliseconds: RFC3339.nowUnixMilliseconds())
+            atUnixMilliseconds: RFC3339.nowUnixMilliseconds()
+        )
     }
 }

@@ -17,16 +17,30 @@ public final class TickComposer: Sendable {
 
     /// A composer for `config`'s components; container components are read from the engine at
     /// `config.dockerSocket`.
-    public convenience init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader(),
-                            logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })) {
-        self.init(config: config, agentID: agentID, reader: reader,
-                  dockerEngine: DockerEngine(socketPath: config.dockerSocket), logger: logger)
+    public convenience init(
+        config: Config,
+        agentID: String,
+        reader: any ProcReader = LiveProcReader(),
+        logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.init(
+            config: config,
+            agentID: agentID,
+            reader: reader,
+            dockerEngine: DockerEngine(socketPath: config.dockerSocket),
+            logger: logger
+        )
     }
 
     /// A composer whose container components are read from `dockerEngine` (shared with the
     /// container log reader, so both use one negotiated API version).
-    init(config: Config, agentID: String, reader: any ProcReader = LiveProcReader(), dockerEngine: DockerEngine,
-         logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    init(
+        config: Config,
+        agentID: String,
+        reader: any ProcReader = LiveProcReader(),
+        dockerEngine: DockerEngine,
+        logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.sampler = ProcessComponentSampler(components: config.components, reader: reader)
         self.containers = ContainerSampler(components: config.components, engine: dockerEngine, logger: logger)
         self.evaluator = Mutex(AlertEvaluator(global: config.alerts, components: config.components))
@@ -50,9 +64,12 @@ public final class TickComposer: Sendable {
     /// One tick; `containerSamples` (from `sampleContainers`) replace the process sampler's
     /// figures of those components, their network rates read from their namespaces where /proc
     /// shows them. Blocking (reads /proc): call from an I/O thread.
-    public func composeBatch(intervalSeconds: Double, containerSamples: ContainerSamples = ContainerSamples(),
-                             now: ContinuousClock.Instant = .now,
-                             nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()) -> ResourceWatcher_V1_Batch {
+    public func composeBatch(
+        intervalSeconds: Double,
+        containerSamples: ContainerSamples = ContainerSamples(),
+        now: ContinuousClock.Instant = .now,
+        nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()
+    ) -> ResourceWatcher_V1_Batch {
         var samples = sampler.sample(now: now).map { containerSamples[$0.name] ?? $0 }
         sampler.applyNamespaceNetwork(to: &samples, mainProcessIDs: containerSamples.mainProcessIDs, now: now)
         var diskUsedPercent: [String: Double] = [:]

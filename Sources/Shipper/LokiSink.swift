@@ -91,8 +91,12 @@ public struct LokiSink: SinkEncoder {
             json.member("message", alert.message)
             json.endObject()
             entries.append(
-                Entry(labels: labels, timestampNanoseconds: transition.atUnixMs * 1_000_000,
-                      line: String(decoding: json.bytes, as: UTF8.self)))
+                Entry(
+                    labels: labels,
+                    timestampNanoseconds: transition.atUnixMs * 1_000_000,
+                    line: String(decoding: json.bytes, as: UTF8.self)
+                )
+            )
         }
         return entries
     }
@@ -119,7 +123,8 @@ public struct LokiSink: SinkEncoder {
     }
 
     private static func logfmtValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") }
+        let needsQuotes =
+            value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") }
         guard needsQuotes else { return value }
         var quoted = "\""
         for character in value.unicodeScalars {
@@ -186,8 +191,11 @@ public struct LokiSink: SinkEncoder {
             requests.append(
                 OutgoingRequest(
                     request: HTTPRequest(method: .post, url: pushURL, headers: headers, body: json.bytes),
-                    itemCount: tenantEntries.count, acknowledgeThrough: nil,
-                    oldestUnixMilliseconds: oldest / 1_000_000))
+                    itemCount: tenantEntries.count,
+                    acknowledgeThrough: nil,
+                    oldestUnixMilliseconds: oldest / 1_000_000
+                )
+            )
         }
         if !requests.isEmpty { requests[requests.count - 1].acknowledgeThrough = sequence }
         return requests

@@ -36,8 +36,14 @@ public struct OrchestratorSink: SinkEncoder {
             let key = "\(batch.agentID):\(item.sequence)"
             let first = requests.count
             for (index, transition) in batch.transitions.enumerated() {
-                requests.append(post(alertBody(transition, in: batch), to: alertsURL, key: "\(key):\(index)",
-                                     at: transition.atUnixMs))
+                requests.append(
+                    post(
+                        alertBody(transition, in: batch),
+                        to: alertsURL,
+                        key: "\(key):\(index)",
+                        at: transition.atUnixMs
+                    )
+                )
             }
             if let reportsURL, isReportDue(at: batch.timestampUnixMs) {
                 lastReportUnixMilliseconds = batch.timestampUnixMs
@@ -56,9 +62,15 @@ public struct OrchestratorSink: SinkEncoder {
     private func post(_ body: [UInt8], to url: String, key: String, at unixMilliseconds: Int64) -> OutgoingRequest {
         OutgoingRequest(
             request: HTTPRequest(
-                method: .post, url: url,
-                headers: [("Content-Type", "application/json"), ("Idempotency-Key", key)], body: body),
-            itemCount: 1, acknowledgeThrough: nil, oldestUnixMilliseconds: unixMilliseconds)
+                method: .post,
+                url: url,
+                headers: [("Content-Type", "application/json"), ("Idempotency-Key", key)],
+                body: body
+            ),
+            itemCount: 1,
+            acknowledgeThrough: nil,
+            oldestUnixMilliseconds: unixMilliseconds
+        )
     }
 
     /// `{"context": {...}, "logs": [message], "metrics": {latest resources}}` (DESIGN §10).

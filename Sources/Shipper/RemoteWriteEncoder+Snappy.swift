@@ -8,8 +8,11 @@ extension RemoteWriteEncoder {
         let status = bytes.withUnsafeBytes { input in
             output.withUnsafeMutableBytes { out in
                 snappy_compress(
-                    input.baseAddress?.assumingMemoryBound(to: CChar.self), input.count,
-                    out.baseAddress!.assumingMemoryBound(to: CChar.self), &length)
+                    input.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    input.count,
+                    out.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    &length
+                )
             }
         }
         precondition(status == SNAPPY_OK, "snappy_compress failed with a buffer of snappy_max_compressed_length")

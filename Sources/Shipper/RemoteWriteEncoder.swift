@@ -1,5 +1,5 @@
-public import WatcherProto
 import WatcherModel
+public import WatcherProto
 
 /// Turns sample batches into Prometheus remote-write 1.0 `WriteRequest` bytes (DESIGN §7): the
 /// seed's metric names in DESIGN §3 units, labels sorted by name with `__name__`, `instance` and
@@ -92,7 +92,9 @@ public struct RemoteWriteEncoder: Sendable {
             generation += 1
             let time = batch.timestampUnixMs
             for component in batch.components where component.status == .healthy || component.status == .degraded {
-                let entity = entity(EntityKey(isModel: false, clientID: component.clientID, name: component.name, provider: ""))
+                let entity = entity(
+                    EntityKey(isModel: false, clientID: component.clientID, name: component.name, provider: "")
+                )
                 entityLastSeen[entity] = generation
                 let first = entityFirstSeries[entity]
                 for (index, metric) in SeedMetrics.components.enumerated() {
@@ -100,7 +102,9 @@ public struct RemoteWriteEncoder: Sendable {
                 }
             }
             for model in batch.models {
-                let entity = entity(EntityKey(isModel: true, clientID: model.clientID, name: model.name, provider: model.provider))
+                let entity = entity(
+                    EntityKey(isModel: true, clientID: model.clientID, name: model.name, provider: model.provider)
+                )
                 entityLastSeen[entity] = generation
                 let first = entityFirstSeries[entity]
                 for (index, value) in Self.modelValues(model).enumerated() {
@@ -129,7 +133,9 @@ public struct RemoteWriteEncoder: Sendable {
     /// `requests(for:)` decoded into messages, for tests and the benchmark's reference agent.
     public func requests(for batches: [ResourceWatcher_V1_Batch]) -> [Prometheus_WriteRequest] {
         var copy = self
-        return copy.encode(batches, perTenant: false).compactMap { try? Prometheus_WriteRequest(serializedBytes: $0.bytes) }
+        return copy.encode(batches, perTenant: false).compactMap {
+            try? Prometheus_WriteRequest(serializedBytes: $0.bytes)
+        }
     }
 
     /// The entity's index, registering it (and encoding its series' labels) the first time.
@@ -142,17 +148,27 @@ public struct RemoteWriteEncoder: Sendable {
         if key.isModel {
             entityMetricCount.append(Self.modelMetrics.count)
             for metric in Self.modelMetrics {
-                seriesLabelBytes.append(labelBytes(metric: metric.name, pairs: [
-                    ("client_id", key.clientID), ("model", key.name), ("provider", key.provider),
-                ] + metric.extraLabels))
+                seriesLabelBytes.append(
+                    labelBytes(
+                        metric: metric.name,
+                        pairs: [
+                            ("client_id", key.clientID), ("model", key.name), ("provider", key.provider),
+                        ] + metric.extraLabels
+                    )
+                )
                 seriesTenant.append(key.clientID)
             }
         } else {
             entityMetricCount.append(SeedMetrics.components.count)
             for metric in SeedMetrics.components {
-                seriesLabelBytes.append(labelBytes(metric: metric.name, pairs: [
-                    ("client_id", key.clientID), ("component", key.name),
-                ]))
+                seriesLabelBytes.append(
+                    labelBytes(
+                        metric: metric.name,
+                        pairs: [
+                            ("client_id", key.clientID), ("component", key.name),
+                        ]
+                    )
+                )
                 seriesTenant.append(key.clientID)
             }
         }

@@ -21,7 +21,13 @@ public struct RemoteWriteSink: SinkEncoder {
     public let recordKinds: Set<RecordKind> = [.sample]
     public let itemName = "samples"
 
-    public init(url: String, tenantHeader: Bool, instance: String, maxSamplesPerRequest: Int, requestsPerGroup: Int = 32) {
+    public init(
+        url: String,
+        tenantHeader: Bool,
+        instance: String,
+        maxSamplesPerRequest: Int,
+        requestsPerGroup: Int = 32
+    ) {
         self.url = url
         self.tenantHeader = tenantHeader
         self.requestsPerGroup = requestsPerGroup
@@ -59,9 +65,16 @@ public struct RemoteWriteSink: SinkEncoder {
             ]
             if let tenant = encoded.tenant { headers.append(("X-Scope-OrgID", tenant)) }
             return OutgoingRequest(
-                request: HTTPRequest(method: .post, url: url, headers: headers,
-                                     body: RemoteWriteEncoder.snappyCompress(encoded.bytes)),
-                itemCount: encoded.sampleCount, acknowledgeThrough: nil, oldestUnixMilliseconds: oldest)
+                request: HTTPRequest(
+                    method: .post,
+                    url: url,
+                    headers: headers,
+                    body: RemoteWriteEncoder.snappyCompress(encoded.bytes)
+                ),
+                itemCount: encoded.sampleCount,
+                acknowledgeThrough: nil,
+                oldestUnixMilliseconds: oldest
+            )
         }
         if requests.isEmpty { return [] }
         requests[requests.count - 1].acknowledgeThrough = group.last?.sequence

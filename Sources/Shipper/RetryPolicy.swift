@@ -11,7 +11,10 @@ public struct RetryPolicy: Sendable, Equatable {
     public let maximumBackoff: Duration
 
     public init(minimumBackoff: Duration, maximumBackoff: Duration) {
-        precondition(minimumBackoff > .zero && minimumBackoff <= maximumBackoff, "backoff bounds must be 0 < min <= max")
+        precondition(
+            minimumBackoff > .zero && minimumBackoff <= maximumBackoff,
+            "backoff bounds must be 0 < min <= max"
+        )
         self.minimumBackoff = minimumBackoff
         self.maximumBackoff = maximumBackoff
     }
@@ -30,14 +33,19 @@ public struct RetryPolicy: Sendable, Equatable {
     /// response body of a rejected request names the drop reason when it is a known one: data
     /// too old for the destination (replayed after a long outage) or out of order.
     public static func decide(
-        status: Int?, retryAfter: String? = nil, body: [UInt8] = [], nowUnixSeconds: Int? = nil
+        status: Int?,
+        retryAfter: String? = nil,
+        body: [UInt8] = [],
+        nowUnixSeconds: Int? = nil
     ) -> Decision {
         guard let status else { return .retry(notBefore: nil) }
         switch status {
         case 200..<300:
             return .delivered
         case 408, 429, 500..<600:
-            return .retry(notBefore: retryAfter.flatMap { parseRetryAfter($0, nowUnixSeconds: nowUnixSeconds ?? Int(time(nil))) })
+            return .retry(
+                notBefore: retryAfter.flatMap { parseRetryAfter($0, nowUnixSeconds: nowUnixSeconds ?? Int(time(nil))) }
+            )
         default:
             return .drop(reason: dropReason(status: status, body: body))
         }
@@ -58,7 +66,11 @@ public struct RetryPolicy: Sendable, Equatable {
     /// The wait before retry number `attempt` (0 for the first retry): a uniformly random
     /// duration in [0, min(maximum, minimum × 2^attempt)] ("full jitter"), but never less
     /// than the server's `Retry-After` (which may exceed the cap: the server knows best).
-    public func backoff(attempt: Int, notBefore: Duration? = nil, using random: inout some RandomNumberGenerator) -> Duration {
+    public func backoff(
+        attempt: Int,
+        notBefore: Duration? = nil,
+        using random: inout some RandomNumberGenerator
+    ) -> Duration {
         let minimum = Self.nanoseconds(minimumBackoff)
         let maximum = Self.nanoseconds(maximumBackoff)
         let exponent = min(max(attempt, 0), 62)

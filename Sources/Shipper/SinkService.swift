@@ -38,9 +38,16 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
     let readBatchRecords: Int
 
     public init(
-        name: String, encoder: Encoder, spool: Spool, transport: any HTTPTransport, retryPolicy: RetryPolicy,
-        ioThreadPool: NIOThreadPool, logger: Logger, shutdownGrace: Duration = .seconds(5),
-        idlePollInterval: Duration = .milliseconds(200), readBatchRecords: Int = 256
+        name: String,
+        encoder: Encoder,
+        spool: Spool,
+        transport: any HTTPTransport,
+        retryPolicy: RetryPolicy,
+        ioThreadPool: NIOThreadPool,
+        logger: Logger,
+        shutdownGrace: Duration = .seconds(5),
+        idlePollInterval: Duration = .milliseconds(200),
+        readBatchRecords: Int = 256
     ) {
         self.name = name
         self.initialEncoder = encoder
@@ -92,7 +99,9 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
             } catch {
                 // A spool that cannot be read now (I/O error, a file gone under us) must not stop
                 // the agent: wait, then read again from the durable cursor.
-                guard await spoolTrouble("spool read failed; retrying from the cursor", error, stop: stop) else { return }
+                guard await spoolTrouble("spool read failed; retrying from the cursor", error, stop: stop) else {
+                    return
+                }
                 reader = try spool.reader(for: name)
                 delivered = spool.cursor(of: name) ?? delivered
                 continue
@@ -100,7 +109,10 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
             encoder = chunk.encoder
             metrics.lost(records: chunk.lostRecords)
             if chunk.undecodable > 0 {
-                logger.error("spool records could not be decoded; skipped", metadata: ["sink.records": "\(chunk.undecodable)"])
+                logger.error(
+                    "spool records could not be decoded; skipped",
+                    metadata: ["sink.records": "\(chunk.undecodable)"]
+                )
             }
             for request in chunk.requests {
                 metrics.pending(since: request.oldestUnixMilliseconds)
@@ -135,7 +147,9 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 try await acknowledge(through: sequence)
                 return true
             } catch {
-                guard await spoolTrouble("cannot save the sink's cursor; retrying", error, stop: stop) else { return false }
+                guard await spoolTrouble("cannot save the sink's cursor; retrying", error, stop: stop) else {
+                    return false
+                }
             }
         }
     }
@@ -156,8 +170,13 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
             }
             var encoder = encoder
             let requests = encoder.encode(batches)
-            return Chunk(requests: requests, encoder: encoder, throughSequence: result.throughSequence,
-                         lostRecords: result.lostRecords, undecodable: undecodable)
+            return Chunk(
+                requests: requests,
+                encoder: encoder,
+                throughSequence: result.throughSequence,
+                lostRecords: result.lostRecords,
+                undecodable: undecodable
+            )
         }
     }
 
@@ -179,7 +198,10 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
             switch outcome {
             case .success(let response):
                 decision = RetryPolicy.decide(
-                    status: response.status, retryAfter: response.header("Retry-After"), body: response.body)
+                    status: response.status,
+                    retryAfter: response.header("Retry-After"),
+                    body: response.body
+                )
                 description = "HTTP \(response.status): " + Self.excerpt(response.body)
             case .failure(let error):
                 if error.code == .cancelled || error.code == .shutDown { return false }
@@ -197,8 +219,11 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 metrics.dropped(items: outgoing.itemCount, reason: reason, error: description)
                 logger.warning(
                     "request rejected; dropped",
-                    metadata: ["sink.reason": "\(reason)", "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
-                               "http.response": "\(description)"])
+                    metadata: [
+                        "sink.reason": "\(reason)", "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
+                        "http.response": "\(description)",
+                    ]
+                )
                 return true
             case .retry(let notBefore):
                 let failures = metrics.failed(error: description)
@@ -209,8 +234,11 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                     "sink.attempt": "\(attempt)",
                 ]
                 // Once per outage at warning, then quietly: an outage must not flood the log.
-                if failures == 1 { logger.warning("sink failing; retrying with backoff", metadata: metadata) }
-                else { logger.debug("sink retry", metadata: metadata) }
+                if failures == 1 {
+                    logger.warning("sink failing; retrying with backoff", metadata: metadata)
+                } else {
+                    logger.debug("sink retry", metadata: metadata)
+                }
                 guard await stop.sleep(for: delay) else { return false }
             }
         }

@@ -22,7 +22,9 @@ enum CursorFile {
         guard bytes.count == 16, Array(bytes[0..<4]) == magic else { return nil }
         return bytes.withUnsafeBytes { raw -> UInt64? in
             let crc = rw_crc32c_extend(0, raw.baseAddress, 12)
-            guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) == crc else { return nil }
+            guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) == crc else {
+                return nil
+            }
             return UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
         }
     }
@@ -30,6 +32,9 @@ enum CursorFile {
     /// Consumer names become file names, so they are restricted to a safe alphabet.
     static func isValidConsumerName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 100
-            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }
+            && name.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
+                    || $0 == 0x5F
+            }
     }
 }

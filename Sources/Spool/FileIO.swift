@@ -66,7 +66,8 @@ enum FileIO {
     }
 
     /// Writes all of `bytes` at `offset`.
-    static func write(_ descriptor: Int32, path: String, bytes: UnsafeRawBufferPointer, offset: Int) throws(SpoolError) {
+    static func write(_ descriptor: Int32, path: String, bytes: UnsafeRawBufferPointer, offset: Int) throws(SpoolError)
+    {
         var done = 0
         while done < bytes.count {
             let result = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -89,7 +90,9 @@ enum FileIO {
     }
 
     static func truncate(_ descriptor: Int32, path: String, to length: Int) throws(SpoolError) {
-        guard ftruncate(descriptor, off_t(length)) == 0 else { throw SpoolError.system("ftruncate", path: path, errno: errno) }
+        guard ftruncate(descriptor, off_t(length)) == 0 else {
+            throw SpoolError.system("ftruncate", path: path, errno: errno)
+        }
     }
 
     /// Removes a file; a file already gone is not an error.

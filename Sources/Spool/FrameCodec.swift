@@ -20,7 +20,9 @@ final class FrameEncoder {
     private let level: Int32
 
     init(compressionLevel: Int32 = 3) {
-        guard let context = ZSTD_createCCtx() else { preconditionFailure("ZSTD_createCCtx returned NULL (out of memory)") }
+        guard let context = ZSTD_createCCtx() else {
+            preconditionFailure("ZSTD_createCCtx returned NULL (out of memory)")
+        }
         self.context = context
         self.level = compressionLevel
     }
@@ -28,16 +30,30 @@ final class FrameEncoder {
     deinit { ZSTD_freeCCtx(context) }
 
     /// Replaces `frame` with the complete frame for `payload`.
-    func encode(sequence: UInt64, kind: UInt8, payload: UnsafeRawBufferPointer, into frame: inout [UInt8]) throws(SpoolError) {
+    func encode(
+        sequence: UInt64,
+        kind: UInt8,
+        payload: UnsafeRawBufferPointer,
+        into frame: inout [UInt8]
+    ) throws(SpoolError) {
         let bound = ZSTD_compressBound(payload.count)
         frame.removeAll(keepingCapacity: true)
         frame.append(contentsOf: repeatElement(0, count: FrameLayout.headerSize + bound))
         let compressedSize = frame.withUnsafeMutableBytes { buffer in
             ZSTD_compressCCtx(
-                context, buffer.baseAddress! + FrameLayout.headerSize, bound, payload.baseAddress, payload.count, level)
+                context,
+                buffer.baseAddress! + FrameLayout.headerSize,
+                bound,
+                payload.baseAddress,
+                payload.count,
+                level
+            )
         }
         if ZSTD_isError(compressedSize) != 0 {
-            throw SpoolError(.invalidArgument, "zstd compression failed: \(String(cString: ZSTD_getErrorName(compressedSize)))")
+            throw SpoolError(
+                .invalidArgument,
+                "zstd compression failed: \(String(cString: ZSTD_getErrorName(compressedSize)))"
+            )
         }
         guard compressedSize <= FrameLayout.maxPayloadBytes else {
             throw SpoolError(.invalidArgument, "record of \(payload.count) bytes is larger than the 64 MiB frame limit")
@@ -62,7 +78,9 @@ final class FrameDecoder {
     private let context: OpaquePointer
 
     init() {
-        guard let context = ZSTD_createDCtx() else { preconditionFailure("ZSTD_createDCtx returned NULL (out of memory)") }
+        guard let context = ZSTD_createDCtx() else {
+            preconditionFailure("ZSTD_createDCtx returned NULL (out of memory)")
+        }
         self.context = context
     }
 
@@ -74,7 +92,9 @@ final class FrameDecoder {
         let source = UnsafeRawBufferPointer(rebasing: buffer[header.payloadOffset..<header.endOffset])
         guard header.flags & FrameLayout.flagZstd != 0 else { return Array(source) }
         let size = ZSTD_getFrameContentSize(source.baseAddress, source.count)
-        guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(1 << 30) else { return nil }
+        guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(1 << 30) else {
+            return nil
+        }
         var output = [UInt8](repeating: 0, count: Int(size))
         let written = output.withUnsafeMutableBytes { out in
             ZSTD_decompressDCtx(context, out.baseAddress, out.count, source.baseAddress, source.count)
@@ -121,7 +141,9 @@ enum FrameCodec {
                 kind: frame[20],
                 flags: frame[21],
                 offset: offset,
-                payloadLength: length))
+                payloadLength: length
+            )
+        )
     }
 
     /// The offset of the next valid frame after damage at `offset`, or nil if there is none
@@ -130,7 +152,9 @@ enum FrameCodec {
         let first: UInt8 = 0x52  // "R", first byte of the magic
         var position = offset + 1
         while position + FrameLayout.headerSize <= buffer.count {
-            guard let found = UnsafeRawBufferPointer(rebasing: buffer[position...]).firstIndex(of: first) else { return nil }
+            guard let found = UnsafeRawBufferPointer(rebasing: buffer[position...]).firstIndex(of: first) else {
+                return nil
+            }
             let candidate = position + found
             if case .frame = probe(buffer, at: candidate) { return candidate }
             position = candidate + 1

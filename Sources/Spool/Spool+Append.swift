@@ -77,7 +77,9 @@ extension Spool {
 
     func startSegment(firstSequence: UInt64, state: inout State) throws(SpoolError) {
         if state.activeDescriptor >= 0, let last = state.segments.last {
-            if state.unsyncedAppends && options.fsync != .never { try? FileIO.syncData(state.activeDescriptor, path: last.path) }
+            if state.unsyncedAppends && options.fsync != .never {
+                try? FileIO.syncData(state.activeDescriptor, path: last.path)
+            }
             Glibc.close(state.activeDescriptor)
             state.activeDescriptor = -1
             state.unsyncedAppends = false
@@ -94,8 +96,14 @@ extension Spool {
         }
         let path = directory + "/" + FrameLayout.segmentFileName(firstSequence: firstSequence)
         let descriptor = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        state.segments.append(Segment(firstSequence: firstSequence, path: path, sizeBytes: 0,
-                                      lastWriteUnixSeconds: Int(time(nil))))
+        state.segments.append(
+            Segment(
+                firstSequence: firstSequence,
+                path: path,
+                sizeBytes: 0,
+                lastWriteUnixSeconds: Int(time(nil))
+            )
+        )
         state.activeDescriptor = descriptor
         if options.fsync != .never {
             do { try FileIO.syncDirectory(directory) } catch {
@@ -129,8 +137,11 @@ extension Spool {
         if let last = state.lastDropLog, now - last < .seconds(10) { return }
         logger.error(
             "spool append failed; the record was dropped",
-            metadata: ["spool.error": "\(error)", "spool.dropped_since_last_log": "\(state.dropsSinceLastLog)",
-                       "spool.dropped_total": "\(state.droppedAppends.values.reduce(0, +))"])
+            metadata: [
+                "spool.error": "\(error)", "spool.dropped_since_last_log": "\(state.dropsSinceLastLog)",
+                "spool.dropped_total": "\(state.droppedAppends.values.reduce(0, +))",
+            ]
+        )
         state.lastDropLog = now
         state.dropsSinceLastLog = 0
     }

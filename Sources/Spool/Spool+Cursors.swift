@@ -12,15 +12,24 @@ extension Spool {
     /// deletes segments every consumer has passed. The cursor is durable before any deletion.
     public func acknowledge(consumer: String, through sequence: UInt64) throws(SpoolError) {
         let current = state.withLock { $0.cursors[consumer] }
-        guard let current else { throw SpoolError(.invalidArgument, "unknown consumer \"\(consumer)\"", path: directory) }
+        guard let current else {
+            throw SpoolError(.invalidArgument, "unknown consumer \"\(consumer)\"", path: directory)
+        }
         guard sequence > current else { return }
         try persistCursor(consumer, sequence)
         state.withLock { state in
             state.cursors[consumer] = max(state.cursors[consumer] ?? 0, sequence)
             let cursor = state.cursors[consumer]!
             let last = state.nextSequence - 1
-            state.consumers[consumer, default: ConsumerStatistics(cursor: 0, lagRecords: 0, lostRecords: 0,
-                                                                  corruptRegionsSkipped: 0)].cursor = cursor
+            state.consumers[
+                consumer,
+                default: ConsumerStatistics(
+                    cursor: 0,
+                    lagRecords: 0,
+                    lostRecords: 0,
+                    corruptRegionsSkipped: 0
+                )
+            ].cursor = cursor
             state.consumers[consumer]!.lagRecords = last - min(cursor, last)
             deleteAcknowledgedSegments(state: &state)
         }
@@ -32,8 +41,10 @@ extension Spool {
     func persistCursor(_ consumer: String, _ sequence: UInt64) throws(SpoolError) {
         try cursorWrites.withLock { (_) throws(SpoolError) in
             try FileIO.replaceAtomically(
-                CursorFile.path(for: consumer, in: cursorDirectory), in: cursorDirectory,
-                with: CursorFile.encode(sequence))
+                CursorFile.path(for: consumer, in: cursorDirectory),
+                in: cursorDirectory,
+                with: CursorFile.encode(sequence)
+            )
         }
     }
 

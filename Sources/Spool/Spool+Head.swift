@@ -25,9 +25,14 @@ extension Spool {
                 consumers[name]?.lagRecords = last - min(cursor, last)
             }
             return SpoolStatistics(
-                totalBytes: state.totalBytes, segmentCount: state.segments.count, lastSequence: last,
-                appendedRecords: state.appendedRecords, droppedAppends: state.droppedAppends,
-                segmentsDroppedByCap: state.segmentsDroppedByCap, consumers: consumers)
+                totalBytes: state.totalBytes,
+                segmentCount: state.segments.count,
+                lastSequence: last,
+                appendedRecords: state.appendedRecords,
+                droppedAppends: state.droppedAppends,
+                segmentsDroppedByCap: state.segmentsDroppedByCap,
+                consumers: consumers
+            )
         }
     }
 }

@@ -19,7 +19,8 @@ extension Spool {
         state.withLock { state in
             ReadableView(
                 segments: state.segments.map { ($0.firstSequence, $0.path) },
-                lastSegmentCommittedBytes: state.segments.last?.sizeBytes ?? 0)
+                lastSegmentCommittedBytes: state.segments.last?.sizeBytes ?? 0
+            )
         }
     }
 

@@ -39,7 +39,8 @@ extension Spool {
             logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])
         }
         let metadata: Logger.Metadata = [
-            "spool.segment": "\(segment.path)", "spool.reason": "\(reason)", "spool.consumers_behind": .dictionary(behind),
+            "spool.segment": "\(segment.path)", "spool.reason": "\(reason)",
+            "spool.consumers_behind": .dictionary(behind),
         ]
         if behind.isEmpty {
             logger.info("spool segment deleted by cap", metadata: metadata)
@@ -57,7 +58,10 @@ extension Spool {
                 logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])
                 return
             }
-            logger.debug("spool segment deleted after every consumer passed it", metadata: ["spool.segment": "\(segment.path)"])
+            logger.debug(
+                "spool segment deleted after every consumer passed it",
+                metadata: ["spool.segment": "\(segment.path)"]
+            )
         }
     }
 }

@@ -75,7 +75,12 @@ public final class Spool: Sendable {
     ///
     /// - Parameter consumers: the names of every consumer (sink) that will read. A consumer
     ///   without a cursor file starts at the oldest record. Retention waits for all of them.
-    public init(directory: String, options: SpoolOptions = SpoolOptions(), consumers: [String] = [], logger: Logger)
+    public init(
+        directory: String,
+        options: SpoolOptions = SpoolOptions(),
+        consumers: [String] = [],
+        logger: Logger
+    )
         throws(SpoolError)
     {
         precondition(options.segmentSizeBytes > 0 && options.maxBytes > 0, "spool sizes must be positive")
@@ -100,20 +105,29 @@ public final class Spool: Sendable {
         self.lockDescriptor = lockDescriptor
         var initialCursors: [(String, UInt64)] = []
         do throws(SpoolError) {
-            let opened = try SpoolOpener(directory: directory, cursorDirectory: cursorDirectory, consumers: consumers).open()
+            let opened = try SpoolOpener(directory: directory, cursorDirectory: cursorDirectory, consumers: consumers)
+                .open()
             self.recovery = opened.report
             initialCursors = opened.newCursors
             var consumerStatistics: [String: ConsumerStatistics] = [:]
             for (name, cursor) in opened.cursors {
                 consumerStatistics[name] = ConsumerStatistics(
-                    cursor: cursor, lagRecords: opened.nextSequence - 1 - min(cursor, opened.nextSequence - 1),
-                    lostRecords: 0, corruptRegionsSkipped: 0)
+                    cursor: cursor,
+                    lagRecords: opened.nextSequence - 1 - min(cursor, opened.nextSequence - 1),
+                    lostRecords: 0,
+                    corruptRegionsSkipped: 0
+                )
             }
             self.state = Mutex(
                 State(
-                    segments: opened.segments, nextSequence: opened.nextSequence,
-                    encoder: FrameEncoder(compressionLevel: options.compressionLevel), head: opened.head,
-                    cursors: opened.cursors, consumers: consumerStatistics))
+                    segments: opened.segments,
+                    nextSequence: opened.nextSequence,
+                    encoder: FrameEncoder(compressionLevel: options.compressionLevel),
+                    head: opened.head,
+                    cursors: opened.cursors,
+                    consumers: consumerStatistics
+                )
+            )
             self.published = Mutex((opened.head, opened.nextSequence - 1))
         } catch {
             Glibc.close(lockDescriptor)
@@ -136,16 +150,23 @@ public final class Spool: Sendable {
         for region in recovery.corruptRegions {
             logger.error(
                 "spool segment has a corrupt region; readers will skip it",
-                metadata: ["spool.segment": "\(region.segment)", "spool.offset": "\(region.offset)",
-                           "spool.length": "\(region.length)"])
+                metadata: [
+                    "spool.segment": "\(region.segment)", "spool.offset": "\(region.offset)",
+                    "spool.length": "\(region.length)",
+                ]
+            )
         }
         for name in recovery.cursorsAheadOfData {
-            logger.warning("spool cursor is past the last record; new records continue after it",
-                           metadata: ["spool.consumer": "\(name)"])
+            logger.warning(
+                "spool cursor is past the last record; new records continue after it",
+                metadata: ["spool.consumer": "\(name)"]
+            )
         }
         for name in recovery.unreadableCursors {
-            logger.error("spool cursor file is unreadable; consumer restarts from the oldest record",
-                         metadata: ["spool.consumer": "\(name)"])
+            logger.error(
+                "spool cursor file is unreadable; consumer restarts from the oldest record",
+                metadata: ["spool.consumer": "\(name)"]
+            )
         }
         logger.debug("spool opened", metadata: metadata)
     }

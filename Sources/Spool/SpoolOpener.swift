@@ -60,8 +60,14 @@ struct SpoolOpener {
             newCursors.append((name, startOfData))
         }
         if let highest = cursors.values.max(), highest >= nextSequence { nextSequence = highest + 1 }
-        return Opened(segments: segments, nextSequence: nextSequence, head: head, cursors: cursors,
-                      newCursors: newCursors, report: report)
+        return Opened(
+            segments: segments,
+            nextSequence: nextSequence,
+            head: head,
+            cursors: cursors,
+            newCursors: newCursors,
+            report: report
+        )
     }
 
     /// Segment names only: sizes and ages of closed segments are read later, when a cap needs
@@ -71,8 +77,14 @@ struct SpoolOpener {
         for name in try FileIO.listDirectory(directory) {
             guard let first = FrameLayout.firstSequence(ofSegmentNamed: name) else { continue }
             segments.append(
-                Spool.Segment(firstSequence: first, path: directory + "/" + name, sizeBytes: 0, lastWriteUnixSeconds: 0,
-                              metadataKnown: false))
+                Spool.Segment(
+                    firstSequence: first,
+                    path: directory + "/" + name,
+                    sizeBytes: 0,
+                    lastWriteUnixSeconds: 0,
+                    metadataKnown: false
+                )
+            )
         }
         return segments.sorted { $0.firstSequence < $1.firstSequence }
     }
@@ -83,14 +95,19 @@ struct SpoolOpener {
     }
 
     /// Scans the last segment, cuts off a torn or garbage tail, and returns its newest records.
-    private func scanLastSegment(_ segment: inout Spool.Segment, report: inout SpoolRecoveryReport) throws(SpoolError) -> Latest {
+    private func scanLastSegment(
+        _ segment: inout Spool.Segment,
+        report: inout SpoolRecoveryReport
+    ) throws(SpoolError) -> Latest {
         let bytes = try FileIO.readWholeFile(segment.path)
         let (scan, latest) = bytes.withUnsafeBytes { buffer in
             let scan = FrameCodec.scan(buffer)
             return (scan, Self.latestRecords(of: scan, in: buffer))
         }
         let name = String(segment.path.split(separator: "/").last ?? "")
-        report.corruptRegions = scan.corruptRegions.map { CorruptRegion(segment: name, offset: $0.offset, length: $0.length) }
+        report.corruptRegions = scan.corruptRegions.map {
+            CorruptRegion(segment: name, offset: $0.offset, length: $0.length)
+        }
         if scan.tailBytes > 0 {
             let descriptor = try FileIO.open(segment.path, flags: O_WRONLY)
             defer { close(descriptor) }
@@ -122,7 +139,11 @@ struct SpoolOpener {
         for (kind, index) in newestIndex {
             let frame = scan.frames[index]
             guard let payload = decoder.payload(of: frame, in: buffer) else { continue }
-            result.latest[RecordKind(rawValue: kind)] = SpoolRecord(sequence: frame.sequence, kind: RecordKind(rawValue: kind), payload: payload)
+            result.latest[RecordKind(rawValue: kind)] = SpoolRecord(
+                sequence: frame.sequence,
+                kind: RecordKind(rawValue: kind),
+                payload: payload
+            )
         }
         return result
     }

@@ -46,7 +46,11 @@ public final class SpoolReader: Sendable {
 
     /// Returns up to `maxRecords` records (and about `maxBytes` of payload) after the last ones read.
     /// Records whose kind is not in `kinds` are skipped without being decompressed.
-    public func read(maxRecords: Int, maxBytes: Int = 4 << 20, kinds: Set<RecordKind>? = nil) throws(SpoolError) -> ReadResult {
+    public func read(
+        maxRecords: Int,
+        maxBytes: Int = 4 << 20,
+        kinds: Set<RecordKind>? = nil
+    ) throws(SpoolError) -> ReadResult {
         let view = spool.readableView()
         let result = try state.withLock { (state) throws(SpoolError) -> ReadResult in
             var result = ReadResult(throughSequence: state.delivered)
@@ -55,7 +59,13 @@ public final class SpoolReader: Sendable {
                 guard let index = currentSegmentIndex(in: view, state: &state) else { break }
                 let segment = view.segments[index]
                 let isLast = index == view.segments.count - 1
-                guard let end = try load(segment.path, isLast: isLast, committed: view.lastSegmentCommittedBytes, state: &state)
+                guard
+                    let end = try load(
+                        segment.path,
+                        isLast: isLast,
+                        committed: view.lastSegmentCommittedBytes,
+                        state: &state
+                    )
                 else {
                     // The segment is gone: carry on with the next one; the jump counts as lost.
                     if isLast { break }
@@ -63,8 +73,16 @@ public final class SpoolReader: Sendable {
                     continue
                 }
                 let name = String(segment.path.split(separator: "/").last ?? "")
-                let exhausted = scanFrames(segmentName: name, end: end, maxRecords: maxRecords, maxBytes: maxBytes,
-                                           kinds: kinds, payloadBytes: &payloadBytes, result: &result, state: &state)
+                let exhausted = scanFrames(
+                    segmentName: name,
+                    end: end,
+                    maxRecords: maxRecords,
+                    maxBytes: maxBytes,
+                    kinds: kinds,
+                    payloadBytes: &payloadBytes,
+                    result: &result,
+                    state: &state
+                )
                 guard exhausted else { break }
                 if isLast { break }
                 moveTo(view.segments[index + 1].firstSequence, state: &state)
@@ -72,8 +90,11 @@ public final class SpoolReader: Sendable {
             result.throughSequence = state.delivered
             return result
         }
-        spool.recordReaderLoss(consumer: consumer, lostRecords: result.lostRecords,
-                               corruptRegions: UInt64(result.corruptRegions.count))
+        spool.recordReaderLoss(
+            consumer: consumer,
+            lostRecords: result.lostRecords,
+            corruptRegions: UInt64(result.corruptRegions.count)
+        )
         return result
     }
 
@@ -111,7 +132,12 @@ public final class SpoolReader: Sendable {
         let end = isLast ? committed : try FileIO.size(of: descriptor, path: path)
         let bufferEnd = state.bufferStart + state.buffer.count
         if state.position < state.bufferStart || bufferEnd < end {
-            state.buffer = try FileIO.read(descriptor, path: path, offset: state.position, count: max(0, end - state.position))
+            state.buffer = try FileIO.read(
+                descriptor,
+                path: path,
+                offset: state.position,
+                count: max(0, end - state.position)
+            )
             state.bufferStart = state.position
         }
         return min(end, state.bufferStart + state.buffer.count)
@@ -119,8 +145,14 @@ public final class SpoolReader: Sendable {
 
     /// Walks frames from `position` to `end`; returns true when the segment's readable bytes are used up.
     private func scanFrames(
-        segmentName: String, end: Int, maxRecords: Int, maxBytes: Int, kinds: Set<RecordKind>?,
-        payloadBytes: inout Int, result: inout ReadResult, state: inout State
+        segmentName: String,
+        end: Int,
+        maxRecords: Int,
+        maxBytes: Int,
+        kinds: Set<RecordKind>?,
+        payloadBytes: inout Int,
+        result: inout ReadResult,
+        state: inout State
     ) -> Bool {
         let start = state.bufferStart
         let limit = end - start
@@ -131,7 +163,9 @@ public final class SpoolReader: Sendable {
                 let offset = state.position - start
                 guard case .frame(let header) = FrameCodec.probe(buffer, at: offset) else {
                     let next = FrameCodec.resynchronise(buffer, after: offset) ?? limit
-                    result.corruptRegions.append(CorruptRegion(segment: segmentName, offset: state.position, length: next - offset))
+                    result.corruptRegions.append(
+                        CorruptRegion(segment: segmentName, offset: state.position, length: next - offset)
+                    )
                     state.position = start + next
                     continue
                 }
@@ -145,7 +179,12 @@ public final class SpoolReader: Sendable {
                 }
                 guard let payload = state.decoder.payload(of: header, in: buffer) else {
                     result.corruptRegions.append(
-                        CorruptRegion(segment: segmentName, offset: start + header.offset, length: header.endOffset - header.offset))
+                        CorruptRegion(
+                            segment: segmentName,
+                            offset: start + header.offset,
+                            length: header.endOffset - header.offset
+                        )
+                    )
                     continue
                 }
                 result.lostRecords += header.sequence - state.delivered - 1

@@ -9,7 +9,9 @@ public enum SpoolScanner {
     /// Calls `visit` with each segment's records of `kinds` (in sequence order), newest segment
     /// first, until it returns false.
     public static func scanBackwards(
-        directory: String, kinds: Set<RecordKind>, visit: ([SpoolRecord]) -> Bool
+        directory: String,
+        kinds: Set<RecordKind>,
+        visit: ([SpoolRecord]) -> Bool
     ) throws(SpoolError) {
         for (name, _) in try segments(in: directory).reversed() {
             guard visit(try records(inSegment: directory + "/" + name, kinds: kinds, after: 0)) else { return }
@@ -17,7 +19,11 @@ public enum SpoolScanner {
     }
 
     /// Every record of `kinds` after `sequence`, in order (reads only the segments that can hold them).
-    public static func records(directory: String, kinds: Set<RecordKind>, after sequence: UInt64) throws(SpoolError) -> [SpoolRecord] {
+    public static func records(
+        directory: String,
+        kinds: Set<RecordKind>,
+        after sequence: UInt64
+    ) throws(SpoolError) -> [SpoolRecord] {
         let all = try segments(in: directory)
         // The last segment starting at or before the wanted sequence, and every later one.
         let start = all.lastIndex { $0.firstSequence <= sequence + 1 } ?? 0
@@ -34,7 +40,11 @@ public enum SpoolScanner {
             .sorted { $0.1 < $1.1 }
     }
 
-    private static func records(inSegment path: String, kinds: Set<RecordKind>, after sequence: UInt64) throws(SpoolError) -> [SpoolRecord] {
+    private static func records(
+        inSegment path: String,
+        kinds: Set<RecordKind>,
+        after sequence: UInt64
+    ) throws(SpoolError) -> [SpoolRecord] {
         let bytes: [UInt8]
         do throws(SpoolError) {
             bytes = try FileIO.readWholeFile(path)
@@ -47,7 +57,8 @@ public enum SpoolScanner {
         return bytes.withUnsafeBytes { buffer in
             FrameCodec.scan(buffer).frames.compactMap { frame in
                 let kind = RecordKind(rawValue: frame.kind)
-                guard frame.sequence > sequence, kinds.contains(kind), let payload = decoder.payload(of: frame, in: buffer)
+                guard frame.sequence > sequence, kinds.contains(kind),
+                    let payload = decoder.payload(of: frame, in: buffer)
                 else { return nil }
                 return SpoolRecord(sequence: frame.sequence, kind: kind, payload: payload)
             }

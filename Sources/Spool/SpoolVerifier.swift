@@ -25,7 +25,9 @@ public enum SpoolVerifier {
 
         public var frameCount: Int { segments.reduce(0) { $0 + $1.frameCount } }
         public var isHealthy: Bool {
-            segments.allSatisfy { $0.corruptRegions.isEmpty && $0.tailBytes == 0 && $0.outOfOrderFrames == 0 && $0.undecodableFrames == 0 }
+            segments.allSatisfy {
+                $0.corruptRegions.isEmpty && $0.tailBytes == 0 && $0.outOfOrderFrames == 0 && $0.undecodableFrames == 0
+            }
                 && cursors.allSatisfy { $0.sequence != nil }
         }
     }
@@ -45,21 +47,34 @@ public enum SpoolVerifier {
                 var undecodable = 0
                 for frame in scan.frames {
                     if let last = previous {
-                        if frame.sequence <= last { outOfOrder += 1 } else { report.missingSequences += frame.sequence - last - 1 }
+                        if frame.sequence <= last {
+                            outOfOrder += 1
+                        } else {
+                            report.missingSequences += frame.sequence - last - 1
+                        }
                     }
                     previous = max(previous ?? 0, frame.sequence)
                     if decoder.payload(of: frame, in: buffer) == nil { undecodable += 1 }
                 }
                 return SegmentReport(
-                    name: name, sizeBytes: bytes.count, frameCount: scan.frames.count,
-                    firstSequence: scan.frames.first?.sequence, lastSequence: scan.frames.last?.sequence,
-                    corruptRegions: scan.corruptRegions.map { CorruptRegion(segment: name, offset: $0.offset, length: $0.length) },
-                    tailBytes: scan.tailBytes, outOfOrderFrames: outOfOrder, undecodableFrames: undecodable)
+                    name: name,
+                    sizeBytes: bytes.count,
+                    frameCount: scan.frames.count,
+                    firstSequence: scan.frames.first?.sequence,
+                    lastSequence: scan.frames.last?.sequence,
+                    corruptRegions: scan.corruptRegions.map {
+                        CorruptRegion(segment: name, offset: $0.offset, length: $0.length)
+                    },
+                    tailBytes: scan.tailBytes,
+                    outOfOrderFrames: outOfOrder,
+                    undecodableFrames: undecodable
+                )
             }
             report.segments.append(segment)
         }
         let cursorDirectory = directory + "/cursors"
-        for name in ((try? FileIO.listDirectory(cursorDirectory)) ?? []).sorted() where name.hasSuffix(CursorFile.suffix) {
+        for name in ((try? FileIO.listDirectory(cursorDirectory)) ?? []).sorted()
+        where name.hasSuffix(CursorFile.suffix) {
             let consumer = String(name.dropLast(CursorFile.suffix.count))
             let bytes = try? FileIO.readWholeFile(cursorDirectory + "/" + name)
             report.cursors.append((consumer, bytes.flatMap(CursorFile.decode)))

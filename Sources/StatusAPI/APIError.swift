@@ -50,7 +50,11 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Each route's path and the methods it answers.
     let routes: [String: [HTTPRequest.Method]]
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -63,8 +67,10 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
             case .notFound:
                 if let methods = routes[request.uri.path] {
                     var shaped = APIError(
-                        .methodNotAllowed, code: "method_not_allowed",
-                        "\(request.method.rawValue) is not allowed on \(request.uri.path); use \(methods.map(\.rawValue).joined(separator: ", "))")
+                        .methodNotAllowed,
+                        code: "method_not_allowed",
+                        "\(request.method.rawValue) is not allowed on \(request.uri.path); use \(methods.map(\.rawValue).joined(separator: ", "))"
+                    )
                     shaped.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
                     throw shaped
                 }

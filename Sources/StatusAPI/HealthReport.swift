@@ -64,7 +64,9 @@ public enum HealthReport {
         json.number(Int64(ticks.ticks))
         json.key("last_tick_duration_seconds")
         json.number(ticks.lastDurationSeconds)
-        if let last = ticks.lastTickUnixMilliseconds { json.member("last_tick", RFC3339.format(unixMilliseconds: last)) }
+        if let last = ticks.lastTickUnixMilliseconds {
+            json.member("last_tick", RFC3339.format(unixMilliseconds: last))
+        }
         json.endObject()
         json.key("spool")
         json.beginObject()

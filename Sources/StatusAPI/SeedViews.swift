@@ -1,5 +1,5 @@
-public import WatcherProto
 import WatcherModel
+public import WatcherProto
 
 /// The JSON bodies of the seed's API reference, built from the spool's head. Field names are
 /// the seed's exactly; units are DESIGN §3's (percent, MiB, KiB/s), converted from the batch's
@@ -19,7 +19,11 @@ public enum SeedViews {
     }
 
     /// `GET /metrics/models?client_id=`: the tenant's model usage totals.
-    public static func models(_ models: [ResourceWatcher_V1_ModelUsage], clientID: String, nowUnixMilliseconds: Int64) -> [UInt8] {
+    public static func models(
+        _ models: [ResourceWatcher_V1_ModelUsage],
+        clientID: String,
+        nowUnixMilliseconds: Int64
+    ) -> [UInt8] {
         var json = JSONWriter(reservingCapacity: 512)
         json.beginObject()
         json.key("models")
@@ -52,7 +56,9 @@ public enum SeedViews {
         json.beginObject()
         json.key("alerts")
         json.beginArray()
-        for alert in batch?.activeAlerts ?? [] where alert.clientID == clientID { json.seedAlert(alert, withMessage: true) }
+        for alert in batch?.activeAlerts ?? [] where alert.clientID == clientID {
+            json.seedAlert(alert, withMessage: true)
+        }
         json.endArray()
         json.endObject()
         return json.bytes

@@ -17,7 +17,9 @@ public struct StatusReport: Sendable {
         // The seed's first troubleshooting step ("Cannot connect to Docker") comes before anything else.
         for source in health["sources"]?.elements ?? [] where source["name"]?.text == "docker" {
             lines.append("Docker: \(source["message"]?.text ?? "failing") (since \(source["since"]?.text ?? "?"))")
-            lines.append("  container components read unknown until the engine answers; check `systemctl status docker`")
+            lines.append(
+                "  container components read unknown until the engine answers; check `systemctl status docker`"
+            )
             lines.append("  and that this agent may use the socket (docker_socket, DOCKER_HOST)")
             lines.append("")
         }

@@ -37,8 +37,13 @@ public enum StatusRoutes {
         }
         router.get("/metrics/models") { request, _ in
             let clientID = try authorize(request, state: state)
-            return json(SeedViews.models(state.usage.snapshot(), clientID: clientID,
-                                         nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()))
+            return json(
+                SeedViews.models(
+                    state.usage.snapshot(),
+                    clientID: clientID,
+                    nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()
+                )
+            )
         }
         router.get("/alerts") { request, _ in
             let clientID = try authorize(request, state: state)
@@ -50,8 +55,11 @@ public enum StatusRoutes {
     }
 
     static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
     }
 
     /// The `client_id` a read request may see: its query parameter, or the caller's own tenant.
@@ -80,24 +88,38 @@ public enum StatusRoutes {
     static func ingestUsage(_ request: Request, state: StatusState) async throws -> Response {
         let principal = try state.authenticator.authenticate(authorization: request.headers[.authorization])
         if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Content-Type must be application/json, got \(type)")
+            throw APIError(
+                .unsupportedMediaType,
+                code: "unsupported_media_type",
+                "Content-Type must be application/json, got \(type)"
+            )
         }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maximumBodyBytes)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large",
-                           "the request body is larger than the limit of \(maximumBodyBytes) bytes (1 MiB)")
+            throw APIError(
+                .contentTooLarge,
+                code: "body_too_large",
+                "the request body is larger than the limit of \(maximumBodyBytes) bytes (1 MiB)"
+            )
         }
         let events = try UsageEvents.parse(
-            Array(buffer.readableBytesView), principal: principal, defaultClientID: state.config.clientID,
-            knownTenants: state.knownTenants, nowUnixMilliseconds: RFC3339.nowUnixMilliseconds())
+            Array(buffer.readableBytesView),
+            principal: principal,
+            defaultClientID: state.config.clientID,
+            knownTenants: state.knownTenants,
+            nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()
+        )
         // Every model is a series in every batch and sink: a tenant may not grow them without bound.
         for clientID in Set(events.map(\.clientID)) {
             let count = state.usage.modelCount(of: clientID, adding: events)
             guard count <= maximumModelsPerTenant else {
-                throw APIError(.badRequest, code: "too_many_models",
-                               "client_id \"\(clientID)\" would have \(count) distinct models; the limit is \(maximumModelsPerTenant)")
+                throw APIError(
+                    .badRequest,
+                    code: "too_many_models",
+                    "client_id \"\(clientID)\" would have \(count) distinct models; the limit is \(maximumModelsPerTenant)"
+                )
             }
         }
         var batch = ResourceWatcher_V1_Batch()
@@ -111,7 +133,9 @@ public enum StatusRoutes {
             // Durable before it is acknowledged: a crash after the 202 loses nothing.
             let usage = state.usage
             try await state.ioThreadPool.runIfActive {
-                try usage.recordDurably(events) { () throws(SpoolError) in _ = try spool.append(kind: .usage, payload: payload) }
+                try usage.recordDurably(events) { () throws(SpoolError) in
+                    _ = try spool.append(kind: .usage, payload: payload)
+                }
             }
         } catch {
             throw APIError(.serviceUnavailable, code: "spool_unavailable", "the event could not be stored: \(error)")

@@ -12,11 +12,13 @@ public enum StatusServer {
         let api = Application(
             router: StatusRoutes.router(state: state),
             configuration: .init(address: .hostname(config.listenAddress, port: config.port), serverName: nil),
-            logger: logger)
+            logger: logger
+        )
         let metrics = Application(
             router: metricsRouter(state: state),
             configuration: .init(address: .hostname(config.listenAddress, port: config.metricsPort), serverName: nil),
-            logger: logger)
+            logger: logger
+        )
         return [api, metrics]
     }
 
@@ -27,8 +29,10 @@ public enum StatusServer {
         router.get("/metrics") { request, _ in
             try state.authenticator.authenticateScrape(authorization: request.headers[.authorization])
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MetricsExposition.text(state: state))))
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MetricsExposition.text(state: state)))
+            )
         }
         return router
     }

@@ -27,8 +27,14 @@ public final class StatusState: Sendable {
     private let views = Mutex<(sequence: UInt64, bodies: [String: [UInt8]])>((0, [:]))
 
     public init(
-        config: Config, spool: Spool, sinks: [SinkMetrics], usage: UsageLedger, ticks: TickStatistics,
-        version: String, agentID: String, ioThreadPool: NIOThreadPool
+        config: Config,
+        spool: Spool,
+        sinks: [SinkMetrics],
+        usage: UsageLedger,
+        ticks: TickStatistics,
+        version: String,
+        agentID: String,
+        ioThreadPool: NIOThreadPool
     ) {
         self.config = config
         self.spool = spool
@@ -40,7 +46,9 @@ public final class StatusState: Sendable {
         self.ioThreadPool = ioThreadPool
         self.startedUnixMilliseconds = RFC3339.nowUnixMilliseconds()
         self.authenticator = TokenAuthenticator(auth: config.auth, loopbackOnly: config.listensOnLoopbackOnly)
-        self.knownTenants = Set([config.clientID] + config.components.map(\.clientID) + config.auth.tokens.map(\.clientID))
+        self.knownTenants = Set(
+            [config.clientID] + config.components.map(\.clientID) + config.auth.tokens.map(\.clientID)
+        )
     }
 
     /// The newest sample batch, decoded (cached until the next tick lands).
@@ -84,7 +92,9 @@ public final class StatusState: Sendable {
         while true {
             let result = try reader.read(maxRecords: 1024, kinds: [.usage])
             for record in result.records {
-                if let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) { usage.record(batch.models) }
+                if let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) {
+                    usage.record(batch.models)
+                }
             }
             if result.throughSequence == previous || result.throughSequence >= spool.lastSequence { break }
             previous = result.throughSequence

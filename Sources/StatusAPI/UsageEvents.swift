@@ -15,15 +15,23 @@ enum UsageEvents {
     /// The events of `body` as one-request `ModelUsage` deltas, for `principal`; `defaultClientID`
     /// fills a missing `client_id`. Throws 400 naming what is wrong, or 403 for another tenant's event.
     static func parse(
-        _ body: [UInt8], principal: Principal, defaultClientID: String, knownTenants: Set<String>,
+        _ body: [UInt8],
+        principal: Principal,
+        defaultClientID: String,
+        knownTenants: Set<String>,
         nowUnixMilliseconds now: Int64
     ) throws(APIError) -> [ResourceWatcher_V1_ModelUsage] {
-        guard !body.isEmpty else { throw .badRequest("empty_body", "the request body is empty; send a usage event as JSON") }
+        guard !body.isEmpty else {
+            throw .badRequest("empty_body", "the request body is empty; send a usage event as JSON")
+        }
         let document: JSONValue
         do throws(JSONParser.SyntaxError) {
             document = try JSONParser.parse(body)
         } catch {
-            throw .badRequest("malformed_json", "malformed JSON at line \(error.line), column \(error.column): \(error.message)")
+            throw .badRequest(
+                "malformed_json",
+                "malformed JSON at line \(error.line), column \(error.column): \(error.message)"
+            )
         }
         let items: [(path: String, value: JSONValue)]
         switch document {
@@ -31,36 +39,58 @@ enum UsageEvents {
             items = values.enumerated().map { ("[\($0.offset)]", $0.element) }
         case .object(let object) where object["events"] != nil && object.members.count == 1:
             guard case .array(let values) = object["events"]! else {
-                throw .badRequest("invalid_field", "events must be an array of usage events, got \(object["events"]!.typeDescription)")
+                throw .badRequest(
+                    "invalid_field",
+                    "events must be an array of usage events, got \(object["events"]!.typeDescription)"
+                )
             }
             items = values.enumerated().map { ("events[\($0.offset)]", $0.element) }
         case .object:
             items = [("", document)]
         default:
-            throw .badRequest("invalid_body", "the body must be a usage event object, an array of them, or {\"events\": [...]}; got \(document.typeDescription)")
+            throw .badRequest(
+                "invalid_body",
+                "the body must be a usage event object, an array of them, or {\"events\": [...]}; got \(document.typeDescription)"
+            )
         }
         guard !items.isEmpty else { throw .badRequest("empty_batch", "the batch holds no events") }
         guard items.count <= maximumEvents else {
             throw .badRequest("too_many_events", "a batch holds at most \(maximumEvents) events; got \(items.count)")
         }
         return try items.map { (item) throws(APIError) in
-            try event(item.value, at: item.path, principal: principal, defaultClientID: defaultClientID,
-                      knownTenants: knownTenants, now: now)
+            try event(
+                item.value,
+                at: item.path,
+                principal: principal,
+                defaultClientID: defaultClientID,
+                knownTenants: knownTenants,
+                now: now
+            )
         }
     }
 
     private static func event(
-        _ value: JSONValue, at path: String, principal: Principal, defaultClientID: String, knownTenants: Set<String>,
+        _ value: JSONValue,
+        at path: String,
+        principal: Principal,
+        defaultClientID: String,
+        knownTenants: Set<String>,
         now: Int64
     ) throws(APIError) -> ResourceWatcher_V1_ModelUsage {
         let prefix = path.isEmpty ? "" : path + "."
         guard case .object(let object) = value else {
-            throw .badRequest("invalid_field", "\(path.isEmpty ? "the event" : path) must be an object, got \(value.typeDescription)")
+            throw .badRequest(
+                "invalid_field",
+                "\(path.isEmpty ? "the event" : path) must be an object, got \(value.typeDescription)"
+            )
         }
         var seen: Set<String> = []
         for member in object.members {
             guard fields.contains(member.key) else {
-                throw .badRequest("unknown_field", "unknown field \(prefix)\(member.key); allowed: \(fields.sorted().joined(separator: ", "))")
+                throw .badRequest(
+                    "unknown_field",
+                    "unknown field \(prefix)\(member.key); allowed: \(fields.sorted().joined(separator: ", "))"
+                )
             }
             guard seen.insert(member.key).inserted else {
                 throw .badRequest("duplicate_field", "\(prefix)\(member.key) appears twice")
@@ -72,7 +102,10 @@ enum UsageEvents {
                 return nil
             }
             guard case .string(let text) = field else {
-                throw .badRequest("invalid_field", "\(prefix)\(name) must be a string, got \(field.typeAndValueDescription)")
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)\(name) must be a string, got \(field.typeAndValueDescription)"
+                )
             }
             guard !text.isEmpty, text.utf8.count <= 256 else {
                 throw .badRequest("invalid_field", "\(prefix)\(name) must be 1 to 256 bytes long")
@@ -85,11 +118,19 @@ enum UsageEvents {
         func count(_ name: String) throws(APIError) -> UInt64 {
             guard let field = object[name] else { throw .badRequest("missing_field", "\(prefix)\(name) is required") }
             guard case .number(let number) = field, let integer = number.integer else {
-                throw .badRequest("invalid_field", "\(prefix)\(name) must be a whole number, got \(field.typeAndValueDescription)")
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)\(name) must be a whole number, got \(field.typeAndValueDescription)"
+                )
             }
-            guard integer >= 0 else { throw .badRequest("invalid_field", "\(prefix)\(name) must not be negative, got \(integer)") }
+            guard integer >= 0 else {
+                throw .badRequest("invalid_field", "\(prefix)\(name) must not be negative, got \(integer)")
+            }
             guard integer <= maximumTokensPerEvent else {
-                throw .badRequest("invalid_field", "\(prefix)\(name) must be at most \(maximumTokensPerEvent), got \(integer)")
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)\(name) must be at most \(maximumTokensPerEvent), got \(integer)"
+                )
             }
             return UInt64(integer)
         }
@@ -117,8 +158,13 @@ enum UsageEvents {
         usage.tokensInput = try count("tokens_input")
         usage.tokensOutput = try count("tokens_output")
         if let field = object["latency_ms"] {
-            guard case .number(let number) = field, number.double.isFinite, number.double >= 0, number.double < 86_400_000 else {
-                throw .badRequest("invalid_field", "\(prefix)latency_ms must be a number from 0 to 86400000, got \(field.typeAndValueDescription)")
+            guard case .number(let number) = field, number.double.isFinite, number.double >= 0,
+                number.double < 86_400_000
+            else {
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)latency_ms must be a number from 0 to 86400000, got \(field.typeAndValueDescription)"
+                )
             }
             usage.latencyMicrosecondsSum = UInt64((number.double * 1000).rounded())
             usage.latencyCount = 1
@@ -126,7 +172,10 @@ enum UsageEvents {
         usage.lastUsedUnixMs = now
         if let text = try string("timestamp", required: false) {
             guard let time = RFC3339.parse(text) else {
-                throw .badRequest("invalid_field", "\(prefix)timestamp must be an RFC 3339 time such as 2025-04-05T19:40:00Z, got \"\(text)\"")
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)timestamp must be an RFC 3339 time such as 2025-04-05T19:40:00Z, got \"\(text)\""
+                )
             }
             usage.lastUsedUnixMs = time
         }

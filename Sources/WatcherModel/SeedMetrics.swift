@@ -14,24 +14,35 @@ public enum SeedMetrics {
     public static let components: [ComponentMetric] = [
         ComponentMetric(
             name: "resource_watcher_component_cpu_usage",
-            help: "CPU usage of the component in percent of its CPU capacity (cgroup limit, else all host cores) over the last interval",
-            value: { Double($0.cpuUsageCentipercent) / 100 }),
+            help:
+                "CPU usage of the component in percent of its CPU capacity (cgroup limit, else all host cores) over the last interval",
+            value: { Double($0.cpuUsageCentipercent) / 100 }
+        ),
         ComponentMetric(
-            name: "resource_watcher_component_memory_usage", help: "Memory used by the component in MiB",
-            value: { Double($0.memoryUsageKib) / 1024 }),
+            name: "resource_watcher_component_memory_usage",
+            help: "Memory used by the component in MiB",
+            value: { Double($0.memoryUsageKib) / 1024 }
+        ),
         ComponentMetric(
             name: "resource_watcher_component_memory_usage_percent",
             help: "Memory used by the component in percent of its limit, else of host MemTotal",
-            value: { Double($0.memoryUsageCentipercent) / 100 }),
+            value: { Double($0.memoryUsageCentipercent) / 100 }
+        ),
         ComponentMetric(
-            name: "resource_watcher_component_disk_usage", help: "Disk space the component occupies in MiB",
-            value: { Double($0.diskUsageKib) / 1024 }),
+            name: "resource_watcher_component_disk_usage",
+            help: "Disk space the component occupies in MiB",
+            value: { Double($0.diskUsageKib) / 1024 }
+        ),
         ComponentMetric(
-            name: "resource_watcher_component_network_in", help: "Network receive rate of the component in KiB/s",
-            value: { Double($0.networkInBytesPerSecond) / 1024 }),
+            name: "resource_watcher_component_network_in",
+            help: "Network receive rate of the component in KiB/s",
+            value: { Double($0.networkInBytesPerSecond) / 1024 }
+        ),
         ComponentMetric(
-            name: "resource_watcher_component_network_out", help: "Network transmit rate of the component in KiB/s",
-            value: { Double($0.networkOutBytesPerSecond) / 1024 }),
+            name: "resource_watcher_component_network_out",
+            help: "Network transmit rate of the component in KiB/s",
+            value: { Double($0.networkOutBytesPerSecond) / 1024 }
+        ),
     ]
 
     /// One series of a model's usage: its Prometheus name, a HELP text, the labels beside the
@@ -52,19 +63,31 @@ public enum SeedMetrics {
     public static let models: [ModelSeries] = [
         ModelSeries(
             name: "resource_watcher_model_request_count",
-            help: "Requests made to the model since the agent started (a counter)", extraLabels: [],
-            exposition: .untyped, value: { Double($0.requestsCount) }),
+            help: "Requests made to the model since the agent started (a counter)",
+            extraLabels: [],
+            exposition: .untyped,
+            value: { Double($0.requestsCount) }
+        ),
         ModelSeries(
             name: "resource_watcher_model_tokens_processed",
             help: "Tokens processed by the model since the agent started, by direction (input or output; a counter)",
-            extraLabels: [("direction", "input")], exposition: .untyped, value: { Double($0.tokensInput) }),
+            extraLabels: [("direction", "input")],
+            exposition: .untyped,
+            value: { Double($0.tokensInput) }
+        ),
         ModelSeries(
             name: "resource_watcher_model_tokens_processed",
             help: "Tokens processed by the model since the agent started, by direction (input or output; a counter)",
-            extraLabels: [("direction", "output")], exposition: .untyped, value: { Double($0.tokensOutput) }),
+            extraLabels: [("direction", "output")],
+            exposition: .untyped,
+            value: { Double($0.tokensOutput) }
+        ),
         ModelSeries(
             name: "resource_watcher_model_latency",
-            help: "Average request latency of the model in milliseconds since the agent started", extraLabels: [],
-            exposition: .gauge, value: { UsageLedger.averageLatencyMilliseconds($0) }),
+            help: "Average request latency of the model in milliseconds since the agent started",
+            extraLabels: [],
+            exposition: .gauge,
+            value: { UsageLedger.averageLatencyMilliseconds($0) }
+        ),
     ]
 }

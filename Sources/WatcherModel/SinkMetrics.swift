@@ -70,14 +70,25 @@ public final class SinkMetrics: Sendable {
     /// A consistent copy of the counters; `lagRecords` comes from the spool, which owns cursors.
     public func snapshot(lagRecords: UInt64, nowUnixMilliseconds now: Int64) -> SinkSnapshot {
         state.withLock { state in
-            let lagSeconds = lagRecords == 0
+            let lagSeconds =
+                lagRecords == 0
                 ? 0 : state.oldestPendingUnixMilliseconds.map { max(0, Double(now - $0) / 1000) } ?? 0
             return SinkSnapshot(
-                name: sink, itemName: itemName, sentRequests: state.sentRequests, sentItems: state.sentItems,
-                failedAttempts: state.failedAttempts, retries: state.retries, droppedRequests: state.droppedRequests,
-                droppedItems: state.droppedItems, lastSuccessUnixMilliseconds: state.lastSuccessUnixMilliseconds,
-                lastError: state.lastError, consecutiveFailures: state.consecutiveFailures, lagRecords: lagRecords,
-                lagSeconds: lagSeconds, lostRecords: state.lostRecords)
+                name: sink,
+                itemName: itemName,
+                sentRequests: state.sentRequests,
+                sentItems: state.sentItems,
+                failedAttempts: state.failedAttempts,
+                retries: state.retries,
+                droppedRequests: state.droppedRequests,
+                droppedItems: state.droppedItems,
+                lastSuccessUnixMilliseconds: state.lastSuccessUnixMilliseconds,
+                lastError: state.lastError,
+                consecutiveFailures: state.consecutiveFailures,
+                lagRecords: lagRecords,
+                lagSeconds: lagSeconds,
+                lostRecords: state.lostRecords
+            )
         }
     }
 }

@@ -24,8 +24,10 @@ public final class TickStatistics: Sendable {
     }
 
     /// Ticks so far, the last one's duration, the sum of all durations, and when the last ended.
-    public func snapshot() -> (ticks: UInt64, lastDurationSeconds: Double, durationSecondsSum: Double,
-                               lastTickUnixMilliseconds: Int64?) {
+    public func snapshot() -> (
+        ticks: UInt64, lastDurationSeconds: Double, durationSecondsSum: Double,
+        lastTickUnixMilliseconds: Int64?
+    ) {
         state.withLock { ($0.ticks, $0.lastDurationSeconds, $0.durationSecondsSum, $0.lastTickUnixMilliseconds) }
     }
 }

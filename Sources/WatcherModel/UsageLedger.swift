@@ -36,7 +36,8 @@ public final class UsageLedger: Sendable {
     /// Runs `append` (the usage record's durable append) and then records `events`, as one step
     /// with respect to `snapshotting`.
     public func recordDurably<Failure: Error>(
-        _ events: [ResourceWatcher_V1_ModelUsage], append: () throws(Failure) -> Void
+        _ events: [ResourceWatcher_V1_ModelUsage],
+        append: () throws(Failure) -> Void
     ) throws(Failure) {
         try appendOrder.withLock { (_) throws(Failure) in
             try append()

@@ -15,8 +15,10 @@ struct RealisticTick {
 
     init(seed: UInt64 = 42) {
         random = SplitMix(seed: seed)
-        let kinds = ["ollama", "langchain-api", "langchain-worker", "qdrant", "embeddings", "rag-gateway", "vllm",
-                     "redis-cache", "postgres-vector", "whisper"]
+        let kinds = [
+            "ollama", "langchain-api", "langchain-worker", "qdrant", "embeddings", "rag-gateway", "vllm",
+            "redis-cache", "postgres-vector", "whisper",
+        ]
         let tenants = ["default", "acme-corp", "globex"]
         components = (0..<Self.componentCount).map { index in
             var sample = ResourceWatcher_V1_ComponentSample()
@@ -52,8 +54,10 @@ struct RealisticTick {
         batch.timestampUnixMs = timestampMilliseconds
         batch.intervalSeconds = 15
         batch.components = components
-        batch.activeAlerts = [alert(component: components[0], type: .highMemoryUsage, value: 8520),
-                              alert(component: components[6], type: .highCpuUsage, value: 9140)]
+        batch.activeAlerts = [
+            alert(component: components[0], type: .highMemoryUsage, value: 8520),
+            alert(component: components[6], type: .highCpuUsage, value: 9140),
+        ]
 
         var logs = ResourceWatcher_V1_Batch()
         logs.schemaVersion = 1
@@ -63,7 +67,8 @@ struct RealisticTick {
         logs.logs = (0..<Self.logLines).map { line in
             var record = ResourceWatcher_V1_LogRecord()
             let component = components[Int(random.next() % UInt64(components.count))]
-            record.timestampUnixNs = timestampMilliseconds * 1_000_000 + Int64(line) * 731_000_000 + Int64(random.next() % 1_000_000)
+            record.timestampUnixNs =
+                timestampMilliseconds * 1_000_000 + Int64(line) * 731_000_000 + Int64(random.next() % 1_000_000)
             record.clientID = component.clientID
             record.component = component.name
             record.source = "/var/log/ai/\(component.name).log"
@@ -71,20 +76,27 @@ struct RealisticTick {
             switch random.next() % 5 {
             case 0:
                 record.level = .warning
-                record.message = "slow request model=\(model) duration=\(1000 + random.next() % 9000)ms queue_depth=\(random.next() % 12)"
+                record.message =
+                    "slow request model=\(model) duration=\(1000 + random.next() % 9000)ms queue_depth=\(random.next() % 12)"
             case 1:
                 record.level = .info
-                record.message = "[GIN] \(tick % 24):\(line % 60):\(random.next() % 60) | 200 | \(random.next() % 900)ms | 10.0.3.\(random.next() % 250) | POST \"/api/chat\""
+                record.message =
+                    "[GIN] \(tick % 24):\(line % 60):\(random.next() % 60) | 200 | \(random.next() % 900)ms | 10.0.3.\(random.next() % 250) | POST \"/api/chat\""
             default:
                 record.level = .info
-                record.message = "POST /api/generate model=\(model) prompt_tokens=\(random.next() % 2048) completion_tokens=\(random.next() % 1024) total_duration=\(random.next() % 5000)ms"
+                record.message =
+                    "POST /api/generate model=\(model) prompt_tokens=\(random.next() % 2048) completion_tokens=\(random.next() % 1024) total_duration=\(random.next() % 5000)ms"
             }
             return record
         }
         return (batch, logs)
     }
 
-    private func alert(component: ResourceWatcher_V1_ComponentSample, type: ResourceWatcher_V1_AlertType, value: Int64)
+    private func alert(
+        component: ResourceWatcher_V1_ComponentSample,
+        type: ResourceWatcher_V1_AlertType,
+        value: Int64
+    )
         -> ResourceWatcher_V1_Alert
     {
         var alert = ResourceWatcher_V1_Alert()

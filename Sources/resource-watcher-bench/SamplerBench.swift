@@ -22,7 +22,10 @@ struct SamplerBench {
         var pids: [pid_t] = []
         defer {
             for pid in pids { kill(pid, SIGKILL) }
-            for pid in pids { var status: Int32 = 0; waitpid(pid, &status, 0) }
+            for pid in pids {
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
         }
         var components: [ComponentConfig] = []
         for index in 0..<count {
@@ -32,17 +35,23 @@ struct SamplerBench {
             symlink("/bin/sleep", path)
             let arguments: [String] = [path, "3600"]
             let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-            defer { argv.forEach { free($0) } }
+            defer { for argument in argv { free(argument) } }
             var pid: pid_t = 0
-            guard posix_spawn(&pid, path, nil, nil, argv, environ) == 0 else { throw BenchFailure("cannot spawn \(path)") }
+            guard posix_spawn(&pid, path, nil, nil, argv, environ) == 0 else {
+                throw BenchFailure("cannot spawn \(path)")
+            }
             pids.append(pid)
             components.append(ComponentConfig(name: name, processName: name))
         }
         let sampler = ProcessComponentSampler(components: components)
         var samples = sampler.sample()
         let deadline = ContinuousClock.now + .seconds(30)
-        while samples.contains(where: { $0.status != .healthy }) && ContinuousClock.now < deadline { samples = sampler.sample() }
-        guard !samples.contains(where: { $0.status != .healthy }) else { throw BenchFailure("not every process was found") }
+        while samples.contains(where: { $0.status != .healthy }) && ContinuousClock.now < deadline {
+            samples = sampler.sample()
+        }
+        guard !samples.contains(where: { $0.status != .healthy }) else {
+            throw BenchFailure("not every process was found")
+        }
 
         // Steady state: ticks between host scans (the sampler scans the host every 10 s, and on
         // any tick where a component is missing). A scan tick is measured on fresh samplers.
@@ -74,11 +83,15 @@ struct SamplerBench {
             print((time.process_time() - start) / (\(ticks) * len(pids)) * 1e6)
             """
         let python = try captureOutput("/usr/bin/env", ["python3", "-c", script])
-        guard let baseline = Double(python.trimmingCharacters) else { throw BenchFailure("python baseline failed: \(python)") }
-        print("   \(count) components: \(format(ours, digits: 1)) µs CPU per component per tick"
-              + " between host scans; a first tick with a host scan (\(Int(hostProcesses)) processes): \(format(scanSeconds * 1000, digits: 1)) ms"
-              + "  | baseline python reading 3 /proc files per process: \(format(baseline, digits: 1)) µs"
-              + "  | ratio \(format(ours / baseline, digits: 2))x (target <= 50 µs per component)")
+        guard let baseline = Double(python.trimmingCharacters) else {
+            throw BenchFailure("python baseline failed: \(python)")
+        }
+        print(
+            "   \(count) components: \(format(ours, digits: 1)) µs CPU per component per tick"
+                + " between host scans; a first tick with a host scan (\(Int(hostProcesses)) processes): \(format(scanSeconds * 1000, digits: 1)) ms"
+                + "  | baseline python reading 3 /proc files per process: \(format(baseline, digits: 1)) µs"
+                + "  | ratio \(format(ours / baseline, digits: 2))x (target <= 50 µs per component)"
+        )
     }
 
     private func countProcesses() -> Int {
@@ -95,7 +108,9 @@ struct SamplerBench {
     private func cpuSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
+        ) / 1e6
     }
 }
 
@@ -115,7 +130,7 @@ func captureOutput(_ program: String, _ arguments: [String]) throws -> String {
     posix_spawn_file_actions_addclose(&actions, ends[0])
     let words = [program] + arguments
     let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
+    defer { for argument in argv { free(argument) } }
     var pid: pid_t = 0
     let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
     close(ends[1])

@@ -13,10 +13,14 @@ struct SpoolBench {
     let logger: Logger
 
     func run() throws {
-        print("== spool: realistic tick = \(RealisticTick.componentCount) components x \(RealisticTick.valuesPerComponent) seed fields, 2 alerts, \(RealisticTick.logLines) log lines")
+        print(
+            "== spool: realistic tick = \(RealisticTick.componentCount) components x \(RealisticTick.valuesPerComponent) seed fields, 2 alerts, \(RealisticTick.logLines) log lines"
+        )
         var generator = RealisticTick()
         let ticks = (0..<4000).map { _ in generator.next() }
-        let encoded: [(sample: [UInt8], logs: [UInt8])] = try ticks.map { (try $0.sample.serializedBytes(), try $0.logs.serializedBytes()) }
+        let encoded: [(sample: [UInt8], logs: [UInt8])] = try ticks.map {
+            (try $0.sample.serializedBytes(), try $0.logs.serializedBytes())
+        }
         let rawBytesPerTick = Double(encoded.reduce(0) { $0 + $1.sample.count + $1.logs.count }) / Double(encoded.count)
         print("   encoded tick: \(Int(rawBytesPerTick)) bytes of protobuf before compression")
 
@@ -29,7 +33,8 @@ struct SpoolBench {
 
     // MARK: - Append
 
-    private func appendThroughput(_ encoded: [(sample: [UInt8], logs: [UInt8])], policy: FsyncPolicy, ticks: Int) throws {
+    private func appendThroughput(_ encoded: [(sample: [UInt8], logs: [UInt8])], policy: FsyncPolicy, ticks: Int) throws
+    {
         let directory = fresh("append-\(policy)")
         defer { remove(directory) }
         let spool = try Spool(directory: directory, options: SpoolOptions(fsync: policy), logger: logger)
@@ -61,7 +66,8 @@ struct SpoolBench {
         print(
             "   append fsync=\(policy): \(format(Double(ticks) / spoolSeconds)) ticks/s, \(format(spoolMBps)) MB/s raw"
                 + "  | baseline plain pwrite\(policy == .batch ? "+fdatasync" : ""): \(format(baselineMBps)) MB/s"
-                + "  | ratio \(format(spoolMBps / baselineMBps, digits: 2))x")
+                + "  | ratio \(format(spoolMBps / baselineMBps, digits: 2))x"
+        )
     }
 
     // MARK: - Read
@@ -69,7 +75,12 @@ struct SpoolBench {
     private func readThroughput(_ encoded: [(sample: [UInt8], logs: [UInt8])]) throws {
         let directory = fresh("read")
         defer { remove(directory) }
-        let spool = try Spool(directory: directory, options: SpoolOptions(fsync: .never), consumers: ["bench"], logger: logger)
+        let spool = try Spool(
+            directory: directory,
+            options: SpoolOptions(fsync: .never),
+            consumers: ["bench"],
+            logger: logger
+        )
         var rawBytes = 0
         for tick in encoded {
             try spool.append(kind: .sample, payload: tick.sample)
@@ -90,7 +101,9 @@ struct SpoolBench {
         let baselinePath = directory + "/baseline.raw"
         let descriptor = open(baselinePath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         for tick in encoded {
-            for record in [tick.sample, tick.logs] { _ = record.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } }
+            for record in [tick.sample, tick.logs] {
+                _ = record.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            }
         }
         close(descriptor)
         var baselineBytes = 0
@@ -101,13 +114,16 @@ struct SpoolBench {
         print(
             "   read: \(format(Double(records) / seconds)) records/s, \(format(mbps)) MB/s raw (CRC + decompress)"
                 + "  | baseline plain read of the uncompressed bytes: \(format(baselineMBps)) MB/s"
-                + "  | ratio \(format(mbps / baselineMBps, digits: 2))x")
+                + "  | ratio \(format(mbps / baselineMBps, digits: 2))x"
+        )
     }
 
     // MARK: - Size
 
-    private func bytesPerValue(ticks: [(sample: ResourceWatcher_V1_Batch, logs: ResourceWatcher_V1_Batch)],
-                               encoded: [(sample: [UInt8], logs: [UInt8])]) throws {
+    private func bytesPerValue(
+        ticks: [(sample: ResourceWatcher_V1_Batch, logs: ResourceWatcher_V1_Batch)],
+        encoded: [(sample: [UInt8], logs: [UInt8])]
+    ) throws {
         let values = Double(ticks.count * RealisticTick.componentCount * RealisticTick.valuesPerComponent)
         var onDisk: [String: Double] = [:]
         for includeLogs in [false, true] {
@@ -128,15 +144,19 @@ struct SpoolBench {
             "   on disk: \(format(perValue, digits: 2)) bytes per sampled value (sample records: components + alerts)"
                 + "  | baseline uncompressed protobuf: \(format(protobuf / values, digits: 2)) B"
                 + ", Prometheus text exposition: \(format(exposition / values, digits: 2)) B"
-                + "  | ratio \(format(perValue / (exposition / values), digits: 3))x of exposition")
-        print("   on disk incl. the tick's \(RealisticTick.logLines) log lines: \(format(onDisk["tick"]! / values, digits: 2)) bytes per sampled value; target <= 10 for samples")
+                + "  | ratio \(format(perValue / (exposition / values), digits: 3))x of exposition"
+        )
+        print(
+            "   on disk incl. the tick's \(RealisticTick.logLines) log lines: \(format(onDisk["tick"]! / values, digits: 2)) bytes per sampled value; target <= 10 for samples"
+        )
     }
 
     /// Size of the same values as Prometheus text exposition (what a scrape would transfer).
     static func expositionBytes(_ batch: ResourceWatcher_V1_Batch) -> Int {
         var total = 0
         for component in batch.components {
-            let labels = "{client_id=\"\(component.clientID)\",component=\"\(component.name)\",instance=\"ai-host-01\",job=\"resource-watcher\"}"
+            let labels =
+                "{client_id=\"\(component.clientID)\",component=\"\(component.name)\",instance=\"ai-host-01\",job=\"resource-watcher\"}"
             let values: [(String, Double)] = [
                 ("resource_watcher_component_cpu_usage", Double(component.cpuUsageCentipercent) / 100),
                 ("resource_watcher_component_memory_usage", Double(component.memoryUsageKib) / 1024),
@@ -181,15 +201,24 @@ struct SpoolBench {
             sync()
             var timings: [Double] = []
             for _ in 0..<7 {
-                timings.append(try measure {
-                    let spool = try Spool(directory: directory, options: options, consumers: ["bench"], logger: logger)
-                    precondition(spool.latest(.sample) != nil)
-                    spool.close()
-                })
+                timings.append(
+                    try measure {
+                        let spool = try Spool(
+                            directory: directory,
+                            options: options,
+                            consumers: ["bench"],
+                            logger: logger
+                        )
+                        precondition(spool.latest(.sample) != nil)
+                        spool.close()
+                    }
+                )
             }
             medians[totalMiB] = timings.sorted()[timings.count / 2]
             let bytes = try listSegments(directory).reduce(0) { $0 + fileSize($1) }
-            print("   open \(format(Double(bytes) / 1_048_576)) MiB spool: median \(format(medians[totalMiB]! * 1000, digits: 2)) ms of 7")
+            print(
+                "   open \(format(Double(bytes) / 1_048_576)) MiB spool: median \(format(medians[totalMiB]! * 1000, digits: 2)) ms of 7"
+            )
         }
         print("   open time 1 GiB / 10 MiB: \(format(medians[1024]! / medians[10]!, digits: 2))x (target <= 2x)")
     }
@@ -206,7 +235,7 @@ struct SpoolBench {
         var pid: pid_t = 0
         let words: [String] = ["/bin/rm", "-rf", path]
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         guard posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 else { return }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
@@ -217,7 +246,9 @@ struct SpoolBench {
         defer { closedir(handle) }
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             if name.hasSuffix(".seg") { names.append(directory + "/" + name) }
         }
         return names.sorted()

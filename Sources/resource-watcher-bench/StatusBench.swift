@@ -29,7 +29,9 @@ struct StatusBench {
     }
 
     func run() async throws {
-        guard access("/usr/bin/wrk", X_OK) == 0 else { throw BenchFailure("wrk is not installed (make deps installs it)") }
+        guard access("/usr/bin/wrk", X_OK) == 0 else {
+            throw BenchFailure("wrk is not installed (make deps installs it)")
+        }
         let directory = workDirectory + "/status"
         _ = try captureOutput("/bin/rm", ["-rf", directory])
         mkdir(directory, 0o755)
@@ -50,8 +52,15 @@ struct StatusBench {
         for index in batch.components.indices { batch.components[index].clientID = "default" }
         _ = try spool.append(kind: .sample, payload: try batch.serializedBytes())
         let state = StatusState(
-            config: config, spool: spool, sinks: [], usage: UsageLedger(), ticks: TickStatistics(), version: "bench",
-            agentID: "bench/default", ioThreadPool: pool)
+            config: config,
+            spool: spool,
+            sinks: [],
+            usage: UsageLedger(),
+            ticks: TickStatistics(),
+            version: "bench",
+            agentID: "bench/default",
+            ioThreadPool: pool
+        )
         let group = ServiceGroup(services: StatusServer.services(state: state, logger: logger), logger: logger)
         let server = Task { try await group.run() }
         defer { server.cancel() }
@@ -60,7 +69,9 @@ struct StatusBench {
         let body = try captureOutput("/usr/bin/curl", ["-s", "-H", "Authorization: Bearer \(token)", url])
         let components = body.components(separatedBy: "\"component\":").count - 1
         guard components == Self.componentCount else {
-            throw BenchFailure("expected \(Self.componentCount) components in the answer, got \(components): \(body.prefix(200))")
+            throw BenchFailure(
+                "expected \(Self.componentCount) components in the answer, got \(components): \(body.prefix(200))"
+            )
         }
         let ours = try wrk(url, headers: ["Authorization: Bearer \(token)"])
         await group.triggerGracefulShutdown()
@@ -71,17 +82,25 @@ struct StatusBench {
         let prometheusPort = try freeLoopbackPort()
         writeConfig(directory + "/prometheus.yml")
         let prometheus = try PrometheusProcess(
-            ["--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
-             "--web.listen-address=127.0.0.1:\(prometheusPort)"],
-            port: prometheusPort, logPath: directory + "/prometheus.log")
+            [
+                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
+                "--web.listen-address=127.0.0.1:\(prometheusPort)",
+            ],
+            port: prometheusPort,
+            logPath: directory + "/prometheus.log"
+        )
         defer { prometheus.stop() }
         try await prometheus.waitUntilReady()
         let reference = try wrk(prometheus.baseURL + "/-/healthy", headers: [])
 
-        print("== status API: GET /metrics/components (\(Self.componentCount) components, \(body.utf8.count) bytes, bearer token) with wrk -t2 -c\(Self.connections) -d\(Self.duration)")
-        print("   resource-watcher: \(Int(ours.requestsPerSecond)) requests/s, p99 \(format(ours.p99Milliseconds)) ms, \(ours.non2xx) non-2xx"
-              + "  | baseline prometheus /-/healthy: \(Int(reference.requestsPerSecond)) requests/s, p99 \(format(reference.p99Milliseconds)) ms"
-              + "  | ratio \(format(ours.requestsPerSecond / reference.requestsPerSecond))x requests/s (target >= 10000 requests/s, p99 <= 10 ms)")
+        print(
+            "== status API: GET /metrics/components (\(Self.componentCount) components, \(body.utf8.count) bytes, bearer token) with wrk -t2 -c\(Self.connections) -d\(Self.duration)"
+        )
+        print(
+            "   resource-watcher: \(Int(ours.requestsPerSecond)) requests/s, p99 \(format(ours.p99Milliseconds)) ms, \(ours.non2xx) non-2xx"
+                + "  | baseline prometheus /-/healthy: \(Int(reference.requestsPerSecond)) requests/s, p99 \(format(reference.p99Milliseconds)) ms"
+                + "  | ratio \(format(ours.requestsPerSecond / reference.requestsPerSecond))x requests/s (target >= 10000 requests/s, p99 <= 10 ms)"
+        )
     }
 
     private func writeConfig(_ path: String) {
@@ -96,8 +115,13 @@ struct StatusBench {
     private func waitUntilAnswering(_ url: String, token: String) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            let status = try captureOutput("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                                             "-H", "Authorization: Bearer \(token)", url])
+            let status = try captureOutput(
+                "/usr/bin/curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                    "-H", "Authorization: Bearer \(token)", url,
+                ]
+            )
             if status == "200" { return }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -108,15 +132,20 @@ struct StatusBench {
     private func wrk(_ url: String, headers: [String]) throws -> Load {
         let output = try captureOutput(
             "/usr/bin/wrk",
-            ["-t2", "-c\(Self.connections)", "-d\(Self.duration)", "--latency"] + headers.flatMap { ["-H", $0] } + [url])
+            ["-t2", "-c\(Self.connections)", "-d\(Self.duration)", "--latency"] + headers.flatMap { ["-H", $0] } + [url]
+        )
         var load = Load(requestsPerSecond: 0, p99Milliseconds: .nan, non2xx: 0)
         for line in output.split(separator: "\n") {
             let words = line.split(separator: " ", omittingEmptySubsequences: true)
             if words.first == "Requests/sec:", words.count > 1 { load.requestsPerSecond = Double(words[1]) ?? 0 }
             if words.first == "99%", words.count > 1 { load.p99Milliseconds = milliseconds(String(words[1])) }
-            if line.contains("Non-2xx or 3xx responses:"), let count = words.last.flatMap({ Int($0) }) { load.non2xx = count }
+            if line.contains("Non-2xx or 3xx responses:"), let count = words.last.flatMap({ Int($0) }) {
+                load.non2xx = count
+            }
         }
-        guard load.requestsPerSecond > 0, load.p99Milliseconds.isFinite else { throw BenchFailure("cannot read wrk's output:\n\(output)") }
+        guard load.requestsPerSecond > 0, load.p99Milliseconds.isFinite else {
+            throw BenchFailure("cannot read wrk's output:\n\(output)")
+        }
         return load
     }
 

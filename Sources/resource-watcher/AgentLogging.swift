@@ -66,7 +66,8 @@ struct LineLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line = "\(RFC3339.format(unixMilliseconds: RFC3339.nowUnixMilliseconds(), withMilliseconds: true)) \(event.level) \(event.message)"
+        var line =
+            "\(RFC3339.format(unixMilliseconds: RFC3339.nowUnixMilliseconds(), withMilliseconds: true)) \(event.level) \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         for key in merged.keys.sorted() {
             let value = "\(merged[key]!)"

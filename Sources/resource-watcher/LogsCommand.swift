@@ -13,7 +13,8 @@ import Glibc
 struct LogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Print the log records kept in the spool; --follow keeps printing new ones.")
+        abstract: "Print the log records kept in the spool; --follow keeps printing new ones."
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -23,10 +24,16 @@ struct LogsCommand: ParsableCommand {
     @Option(name: .long, help: "Only this component's records (\"resource-watcher\" for the agent's own).")
     var component: String?
 
-    @Option(name: .long, help: "Only records at this level or above: trace, debug, info, notice, warning, error, critical.")
+    @Option(
+        name: .long,
+        help: "Only records at this level or above: trace, debug, info, notice, warning, error, critical."
+    )
     var level: String?
 
-    @Option(name: .long, help: "Only records since this time: RFC 3339 (2025-04-05T19:40:00Z) or an age (30s, 10m, 2h, 1d).")
+    @Option(
+        name: .long,
+        help: "Only records since this time: RFC 3339 (2025-04-05T19:40:00Z) or an age (30s, 10m, 2h, 1d)."
+    )
     var since: String?
 
     @Option(name: .long, help: "Without --since, how many of the newest records to print.")
@@ -45,7 +52,9 @@ struct LogsCommand: ParsableCommand {
     func run() throws {
         let directory = try options.load().spool.directory
         let minimumRank = level.flatMap(Self.levelRank) ?? 0
-        let sinceNanoseconds = since.flatMap { Self.parseSince($0, now: RFC3339.nowUnixMilliseconds()) }.map { $0 * 1_000_000 }
+        let sinceNanoseconds = since.flatMap { Self.parseSince($0, now: RFC3339.nowUnixMilliseconds()) }.map {
+            $0 * 1_000_000
+        }
         func wanted(_ record: ResourceWatcher_V1_LogRecord) -> Bool {
             let name = record.component.isEmpty ? "resource-watcher" : record.component
             return (component == nil || component == name) && Self.rank(record.level) >= minimumRank

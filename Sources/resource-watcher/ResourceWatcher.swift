@@ -11,7 +11,8 @@ struct ResourceWatcher: AsyncParsableCommand {
             RunCommand.self, StatusCommand.self, LogsCommand.self, CheckConfigCommand.self, SpoolCommand.self,
             VersionCommand.self,
         ],
-        defaultSubcommand: RunCommand.self)
+        defaultSubcommand: RunCommand.self
+    )
 }
 
 /// The agent's version, reported by `version`, `/health` and the User-Agent of every sink.

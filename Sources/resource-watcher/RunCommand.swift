@@ -4,8 +4,8 @@ import NIOPosix
 import Sampler
 import ServiceLifecycle
 import Shipper
-import StatusAPI
 import Spool
+import StatusAPI
 import UnixSignals
 import WatcherModel
 
@@ -15,7 +15,9 @@ import Glibc
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Run the agent (the default command). SIGTERM or SIGINT stops it cleanly.")
+        commandName: "run",
+        abstract: "Run the agent (the default command). SIGTERM or SIGINT stops it cleanly."
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -23,7 +25,11 @@ struct RunCommand: AsyncParsableCommand {
         let config = try options.load()
         let agentLogs = LogBuffer()
         let logger = try AgentLogging.bootstrap(
-            level: config.logLevel, file: config.logFile, clientID: config.clientID, spoolBuffer: agentLogs)
+            level: config.logLevel,
+            file: config.logFile,
+            clientID: config.clientID,
+            spoolBuffer: agentLogs
+        )
 
         // Blocking I/O (spool files, fsync, /proc) runs on these threads, never on the cooperative pool.
         let ioThreadPool = NIOThreadPool(numberOfThreads: 2)
@@ -33,16 +39,25 @@ struct RunCommand: AsyncParsableCommand {
             maxBytes: config.spool.maxBytes,
             maxAge: config.spool.maxAge,
             segmentSizeBytes: config.spool.segmentBytes,
-            fsync: FsyncPolicy(rawValue: config.spool.fsync.rawValue) ?? .batch)
+            fsync: FsyncPolicy(rawValue: config.spool.fsync.rawValue) ?? .batch
+        )
         let consumers = ShipperSinks.consumerNames(in: config)
         let spool: Spool
         do {
             spool = try await ioThreadPool.runIfActive {
-                try Spool(directory: config.spool.directory, options: spoolOptions, consumers: consumers, logger: logger)
+                try Spool(
+                    directory: config.spool.directory,
+                    options: spoolOptions,
+                    consumers: consumers,
+                    logger: logger
+                )
             }
         } catch {
             try? await ioThreadPool.shutdownGracefully()
-            logger.critical("cannot open the spool", metadata: ["spool.dir": "\(config.spool.directory)", "error": "\(error)"])
+            logger.critical(
+                "cannot open the spool",
+                metadata: ["spool.dir": "\(config.spool.directory)", "error": "\(error)"]
+            )
             throw ExitCode(1)
         }
 
@@ -52,18 +67,38 @@ struct RunCommand: AsyncParsableCommand {
         try await ioThreadPool.runIfActive { try StatusState.restoreUsage(usage, from: spool) }
         let ticks = TickStatistics()
         let sampler = SamplerService(
-            config: config, agentID: agentID, spool: spool, ioThreadPool: ioThreadPool, agentLogs: agentLogs, logger: logger,
-            usageLedger: usage, tickStatistics: ticks)
+            config: config,
+            agentID: agentID,
+            spool: spool,
+            ioThreadPool: ioThreadPool,
+            agentLogs: agentLogs,
+            logger: logger,
+            usageLedger: usage,
+            tickStatistics: ticks
+        )
         let sinks = ShipperSinks(
-            config: config, spool: spool, ioThreadPool: ioThreadPool, instance: hostName,
-            userAgent: "resource-watcher/\(AgentVersion.current)", logger: logger)
+            config: config,
+            spool: spool,
+            ioThreadPool: ioThreadPool,
+            instance: hostName,
+            userAgent: "resource-watcher/\(AgentVersion.current)",
+            logger: logger
+        )
         let status = StatusState(
-            config: config, spool: spool, sinks: sinks.metrics, usage: usage, ticks: ticks, version: AgentVersion.current,
-            agentID: agentID, ioThreadPool: ioThreadPool)
+            config: config,
+            spool: spool,
+            sinks: sinks.metrics,
+            usage: usage,
+            ticks: ticks,
+            version: AgentVersion.current,
+            agentID: agentID,
+            ioThreadPool: ioThreadPool
+        )
         if config.auth.isEmpty {
             logger.warning(
                 "no API tokens configured: the status API is open to anyone on this host (loopback only)",
-                metadata: ["listen_address": "\(config.listenAddress)"])
+                metadata: ["listen_address": "\(config.listenAddress)"]
+            )
         }
         var httpLogger = logger
         httpLogger.logLevel = max(logger.logLevel, .notice)  // not one line per request
@@ -74,13 +109,18 @@ struct RunCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: (sinks.services + [sampler] + servers).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger
+            )
+        )
         logger.info(
             "resource-watcher started",
-            metadata: ["version": "\(AgentVersion.current)", "agent.id": "\(agentID)",
-                       "spool.dir": "\(config.spool.directory)", "poll_interval_seconds": "\(config.pollIntervalSeconds)",
-                       "components": "\(config.components.count)",
-                       "sinks": "\(consumers.isEmpty ? "none" : consumers.joined(separator: ","))"])
+            metadata: [
+                "version": "\(AgentVersion.current)", "agent.id": "\(agentID)",
+                "spool.dir": "\(config.spool.directory)", "poll_interval_seconds": "\(config.pollIntervalSeconds)",
+                "components": "\(config.components.count)",
+                "sinks": "\(consumers.isEmpty ? "none" : consumers.joined(separator: ","))",
+            ]
+        )
         var failed = false
         do {
             try await group.run()
@@ -89,7 +129,10 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("service failed; stopping", metadata: ["error": "\(error)"])
             failed = true
         }
-        logger.info("resource-watcher stopping", metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"])
+        logger.info(
+            "resource-watcher stopping",
+            metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"]
+        )
         // Log lines since the last tick go into the spool before it closes.
         try await sampler.flushAgentLogs()
         try await ioThreadPool.runIfActive { spool.close() }

@@ -4,12 +4,16 @@ import WatcherModel
 
 struct SpoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "spool", abstract: "Inspect the on-disk spool.", subcommands: [VerifyCommand.self])
+        commandName: "spool",
+        abstract: "Inspect the on-disk spool.",
+        subcommands: [VerifyCommand.self]
+    )
 
     struct VerifyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
-            abstract: "Read every segment and cursor, report damage; exit 1 if any is found. Changes nothing.")
+            abstract: "Read every segment and cursor, report damage; exit 1 if any is found. Changes nothing."
+        )
 
         @OptionGroup var options: ConfigOptions
 
@@ -24,15 +28,23 @@ struct SpoolCommand: ParsableCommand {
             for segment in report.segments {
                 let range = segment.firstSequence.map { "\($0)...\(segment.lastSequence!)" } ?? "empty"
                 var line = "  \(segment.name)  \(segment.sizeBytes) bytes  \(segment.frameCount) records  \(range)"
-                for region in segment.corruptRegions { line += "\n    CORRUPT: \(region.length) bytes at offset \(region.offset)" }
-                if segment.tailBytes > 0 { line += "\n    TORN TAIL: \(segment.tailBytes) bytes after the last valid record" }
+                for region in segment.corruptRegions {
+                    line += "\n    CORRUPT: \(region.length) bytes at offset \(region.offset)"
+                }
+                if segment.tailBytes > 0 {
+                    line += "\n    TORN TAIL: \(segment.tailBytes) bytes after the last valid record"
+                }
                 if segment.outOfOrderFrames > 0 { line += "\n    OUT OF ORDER: \(segment.outOfOrderFrames) records" }
                 if segment.undecodableFrames > 0 { line += "\n    UNDECODABLE: \(segment.undecodableFrames) records" }
                 print(line)
             }
-            if report.missingSequences > 0 { print("  \(report.missingSequences) sequence numbers missing between records") }
+            if report.missingSequences > 0 {
+                print("  \(report.missingSequences) sequence numbers missing between records")
+            }
             for cursor in report.cursors {
-                print("  cursor \(cursor.name): " + (cursor.sequence.map { "acknowledged through \($0)" } ?? "UNREADABLE"))
+                print(
+                    "  cursor \(cursor.name): " + (cursor.sequence.map { "acknowledged through \($0)" } ?? "UNREADABLE")
+                )
             }
             guard report.isHealthy else {
                 print("spool is damaged: readers will skip the damaged records (see above)")

@@ -169,4 +169,3 @@ private struct StatusClient {
         return StatusFailure(message: message, hint: hint)
     }
 }
-

@@ -1,8 +1,8 @@
 import Logging
 import Spool
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
 import WatcherProto
 
 #if canImport(Glibc)
@@ -26,8 +26,14 @@ struct AgentCommandTests {
              "spool": {"dir": "\(spoolDirectory)"},
              "components": [{"name": "self", "process_name": "resource-watcher"},
                             {"name": "absent", "process_name": "no-such-process-xyz"}]}
-            """, to: directory.path + "/config.json")
-        let child = try ChildProcess(agent, ["run", "--config", directory.path + "/config.json"], mergeStandardError: true)
+            """,
+            to: directory.path + "/config.json"
+        )
+        let child = try ChildProcess(
+            agent,
+            ["run", "--config", directory.path + "/config.json"],
+            mergeStandardError: true
+        )
         // Poll the spool read-only until a few ticks have landed: each tick writes a sample
         // record and at most one log record, so 8 records hold at least 4 samples.
         let deadline = ContinuousClock.now + .seconds(30)
@@ -49,13 +55,21 @@ struct AgentCommandTests {
         let records = everything.filter { $0.kind == .sample }
         #expect(records.count >= 4)
         // The agent's own log lines are in the spool too, as log batches (DESIGN §5).
-        let logLines = try everything.filter { $0.kind == .logs }.flatMap { try ResourceWatcher_V1_Batch(serializedBytes: $0.payload).logs }
-        let started = try #require(logLines.first { $0.message == "resource-watcher started" }, "log records: \(logLines.map(\.message))")
+        let logLines = try everything.filter { $0.kind == .logs }.flatMap {
+            try ResourceWatcher_V1_Batch(serializedBytes: $0.payload).logs
+        }
+        let started = try #require(
+            logLines.first { $0.message == "resource-watcher started" },
+            "log records: \(logLines.map(\.message))"
+        )
         #expect(started.clientID == "tenant-a")
         #expect(started.source == "agent")
         #expect(started.level == .info)
         #expect(started.metadata["version"] != nil)
-        #expect(logLines.contains { $0.message == "resource-watcher stopping" }, "lines after the last tick are flushed at shutdown")
+        #expect(
+            logLines.contains { $0.message == "resource-watcher stopping" },
+            "lines after the last tick are flushed at shutdown"
+        )
         var previousTimestamp: Int64 = 0
         for record in records {
             let batch = try ResourceWatcher_V1_Batch(serializedBytes: record.payload)
@@ -79,9 +93,15 @@ struct AgentCommandTests {
             """
             {"poll_intervall_seconds": 15, "log_level": 3, "port": 70000,
              "components": [{"name": "ollama", "process_name": "ollama"}]}
-            """, to: directory.path + "/config.json")
+            """,
+            to: directory.path + "/config.json"
+        )
         for command in [["check-config"], ["run"]] {
-            let child = try ChildProcess(agent, command + ["--config", directory.path + "/config.json"], mergeStandardError: true)
+            let child = try ChildProcess(
+                agent,
+                command + ["--config", directory.path + "/config.json"],
+                mergeStandardError: true
+            )
             let (output, status) = try child.finish()
             #expect(status == 2, "\(command): exit \(status)")
             #expect(output.contains("$.poll_intervall_seconds"), "\(output)")
@@ -95,7 +115,11 @@ struct AgentCommandTests {
     func shippedConfigsAreValid() throws {
         let repository = String(#filePath.split(separator: "/").dropLast(3).joined(separator: "/"))
         for name in ["resource-watcher.json", "example.json"] {
-            let child = try ChildProcess(agent, ["check-config", "--config", "/\(repository)/config/\(name)"], mergeStandardError: true)
+            let child = try ChildProcess(
+                agent,
+                ["check-config", "--config", "/\(repository)/config/\(name)"],
+                mergeStandardError: true
+            )
             let (output, status) = try child.finish()
             #expect(status == 0, "\(name): \(output)")
             #expect(output.contains("configuration is valid"))
@@ -104,7 +128,11 @@ struct AgentCommandTests {
 
     @Test("an environment override that is not a number is reported by its variable name")
     func badEnvironmentOverride() throws {
-        let child = try ChildProcess("/usr/bin/env", ["RESOURCE_WATCHER_PORT=abc", agent, "check-config"], mergeStandardError: true)
+        let child = try ChildProcess(
+            "/usr/bin/env",
+            ["RESOURCE_WATCHER_PORT=abc", agent, "check-config"],
+            mergeStandardError: true
+        )
         let (output, status) = try child.finish()
         #expect(status == 2)
         #expect(output.contains("RESOURCE_WATCHER_PORT"), "\(output)")
@@ -116,11 +144,19 @@ struct AgentCommandTests {
         defer { directory.remove() }
         let logger = Logger.quiet("test")
         do {
-            let spool = try Spool(directory: directory.path, options: SpoolOptions(segmentSizeBytes: 1024), logger: logger)
+            let spool = try Spool(
+                directory: directory.path,
+                options: SpoolOptions(segmentSizeBytes: 1024),
+                logger: logger
+            )
             for index in 0..<20 { try spool.append(kind: .sample, payload: CrashPayload.make(index: UInt64(index))) }
             spool.close()
         }
-        let healthy = try ChildProcess(agent, ["spool", "verify", "--spool-dir", directory.path], mergeStandardError: true).finish()
+        let healthy = try ChildProcess(
+            agent,
+            ["spool", "verify", "--spool-dir", directory.path],
+            mergeStandardError: true
+        ).finish()
         #expect(healthy.status == 0, "\(healthy.output)")
         #expect(healthy.output.contains("20 records"))
         let segment = directory.path + "/" + "00000000000000000001.seg"
@@ -130,7 +166,11 @@ struct AgentCommandTests {
         byte ^= 0xFF
         pwrite(descriptor, &byte, 1, 30)
         close(descriptor)
-        let damaged = try ChildProcess(agent, ["spool", "verify", "--spool-dir", directory.path], mergeStandardError: true).finish()
+        let damaged = try ChildProcess(
+            agent,
+            ["spool", "verify", "--spool-dir", directory.path],
+            mergeStandardError: true
+        ).finish()
         #expect(damaged.status == 1)
         #expect(damaged.output.contains("TORN TAIL") || damaged.output.contains("CORRUPT"), "\(damaged.output)")
         #expect(damaged.output.contains("spool is damaged"), "\(damaged.output)")

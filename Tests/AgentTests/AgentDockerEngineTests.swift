@@ -47,7 +47,10 @@ struct AgentDockerEngineTests {
     /// A config watching one container on `engine`, spooling to `directory`/spool, on random
     /// ports; its path and the API port.
     private func writeConfig(
-        in directory: TemporaryDirectory, engine: DockerTestEngine, pollIntervalSeconds: Double, component: String,
+        in directory: TemporaryDirectory,
+        engine: DockerTestEngine,
+        pollIntervalSeconds: Double,
+        component: String,
         container: String
     ) -> (path: String, port: Int) {
         let port = Int.random(in: 20_000...40_000)
@@ -59,7 +62,8 @@ struct AgentDockerEngineTests {
              "spool": {"dir": "\(directory.path)/spool"},
              "components": [{"name": "\(component)", "container_name": "\(container)"}]}
             """,
-            to: path)
+            to: path
+        )
         return (path, port)
     }
 
@@ -91,7 +95,12 @@ struct AgentDockerEngineTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (configPath, port) = writeConfig(
-            in: directory, engine: engine, pollIntervalSeconds: 0.5, component: "model", container: container)
+            in: directory,
+            engine: engine,
+            pollIntervalSeconds: 0.5,
+            component: "model",
+            container: container
+        )
         let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
         var engineRunning = true
         defer { if !engineRunning { try? engine.startEngine() } }
@@ -158,7 +167,12 @@ struct AgentDockerEngineTests {
         defer { directory.remove() }
         let spoolDirectory = directory.path + "/spool"
         let (configPath, port) = writeConfig(
-            in: directory, engine: engine, pollIntervalSeconds: 0.2, component: "talker", container: container)
+            in: directory,
+            engine: engine,
+            pollIntervalSeconds: 0.2,
+            component: "talker",
+            container: container
+        )
         func startAgent() async throws -> ChildProcess {
             let process = try ChildProcess(agent, ["run", "--config", configPath], mergeStandardError: true)
             let ready = try await poll(port, "/health", for: .seconds(30)) { $0.contains("\"last_tick\"") }

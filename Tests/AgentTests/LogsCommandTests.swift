@@ -1,8 +1,8 @@
 import Logging
 import Spool
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
 import WatcherProto
 
 #if canImport(Glibc)
@@ -15,7 +15,12 @@ import Glibc
 struct LogsCommandTests {
     private let agent = BuiltProducts.path(of: "resource-watcher")
 
-    private func record(_ message: String, component: String, level: ResourceWatcher_V1_LogLevel, at nanoseconds: Int64)
+    private func record(
+        _ message: String,
+        component: String,
+        level: ResourceWatcher_V1_LogLevel,
+        at nanoseconds: Int64
+    )
         -> ResourceWatcher_V1_LogRecord
     {
         var record = ResourceWatcher_V1_LogRecord()
@@ -54,20 +59,38 @@ struct LogsCommandTests {
         clock_gettime(CLOCK_REALTIME, &now)
         let nowNanoseconds = Int64(now.tv_sec) * 1_000_000_000
         let hour: Int64 = 3_600_000_000_000
-        try append([record("old ollama line", component: "ollama", level: .info, at: nowNanoseconds - 3 * hour)], to: spool)
+        try append(
+            [record("old ollama line", component: "ollama", level: .info, at: nowNanoseconds - 3 * hour)],
+            to: spool
+        )
         for index in 0..<40 {  // enough to fill several 4 KiB segments
-            try append([
-                record("ollama line \(index)", component: "ollama", level: index % 10 == 0 ? .error : .info,
-                       at: nowNanoseconds - hour + Int64(index)),
-                record("agent line \(index)", component: "", level: .info, at: nowNanoseconds - hour + Int64(index)),
-            ], to: spool)
+            try append(
+                [
+                    record(
+                        "ollama line \(index)",
+                        component: "ollama",
+                        level: index % 10 == 0 ? .error : .info,
+                        at: nowNanoseconds - hour + Int64(index)
+                    ),
+                    record(
+                        "agent line \(index)",
+                        component: "",
+                        level: .info,
+                        at: nowNanoseconds - hour + Int64(index)
+                    ),
+                ],
+                to: spool
+            )
         }
         let config = ["--config", directory.path + "/config.json"]
 
         let last = try runLogs(config + ["--lines", "3"])
         #expect(last.status == 0)
-        #expect(last.lines.map { $0.split(separator: ": ", maxSplits: 1).last.map(String.init) ?? "" }
-                == ["agent line 38", "ollama line 39", "agent line 39"], "\(last.lines)")
+        #expect(
+            last.lines.map { $0.split(separator: ": ", maxSplits: 1).last.map(String.init) ?? "" }
+                == ["agent line 38", "ollama line 39", "agent line 39"],
+            "\(last.lines)"
+        )
 
         let errors = try runLogs(config + ["--component", "ollama", "--level", "error", "--since", "2h"])
         #expect(errors.lines.count == 4, "\(errors.lines)")

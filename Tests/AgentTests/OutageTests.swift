@@ -1,6 +1,6 @@
 import HTTPTransport
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -50,14 +50,18 @@ struct OutageTests {
              "retry": {"min_backoff_ms": 100, "max_backoff_ms": 1000, "request_timeout_seconds": 5},
              "components": [{"name": "worker", "pid_file": "\(directory.path)/worker.pid"},
                             {"name": "agent", "process_name": "resource-watcher"}]}
-            """, to: configPath)
+            """,
+            to: configPath
+        )
         return Setup(directory: directory, prometheus: prometheus, worker: worker, configPath: configPath)
     }
 
     private func startAgent(_ setup: Setup) throws -> ChildProcess {
         // Output to a file: a pipe nobody reads would fill and block the agent's logging.
         try ChildProcess(
-            "/bin/sh", ["-c", "exec '\(agent)' run --config '\(setup.configPath)' >>'\(setup.directory.path)/agent.log' 2>&1"])
+            "/bin/sh",
+            ["-c", "exec '\(agent)' run --config '\(setup.configPath)' >>'\(setup.directory.path)/agent.log' 2>&1"]
+        )
     }
 
     private static func nowMilliseconds() -> Int64 {
@@ -85,8 +89,10 @@ struct OutageTests {
         let expectedTicks = (to - from) / pollIntervalMilliseconds
         for (name, times) in series.sorted(by: { $0.key < $1.key }) {
             let inside = times.filter { $0 >= from && $0 <= to }.sorted()
-            #expect(Int64(inside.count) * 10 >= expectedTicks * 9,
-                    "\(what): \(name) has \(inside.count) samples in \(to - from) ms, expected about \(expectedTicks)")
+            #expect(
+                Int64(inside.count) * 10 >= expectedTicks * 9,
+                "\(what): \(name) has \(inside.count) samples in \(to - from) ms, expected about \(expectedTicks)"
+            )
             let edges = [from] + inside + [to]
             let largestGap = zip(edges, edges.dropFirst()).map { $1 - $0 }.max() ?? 0
             #expect(largestGap <= 3 * pollIntervalMilliseconds, "\(what): \(name) has a \(largestGap) ms gap")
@@ -95,9 +101,13 @@ struct OutageTests {
         let window = (to - from) / 1000
         let counted = try await prometheus.query(
             "count_over_time(resource_watcher_component_cpu_usage{component=\"worker\"}[\(window)s])",
-            at: Double(to) / 1000)
+            at: Double(to) / 1000
+        )
         let count = ((counted.first?["value"] as? [Any])?.last as? String).flatMap(Int64.init) ?? 0
-        #expect(count * 10 >= expectedTicks * 9, "\(what): count_over_time gave \(count), expected about \(expectedTicks)")
+        #expect(
+            count * 10 >= expectedTicks * 9,
+            "\(what): count_over_time gave \(count), expected about \(expectedTicks)"
+        )
     }
 
     @Test("samples taken while Prometheus is down for 30 s all arrive once it is back")

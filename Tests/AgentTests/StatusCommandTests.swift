@@ -58,7 +58,8 @@ struct StatusCommandTests {
         while ContinuousClock.now < deadline {
             let headers = operatorToken.map { [("Authorization", "Bearer \($0)")] } ?? []
             if let response = try? await transport.send(
-                HTTPRequest(url: "http://127.0.0.1:\(port)/health", headers: headers)),
+                HTTPRequest(url: "http://127.0.0.1:\(port)/health", headers: headers)
+            ),
                 response.status == 200
             {
                 lastBody = String(decoding: response.body, as: UTF8.self)

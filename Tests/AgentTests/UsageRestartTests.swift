@@ -1,7 +1,7 @@
 import Foundation  // JSONSerialization, to read the API's answer as a client would
 import HTTPTransport
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -12,14 +12,22 @@ import Glibc
 @Suite("Usage totals across a crash", .serialized)
 struct UsageRestartTests {
     private let agent = BuiltProducts.path(of: "resource-watcher")
-    private let client = CurlTransport(userAgent: "usage-test", connectTimeout: .seconds(1), requestTimeout: .seconds(5))
+    private let client = CurlTransport(
+        userAgent: "usage-test",
+        connectTimeout: .seconds(1),
+        requestTimeout: .seconds(5)
+    )
 
     private func start(_ configPath: String, _ directory: String, port: Int) async throws -> ChildProcess {
         let process = try ChildProcess(
-            "/bin/sh", ["-c", "exec '\(agent)' run --config '\(configPath)' >>'\(directory)/agent.log' 2>&1"])
+            "/bin/sh",
+            ["-c", "exec '\(agent)' run --config '\(configPath)' >>'\(directory)/agent.log' 2>&1"]
+        )
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if let reply = try? await client.send(HTTPRequest(url: "http://127.0.0.1:\(port)/health")), reply.status == 200 {
+            if let reply = try? await client.send(HTTPRequest(url: "http://127.0.0.1:\(port)/health")),
+                reply.status == 200
+            {
                 return process
             }
             try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
@@ -37,13 +45,21 @@ struct UsageRestartTests {
             """
             {"client_id": "acme", "poll_interval_seconds": 0.1, "port": \(port), "metrics_port": \(port + 20_000),
              "spool": {"dir": "\(directory.path)/spool"}, "components": [{"name": "self", "process_name": "resource-watcher"}]}
-            """, to: configPath)
+            """,
+            to: configPath
+        )
         var agent = try await start(configPath, directory.path, port: port)
         for index in 0..<200 {
-            let body = #"{"model": "llama2", "provider": "ollama", "tokens_input": 3, "tokens_output": 5, "latency_ms": 10}"#
-            let reply = try await client.send(HTTPRequest(
-                method: .post, url: "http://127.0.0.1:\(port)/v1/usage", headers: [("Content-Type", "application/json")],
-                body: Array(body.utf8)))
+            let body =
+                #"{"model": "llama2", "provider": "ollama", "tokens_input": 3, "tokens_output": 5, "latency_ms": 10}"#
+            let reply = try await client.send(
+                HTTPRequest(
+                    method: .post,
+                    url: "http://127.0.0.1:\(port)/v1/usage",
+                    headers: [("Content-Type", "application/json")],
+                    body: Array(body.utf8)
+                )
+            )
             try #require(reply.status == 202, "event \(index): \(String(decoding: reply.body, as: UTF8.self))")
         }
         agent.kill(SIGKILL)

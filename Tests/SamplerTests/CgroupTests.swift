@@ -1,6 +1,6 @@
 import TestSupport
-import WatcherModel
 import Testing
+import WatcherModel
 
 @testable import Sampler
 

@@ -29,7 +29,10 @@ private final class LoggingEngine {
         DockerEngine(socketPath: socket).makeClient(connectTimeout: .seconds(2), requestTimeout: .seconds(10))
     }
 
-    func reader(containers: [String] = ["talker"], limits: ContainerLogReader.Limits = .init()) throws
+    func reader(
+        containers: [String] = ["talker"],
+        limits: ContainerLogReader.Limits = .init()
+    ) throws
         -> ContainerLogReader
     {
         let sources = containers.map {
@@ -37,7 +40,13 @@ private final class LoggingEngine {
         }
         return try #require(
             ContainerLogReader(
-                sources: sources, client: client(), positionsPath: positionsPath, limits: limits, logger: quietLogger))
+                sources: sources,
+                client: client(),
+                positionsPath: positionsPath,
+                limits: limits,
+                logger: quietLogger
+            )
+        )
     }
 
     /// Creates (or recreates, with a new ID and an empty log) a running container that first
@@ -46,12 +55,17 @@ private final class LoggingEngine {
     func create(_ name: String, tty: Bool = false, history: [String] = []) async throws -> String {
         _ = try? engine.docker("rm", "-f", prefix + name)
         let script = history.map { "echo '\($0)'; " }.joined() + "exec sleep 100000"
-        let id = try engine.docker(
-            ["run", "-d", "--name", prefix + name, "--network", "none"] + (tty ? ["-t"] : []) + [DockerTestEngine.image, "sh", "-c", script]
-        ).split(separator: "\n").last.map(String.init) ?? ""
+        let id =
+            try engine.docker(
+                ["run", "-d", "--name", prefix + name, "--network", "none"] + (tty ? ["-t"] : []) + [
+                    DockerTestEngine.image, "sh", "-c", script,
+                ]
+            ).split(separator: "\n").last.map(String.init) ?? ""
         let deadline = ContinuousClock.now + .seconds(20)
         while try engine.docker("logs", prefix + name).split(separator: "\n").count < history.count {
-            guard ContinuousClock.now < deadline else { throw ChildProcess.Failure(description: "no history in \(name)'s log") }
+            guard ContinuousClock.now < deadline else {
+                throw ChildProcess.Failure(description: "no history in \(name)'s log")
+            }
             try await Task.sleep(for: .milliseconds(50))  // the next poll
         }
         return id
@@ -62,7 +76,15 @@ private final class LoggingEngine {
     func write(_ name: String, _ lines: [(stream: String, text: String)]) async throws {
         for line in lines {
             let descriptor = line.stream == "stderr" ? 2 : 1
-            try engine.docker("exec", prefix + name, "sh", "-c", "printf '%s\\n' \"$1\" > /proc/1/fd/\(descriptor)", "sh", line.text)
+            try engine.docker(
+                "exec",
+                prefix + name,
+                "sh",
+                "-c",
+                "printf '%s\\n' \"$1\" > /proc/1/fd/\(descriptor)",
+                "sh",
+                line.text
+            )
         }
     }
 
@@ -71,7 +93,9 @@ private final class LoggingEngine {
     }
 
     func stop() {
-        let names = (try? engine.docker("ps", "-aq", "--filter", "name=" + prefix))?.split(separator: "\n").map(String.init) ?? []
+        let names =
+            (try? engine.docker("ps", "-aq", "--filter", "name=" + prefix))?.split(separator: "\n").map(String.init)
+            ?? []
         if !names.isEmpty { _ = try? engine.docker(["rm", "-f"] + names) }
         directory.remove()
     }
@@ -96,8 +120,14 @@ private final class StallingEngine {
         try #require(
             ContainerLogReader(
                 sources: [.init(component: "talker-app", clientID: "tenant-a", containerName: "talker")],
-                client: DockerEngine(socketPath: socket).makeClient(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
-                positionsPath: directory.path + "/" + ContainerLogPositionsFile.fileName, logger: quietLogger))
+                client: DockerEngine(socketPath: socket).makeClient(
+                    connectTimeout: .seconds(2),
+                    requestTimeout: .seconds(10)
+                ),
+                positionsPath: directory.path + "/" + ContainerLogPositionsFile.fileName,
+                logger: quietLogger
+            )
+        )
     }
 
     func create(_ name: String) async throws {
@@ -105,7 +135,10 @@ private final class StallingEngine {
     }
 
     func write(_ name: String, _ text: String) async throws {
-        _ = try await post("/test/containers/\(name)/logs", #"{"lines": [{"stream": "stdout", "text": "\#(text)", "partial": false}]}"#)
+        _ = try await post(
+            "/test/containers/\(name)/logs",
+            #"{"lines": [{"stream": "stdout", "text": "\#(text)", "partial": false}]}"#
+        )
     }
 
     /// The logs of `name` answer only once `stallLogs(of: nil)` is called (or after 30 s).
@@ -116,8 +149,12 @@ private final class StallingEngine {
     private func post(_ path: String, _ json: String) async throws -> String {
         let response = try await control.send(
             HTTPRequest(
-                method: .post, url: "http://localhost" + path, headers: [("Content-Type", "application/json")],
-                body: Array(json.utf8)))
+                method: .post,
+                url: "http://localhost" + path,
+                headers: [("Content-Type", "application/json")],
+                body: Array(json.utf8)
+            )
+        )
         #expect(response.status == 200, "\(path): \(String(decoding: response.body, as: UTF8.self))")
         return String(decoding: response.body, as: UTF8.self)
     }
@@ -131,7 +168,8 @@ private final class StallingEngine {
 
 /// One tick whose append succeeded: read, then commit.
 private func tick(
-    _ reader: ContainerLogReader, timeout: Duration = .seconds(10)
+    _ reader: ContainerLogReader,
+    timeout: Duration = .seconds(10)
 ) async -> [ResourceWatcher_V1_LogRecord] {
     let read = await reader.read(timeout: timeout)
     reader.commit(read)
@@ -141,7 +179,9 @@ private func tick(
 /// Ticks until `count` records came (or the deadline passed), then one more tick that must bring
 /// nothing: the lines written so far arrive exactly once.
 private func ticks(
-    _ reader: ContainerLogReader, until count: Int, deadline: Duration = .seconds(20)
+    _ reader: ContainerLogReader,
+    until count: Int,
+    deadline: Duration = .seconds(20)
 ) async -> [ResourceWatcher_V1_LogRecord] {
     let end = ContinuousClock.now + deadline
     var records: [ResourceWatcher_V1_LogRecord] = []
@@ -303,17 +343,31 @@ struct ContainerLogTests {
         let spoolDirectory = engine.directory.path + "/spool"
         let spool = try Spool(directory: spoolDirectory, options: SpoolOptions(fsync: .never), logger: quietLogger)
         func makeReader() throws -> ContainerLogReader {
-            let component = ComponentConfig(name: "talker-app", clientID: "tenant-a", containerName: engine.prefix + "talker")
+            let component = ComponentConfig(
+                name: "talker-app",
+                clientID: "tenant-a",
+                containerName: engine.prefix + "talker"
+            )
             return try #require(
                 ContainerLogReader(
-                    components: [component], spoolDirectory: spoolDirectory, client: engine.client(),
-                    logger: quietLogger))
+                    components: [component],
+                    spoolDirectory: spoolDirectory,
+                    client: engine.client(),
+                    logger: quietLogger
+                )
+            )
         }
         let reader = try makeReader()
         func appendTick(at time: Int64) async -> Bool {
             let read = await reader.read(timeout: .seconds(10))
             return SamplerService.appendLogs(
-                [], tailer: nil, containerLogs: (reader, read), agentID: "agent", at: time, to: spool)
+                [],
+                tailer: nil,
+                containerLogs: (reader, read),
+                agentID: "agent",
+                at: time,
+                to: spool
+            )
         }
         #expect(await appendTick(at: 1))
         try await engine.write("talker", [("stderr", "shipped")])
@@ -355,7 +409,8 @@ struct DockerLogStreamTests {
                 .init(timestampUnixNanoseconds: base + 1, stream: .stdout, text: "hello"),
                 .init(timestampUnixNanoseconds: base + 3, stream: .stdout, text: "between"),
                 .init(timestampUnixNanoseconds: base + 4, stream: .stderr, text: "part one, part two"),
-            ])
+            ]
+        )
     }
 
     @Test("the raw stream of a TTY is split on line ends, carriage returns dropped")
@@ -394,7 +449,9 @@ private final class OversizedLogTransport: HTTPTransport {
     func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
         let path = request.url.split(separator: "?").first.map(String.init) ?? request.url
         let query = request.url.split(separator: "?").dropFirst().first.map(String.init) ?? ""
-        if path.hasSuffix("/_ping") { return HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("OK".utf8)) }
+        if path.hasSuffix("/_ping") {
+            return HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("OK".utf8))
+        }
         if path.hasSuffix("/containers/json") {
             return json(#"[{"Id": "\#(id)", "Names": ["/busy"], "State": "running", "Created": 1}]"#)
         }
@@ -407,7 +464,8 @@ private final class OversizedLogTransport: HTTPTransport {
             parameters[parts[0]] = Int64(seconds[0])! * 1_000_000_000 + Int64(seconds[1])!
         }
         var body: [UInt8] = []
-        for line in lines where line.unixNanoseconds >= parameters["since", default: 0]
+        for line in lines
+        where line.unixNanoseconds >= parameters["since", default: 0]
             && line.unixNanoseconds <= parameters["until", default: .max]
         {
             let seconds = line.unixNanoseconds / 1_000_000_000
@@ -450,8 +508,11 @@ struct ContainerLogWindowTests {
         let reader = try #require(
             ContainerLogReader(
                 sources: [.init(component: "busy-app", clientID: "", containerName: "busy")],
-                client: DockerClient(transport: transport, engine: DockerEngine(socketPath: "/fake.sock")), positionsPath: directory.path + "/positions.json",
-                logger: quietLogger))
+                client: DockerClient(transport: transport, engine: DockerEngine(socketPath: "/fake.sock")),
+                positionsPath: directory.path + "/positions.json",
+                logger: quietLogger
+            )
+        )
         // First sight at `base`: every line is news.
         reader.commit(await reader.read(timeout: .seconds(10), nowUnixNanoseconds: base))
         var received: [String] = []

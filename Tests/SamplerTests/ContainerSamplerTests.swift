@@ -1,9 +1,10 @@
 import Synchronization
-import Testing
-@testable import Sampler
 import TestSupport
+import Testing
 import WatcherModel
 import WatcherProto
+
+@testable import Sampler
 
 /// Container components through the stand-in engine (Tests/Fixtures/docker_engine_server.py), for
 /// what a real engine cannot be made to do: stall, or answer garbage. Everything else is tested
@@ -39,13 +40,17 @@ struct ContainerSamplerTests {
 }
 
 extension ContainerSamplerTests {
-    @Test("an engine that answers nothing: every container component unknown with the reason, a source problem in the batch")
+    @Test(
+        "an engine that answers nothing: every container component unknown with the reason, a source problem in the batch"
+    )
     func stalledEngineIsASourceProblem() async throws {
         let engine = try StandInEngine(stalling: "ALL")
         defer { engine.stop() }
         let composer = TickComposer(config: config(socket: engine.socket), agentID: "test")
         let batch = composer.composeBatch(
-            intervalSeconds: 1, containerSamples: await composer.sampleContainers(timeout: .milliseconds(500)))
+            intervalSeconds: 1,
+            containerSamples: await composer.sampleContainers(timeout: .milliseconds(500))
+        )
         let reason = "no answer from the Docker engine at unix://\(engine.socket) within 0.5 s"
         for name in ["web-app", "batch-job", "gone"] {
             let sample = try #require(batch.components.first { $0.name == name })
@@ -68,7 +73,9 @@ private final class StandInEngine {
     init(stalling name: String? = nil) throws {
         socket = directory.path + "/docker.sock"
         process = try ChildProcess(
-            "/usr/bin/env", ["python3", Fixtures.path("docker_engine_server.py"), socket] + (name.map { [$0] } ?? []))
+            "/usr/bin/env",
+            ["python3", Fixtures.path("docker_engine_server.py"), socket] + (name.map { [$0] } ?? [])
+        )
         #expect(try process.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
     }
 

@@ -219,8 +219,10 @@ struct DockerClientTests {
 
     @Test("the version is negotiated once through /_ping: the lower of the engine's and the agent's newest")
     func requestsThroughFake() async throws {
-        let fake = ScriptedTransport(always: 
-            HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("{\"not\": \"stats\"".utf8)))
+        let fake = ScriptedTransport(
+            always:
+                HTTPResponse(status: 200, headers: [("Api-Version", "1.41")], body: Array("{\"not\": \"stats\"".utf8))
+        )
         let client = DockerClient(transport: fake, engine: DockerEngine(socketPath: "/fake.sock"))
         let error = await #expect(throws: DockerError.self) { try await client.stats(id: "my app") }
         #expect(error?.code == .malformedResponse)
@@ -238,15 +240,21 @@ struct DockerClientTests {
 
     @Test("an engine newer than the agent is spoken to in the agent's newest version; older than 1.41 without one-shot")
     func versionBounds() async throws {
-        let newer = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "1.47")], body: Array("[]".utf8)))
+        let newer = ScriptedTransport(
+            always: HTTPResponse(status: 200, headers: [("Api-Version", "1.47")], body: Array("[]".utf8))
+        )
         _ = try await DockerClient(transport: newer, engine: DockerEngine(socketPath: "/fake.sock")).containers()
         #expect(newer.requestedURLs.last == "http://localhost/v1.43/containers/json?all=true")
 
-        let older = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "1.40")], body: Array("{}".utf8)))
+        let older = ScriptedTransport(
+            always: HTTPResponse(status: 200, headers: [("Api-Version", "1.40")], body: Array("{}".utf8))
+        )
         _ = try? await DockerClient(transport: older, engine: DockerEngine(socketPath: "/fake.sock")).stats(id: "a")
         #expect(older.requestedURLs.last == "http://localhost/v1.40/containers/a/stats?stream=false")
 
-        let ancient = ScriptedTransport(always: HTTPResponse(status: 200, headers: [("Api-Version", "1.30")], body: Array("[]".utf8)))
+        let ancient = ScriptedTransport(
+            always: HTTPResponse(status: 200, headers: [("Api-Version", "1.30")], body: Array("[]".utf8))
+        )
         let refused = await #expect(throws: DockerError.self) {
             try await DockerClient(transport: ancient, engine: DockerEngine(socketPath: "/fake.sock")).containers()
         }
@@ -263,11 +271,27 @@ struct DockerClientTests {
     @Test("stats with precpu (taken without one-shot) give a CPU figure at once; one-shot stats do not")
     func precpu() {
         let container = DockerContainer(
-            id: "p", name: "p", names: ["p"], image: "", state: "running", status: "", labels: [:])
+            id: "p",
+            name: "p",
+            names: ["p"],
+            image: "",
+            state: "running",
+            status: "",
+            labels: [:]
+        )
         var withEngineReading = DockerStats(
-            read: nil, cpuTotalUsageNanoseconds: 3_000_000_000, systemCPUUsageNanoseconds: 20_000_000_000,
-            onlineCPUs: 4, memoryUsageBytes: 0, memoryLimitBytes: 0, memoryStatistics: [:], networks: [:],
-            blockReadBytes: 0, blockWriteBytes: 0, processCount: nil)
+            read: nil,
+            cpuTotalUsageNanoseconds: 3_000_000_000,
+            systemCPUUsageNanoseconds: 20_000_000_000,
+            onlineCPUs: 4,
+            memoryUsageBytes: 0,
+            memoryLimitBytes: 0,
+            memoryStatistics: [:],
+            networks: [:],
+            blockReadBytes: 0,
+            blockWriteBytes: 0,
+            processCount: nil
+        )
         var oneShot = withEngineReading
         withEngineReading.previousCPUTotalUsageNanoseconds = 2_000_000_000
         withEngineReading.previousSystemCPUUsageNanoseconds = 16_000_000_000

@@ -1,7 +1,8 @@
-import Testing
-@testable import Sampler
 import TestSupport
+import Testing
 import WatcherModel
+
+@testable import Sampler
 
 #if canImport(Glibc)
 import Glibc
@@ -35,7 +36,10 @@ struct NetworkNamespaceTests {
 
         let sendBytes = 8 << 20
         let replyBytes = 4 << 20
-        let server = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("net_server.py"), "\(subnet).1", "\(replyBytes)"])
+        let server = try ChildProcess(
+            "/usr/bin/env",
+            ["python3", Fixtures.path("net_server.py"), "\(subnet).1", "\(replyBytes)"]
+        )
         defer {
             server.kill()
             server.wait()
@@ -47,7 +51,11 @@ struct NetworkNamespaceTests {
         let marker = "netpeer-\(suffix)"
         let client = try ChildProcess(
             "/usr/sbin/ip",
-            ["netns", "exec", namespace, "python3", Fixtures.path("net_client.py"), "\(subnet).1", port, "\(sendBytes)", trigger, marker])
+            [
+                "netns", "exec", namespace, "python3", Fixtures.path("net_client.py"), "\(subnet).1", port,
+                "\(sendBytes)", trigger, marker,
+            ]
+        )
         defer {
             client.kill()
             client.wait()
@@ -67,8 +75,14 @@ struct NetworkNamespaceTests {
         let sent = Double(after.networkOutBytesPerSecond) * seconds
         let received = Double(after.networkInBytesPerSecond) * seconds
         // TCP/IP headers and ACKs add a few percent on top of the payload.
-        #expect(abs(sent - Double(sendBytes)) <= Double(sendBytes) * 0.10, "sent \(sent) bytes for \(sendBytes) of payload")
-        #expect(abs(received - Double(replyBytes)) <= Double(replyBytes) * 0.10, "received \(received) bytes for \(replyBytes) of payload")
+        #expect(
+            abs(sent - Double(sendBytes)) <= Double(sendBytes) * 0.10,
+            "sent \(sent) bytes for \(sendBytes) of payload"
+        )
+        #expect(
+            abs(received - Double(replyBytes)) <= Double(replyBytes) * 0.10,
+            "received \(received) bytes for \(replyBytes) of payload"
+        )
     }
 
     @Test("a process sharing the host's namespace is flagged host-wide")
@@ -76,7 +90,9 @@ struct NetworkNamespaceTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         writeText("\(getpid())\n", to: directory.path + "/pid")
-        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "self", pidFile: directory.path + "/pid")])
+        let sampler = ProcessComponentSampler(components: [
+            ComponentConfig(name: "self", pidFile: directory.path + "/pid")
+        ])
         let sample = try #require(sampler.sample().first)
         #expect(sample.status == .healthy)
         #expect(sample.networkHostWide)

@@ -1,7 +1,8 @@
-import Testing
-@testable import Sampler
 import TestSupport
+import Testing
 import WatcherModel
+
+@testable import Sampler
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,8 @@ import Glibc
 struct ProcessSamplerTests {
     @Test("a stat line whose command holds spaces and parentheses parses from the last parenthesis")
     func statParsing() throws {
-        let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 98765 1000000 512 18446744073709551615"
+        let line =
+            "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 98765 1000000 512 18446744073709551615"
         let parsed = try #require(ProcessTable.parseStat(Array(line.utf8)))
         #expect(parsed.command == "my (odd) name")
         #expect(parsed.parentPID == 1)
@@ -75,7 +77,10 @@ struct ProcessSamplerTests {
         let expected = Double(ticksAfter - ticksBefore) / Double(ticksPerSecond) / seconds / cores * 100
         let percent = Double(sample.cpuUsageCentipercent) / 100
         #expect(percent > 10, "a busy loop should register")
-        #expect(abs(percent - expected) <= max(2, expected * 0.1), "read \(percent)%, the child's own ticks say \(expected)%")
+        #expect(
+            abs(percent - expected) <= max(2, expected * 0.1),
+            "read \(percent)%, the child's own ticks say \(expected)%"
+        )
     }
 }
 

@@ -1,7 +1,8 @@
-import Testing
-@testable import Sampler
 import TestSupport
+import Testing
 import WatcherModel
+
+@testable import Sampler
 
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +24,10 @@ struct ReferenceFigureTests {
         let sampler = ProcessComponentSampler(components: [
             ComponentConfig(name: "burner", cmdline: "^/bin/sh -c while :; do :; done \(marker)$")
         ])
-        let probe = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("psutil_probe.py"), "cpu", "\(burner.pid)", "3"])
+        let probe = try ChildProcess(
+            "/usr/bin/env",
+            ["python3", Fixtures.path("psutil_probe.py"), "cpu", "\(burner.pid)", "3"]
+        )
         let start = try probe.readLines(atLeast: 1, deadline: .now + .seconds(30))
         try #require(start == ["start"], "probe said \(start)")
         _ = sampler.sample(now: .now)
@@ -42,7 +46,11 @@ struct ReferenceFigureTests {
         let marker = unique("holder")
         let holder = try ChildProcess(
             "/usr/bin/env",
-            ["python3", "-c", "import sys, time; block = b'x' * (200 << 20); print('held', flush=True); time.sleep(600)", marker])
+            [
+                "python3", "-c",
+                "import sys, time; block = b'x' * (200 << 20); print('held', flush=True); time.sleep(600)", marker,
+            ]
+        )
         defer {
             holder.kill()
             holder.wait()
@@ -50,20 +58,29 @@ struct ReferenceFigureTests {
         #expect(try holder.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["held"])
         let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "holder", cmdline: " \(marker)$")])
         let sample = try #require(sampler.sample().first)
-        let probe = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("psutil_probe.py"), "rss", "\(holder.pid)"]).finish()
+        let probe = try ChildProcess(
+            "/usr/bin/env",
+            ["python3", Fixtures.path("psutil_probe.py"), "rss", "\(holder.pid)"]
+        ).finish()
         let reference = try #require(Double(probe.output.split(separator: "\n").last.map(String.init) ?? ""))
         let ours = Double(sample.memoryUsageKib) * 1024
         #expect(sample.processCount == 1)
         #expect(ours >= 200 * 1_048_576, "ours \(ours / 1_048_576) MiB")
-        #expect(abs(ours - reference) <= reference * 0.05, "ours \(ours / 1_048_576) MiB, psutil \(reference / 1_048_576) MiB")
+        #expect(
+            abs(ours - reference) <= reference * 0.05,
+            "ours \(ours / 1_048_576) MiB, psutil \(reference / 1_048_576) MiB"
+        )
     }
 
     @Test("a listener is found by the port it listens on, and is down once it exits")
     func listenerFoundByPort() throws {
         let listener = try ChildProcess(
             "/usr/bin/env",
-            ["python3", "-c",
-             "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(600)"])
+            [
+                "python3", "-c",
+                "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(600)",
+            ]
+        )
         let line = try #require(try listener.readLines(atLeast: 1, deadline: .now + .seconds(30)).first)
         let port = try #require(Int(line))
         let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "listener", ports: [port])])

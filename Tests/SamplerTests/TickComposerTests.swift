@@ -1,8 +1,9 @@
-import Testing
-@testable import Sampler
 import TestSupport
+import Testing
 import WatcherModel
 import WatcherProto
+
+@testable import Sampler
 
 /// Whole ticks on real processes: samples, alerts and status together.
 @Suite("Tick composer")

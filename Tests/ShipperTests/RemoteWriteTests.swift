@@ -2,8 +2,8 @@ import Foundation  // JSONSerialization, to read Prometheus' query API as a clie
 import HTTPTransport
 import Shipper
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
 import WatcherProto
 
 @Suite("Prometheus remote-write", .serialized)
@@ -53,9 +53,12 @@ struct RemoteWriteTests {
         let port = Int.random(in: 20_000...60_000)
         let prometheus = try ChildProcess(
             "/usr/bin/prometheus",
-            ["--config.file=\(directory.path)/prometheus.yml", "--storage.tsdb.path=\(directory.path)/data",
-             "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver"],
-            mergeStandardError: true)
+            [
+                "--config.file=\(directory.path)/prometheus.yml", "--storage.tsdb.path=\(directory.path)/data",
+                "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver",
+            ],
+            mergeStandardError: true
+        )
         defer {
             prometheus.kill()
             prometheus.wait()
@@ -70,15 +73,23 @@ struct RemoteWriteTests {
         try #require(ready, "prometheus did not start")
 
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let batches = [batch(at: now - 30_000, cpu: 1520), batch(at: now - 20_000, cpu: 1600), batch(at: now - 10_000, cpu: 1700)]
+        let batches = [
+            batch(at: now - 30_000, cpu: 1520), batch(at: now - 20_000, cpu: 1600), batch(at: now - 10_000, cpu: 1700),
+        ]
         let transport = CurlTransport(userAgent: "resource-watcher/test")
         for request in RemoteWriteEncoder(instance: "ai-host-01", maxSamplesPerRequest: 5).requests(for: batches) {
             let body = RemoteWriteEncoder.snappyCompress(try request.serializedBytes())
-            let response = try await transport.send(HTTPRequest(
-                method: .post, url: "http://127.0.0.1:\(port)/api/v1/write",
-                headers: [("Content-Encoding", "snappy"), ("Content-Type", "application/x-protobuf"),
-                          ("X-Prometheus-Remote-Write-Version", "0.1.0")],
-                body: body))
+            let response = try await transport.send(
+                HTTPRequest(
+                    method: .post,
+                    url: "http://127.0.0.1:\(port)/api/v1/write",
+                    headers: [
+                        ("Content-Encoding", "snappy"), ("Content-Type", "application/x-protobuf"),
+                        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+                    ],
+                    body: body
+                )
+            )
             #expect(response.status == 204, "\(String(decoding: response.body, as: UTF8.self))")
         }
 
@@ -86,8 +97,11 @@ struct RemoteWriteTests {
             var allowed = CharacterSet.urlQueryAllowed
             allowed.remove(charactersIn: "+&=")
             let encoded = promql.addingPercentEncoding(withAllowedCharacters: allowed)!
-            let response = try await transport.send(HTTPRequest(
-                url: "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)&time=\(Double(now) / 1000)"))
+            let response = try await transport.send(
+                HTTPRequest(
+                    url: "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)&time=\(Double(now) / 1000)"
+                )
+            )
             let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
             let data = try #require(body["data"] as? [String: Any])
             return try #require(data["result"] as? [[String: Any]])
@@ -101,8 +115,12 @@ struct RemoteWriteTests {
             let result = try await query("\(metric){component=\"ollama\"}")
             #expect(result.count == 1, "\(metric): \(result)")
             let labels = result.first?["metric"] as? [String: String]
-            #expect(labels == ["__name__": metric, "client_id": "acme", "component": "ollama", "instance": "ai-host-01",
-                               "job": "resource-watcher"])
+            #expect(
+                labels == [
+                    "__name__": metric, "client_id": "acme", "component": "ollama", "instance": "ai-host-01",
+                    "job": "resource-watcher",
+                ]
+            )
             let sample = result.first?["value"] as? [Any]
             #expect((sample?.last as? String).flatMap(Double.init) == value, "\(metric): \(String(describing: sample))")
         }

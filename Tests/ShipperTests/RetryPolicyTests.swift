@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Shipper
 
 @Suite("Retry policy")
@@ -38,7 +39,10 @@ struct RetryPolicyTests {
             let samples = (0..<400).map { _ in policy.backoff(attempt: attempt, using: &random) }
             #expect(samples.allSatisfy { $0 >= .zero && $0 <= ceiling }, "attempt \(attempt)")
             // Full jitter: values spread over the range, not bunched at the ceiling.
-            #expect(samples.contains { $0 < ceiling / 4 } && samples.contains { $0 > ceiling * 3 / 4 }, "attempt \(attempt)")
+            #expect(
+                samples.contains { $0 < ceiling / 4 } && samples.contains { $0 > ceiling * 3 / 4 },
+                "attempt \(attempt)"
+            )
         }
         #expect(policy.backoff(attempt: 1000, using: &random) <= .seconds(30))
     }

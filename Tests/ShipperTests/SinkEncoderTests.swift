@@ -1,14 +1,19 @@
 import Foundation  // JSONSerialization, to read bodies as the destination would
-@testable import Shipper
 import SwiftProtobuf
 import Testing
 import WatcherProto
 
+@testable import Shipper
+
 /// The sinks' encoders, without a network: what each destination would receive.
 @Suite("Sink encoders")
 struct SinkEncoderTests {
-    static func component(_ name: String, _ status: ResourceWatcher_V1_ComponentStatus, cpu: UInt32 = 1520,
-                          clientID: String = "acme") -> ResourceWatcher_V1_ComponentSample {
+    static func component(
+        _ name: String,
+        _ status: ResourceWatcher_V1_ComponentStatus,
+        cpu: UInt32 = 1520,
+        clientID: String = "acme"
+    ) -> ResourceWatcher_V1_ComponentSample {
         var sample = ResourceWatcher_V1_ComponentSample()
         sample.name = name
         sample.clientID = clientID
@@ -19,7 +24,10 @@ struct SinkEncoderTests {
         return sample
     }
 
-    static func batch(at timestamp: Int64, _ components: [ResourceWatcher_V1_ComponentSample]) -> ResourceWatcher_V1_Batch {
+    static func batch(
+        at timestamp: Int64,
+        _ components: [ResourceWatcher_V1_ComponentSample]
+    ) -> ResourceWatcher_V1_Batch {
         var batch = ResourceWatcher_V1_Batch()
         batch.schemaVersion = 1
         batch.agentID = "host-1/acme"
@@ -53,14 +61,19 @@ struct SinkEncoderTests {
 
     @Test("a component that goes down gets a staleness marker on each of its series, once")
     func stalenessMarkers() throws {
-        var sink = RemoteWriteSink(url: "http://127.0.0.1:1/api/v1/write", tenantHeader: false, instance: "h",
-                                   maxSamplesPerRequest: 2000)
+        var sink = RemoteWriteSink(
+            url: "http://127.0.0.1:1/api/v1/write",
+            tenantHeader: false,
+            instance: "h",
+            maxSamplesPerRequest: 2000
+        )
         let up = Self.component("ollama", .healthy)
         let down = Self.component("ollama", .down)
-        let requests = sink.encode([
-            SpoolBatch(sequence: 1, kind: .sample, batch: Self.batch(at: 1000, [up])),
-            SpoolBatch(sequence: 2, kind: .sample, batch: Self.batch(at: 2000, [down])),
-        ]) + sink.encode([SpoolBatch(sequence: 3, kind: .sample, batch: Self.batch(at: 3000, [down]))])
+        let requests =
+            sink.encode([
+                SpoolBatch(sequence: 1, kind: .sample, batch: Self.batch(at: 1000, [up])),
+                SpoolBatch(sequence: 2, kind: .sample, batch: Self.batch(at: 2000, [down])),
+            ]) + sink.encode([SpoolBatch(sequence: 3, kind: .sample, batch: Self.batch(at: 3000, [down]))])
         let series = try requests.map(decode).flatMap(\.timeseries)
         #expect(series.count == 6)
         for item in series {
@@ -72,15 +85,26 @@ struct SinkEncoderTests {
 
     @Test("with tenant_header each request holds one client_id and names it in X-Scope-OrgID")
     func remoteWriteTenants() throws {
-        var sink = RemoteWriteSink(url: "http://127.0.0.1:1/api/v1/write", tenantHeader: true, instance: "h",
-                                   maxSamplesPerRequest: 2000)
-        let batch = Self.batch(at: 1000, [Self.component("a", .healthy, clientID: "acme"),
-                                          Self.component("b", .healthy, clientID: "globex")])
+        var sink = RemoteWriteSink(
+            url: "http://127.0.0.1:1/api/v1/write",
+            tenantHeader: true,
+            instance: "h",
+            maxSamplesPerRequest: 2000
+        )
+        let batch = Self.batch(
+            at: 1000,
+            [
+                Self.component("a", .healthy, clientID: "acme"),
+                Self.component("b", .healthy, clientID: "globex"),
+            ]
+        )
         let requests = sink.encode([SpoolBatch(sequence: 7, kind: .sample, batch: batch)])
         #expect(requests.count == 2)
         for request in requests {
             let tenant = try #require(request.request.headers.first { $0.name == "X-Scope-OrgID" }?.value)
-            let clientIDs = Set(try decode(request).timeseries.flatMap(\.labels).filter { $0.name == "client_id" }.map(\.value))
+            let clientIDs = Set(
+                try decode(request).timeseries.flatMap(\.labels).filter { $0.name == "client_id" }.map(\.value)
+            )
             #expect(clientIDs == [tenant])
         }
         #expect(requests.map(\.acknowledgeThrough) == [nil, 7])
@@ -99,9 +123,15 @@ struct SinkEncoderTests {
         model.latencyCount = 4
         var batch = Self.batch(at: 1000, [])
         batch.models = [model]
-        var sink = RemoteWriteSink(url: "http://127.0.0.1:1/api/v1/write", tenantHeader: false, instance: "h",
-                                   maxSamplesPerRequest: 2000)
-        let series = try sink.encode([SpoolBatch(sequence: 1, kind: .sample, batch: batch)]).map(decode).flatMap(\.timeseries)
+        var sink = RemoteWriteSink(
+            url: "http://127.0.0.1:1/api/v1/write",
+            tenantHeader: false,
+            instance: "h",
+            maxSamplesPerRequest: 2000
+        )
+        let series = try sink.encode([SpoolBatch(sequence: 1, kind: .sample, batch: batch)]).map(decode).flatMap(
+            \.timeseries
+        )
         var values: [String: Double] = [:]
         for item in series {
             #expect(item.labels.map(\.name) == item.labels.map(\.name).sorted())
@@ -109,10 +139,12 @@ struct SinkEncoderTests {
             #expect(labels["model"] == "llama2" && labels["provider"] == "ollama" && labels["client_id"] == "acme")
             values[labels["__name__"]! + (labels["direction"].map { "/" + $0 } ?? "")] = item.samples.first?.value
         }
-        #expect(values == [
-            "resource_watcher_model_request_count": 4, "resource_watcher_model_tokens_processed/input": 100,
-            "resource_watcher_model_tokens_processed/output": 250, "resource_watcher_model_latency": 235.6,
-        ])
+        #expect(
+            values == [
+                "resource_watcher_model_request_count": 4, "resource_watcher_model_tokens_processed/input": 100,
+                "resource_watcher_model_tokens_processed/output": 250, "resource_watcher_model_latency": 235.6,
+            ]
+        )
     }
 
     private func json(_ request: OutgoingRequest) throws -> [String: Any] {
@@ -143,22 +175,34 @@ struct SinkEncoderTests {
         var sample = Self.batch(at: 6000, [])
         sample.transitions = [Self.transition("ollama", firing: true, at: 6000)]
         var sink = LokiSink(url: "http://127.0.0.1:3100/", tenantHeader: false)
-        let requests = sink.encode([SpoolBatch(sequence: 1, kind: .logs, batch: batch),
-                                    SpoolBatch(sequence: 2, kind: .sample, batch: sample)])
+        let requests = sink.encode([
+            SpoolBatch(sequence: 1, kind: .logs, batch: batch),
+            SpoolBatch(sequence: 2, kind: .sample, batch: sample),
+        ])
         #expect(requests.count == 1)
         #expect(requests[0].request.url == "http://127.0.0.1:3100/loki/api/v1/push")
         #expect(requests[0].acknowledgeThrough == 2)
         #expect(requests[0].itemCount == 4)
         let streams = try #require(try json(requests[0])["streams"] as? [[String: Any]])
-        let byLabels = Dictionary(uniqueKeysWithValues: streams.map { ($0["stream"] as! [String: String], $0["values"] as! [[Any]]) })
-        let file = try #require(byLabels[["client_id": "acme", "component": "ollama", "source": "/var/log/ollama.log", "level": "warning"]])
+        let byLabels = Dictionary(
+            uniqueKeysWithValues: streams.map { ($0["stream"] as! [String: String], $0["values"] as! [[Any]]) }
+        )
+        let file = try #require(
+            byLabels[["client_id": "acme", "component": "ollama", "source": "/var/log/ollama.log", "level": "warning"]]
+        )
         #expect(file.map { $0[0] as? String } == ["1000000017", "2000000017"], "sorted by time")
         #expect(file.map { $0[1] as? String } == ["first", "second"])
-        let agent = try #require(byLabels[["client_id": "acme", "component": "resource-watcher", "source": "agent", "level": "info"]])
+        let agent = try #require(
+            byLabels[["client_id": "acme", "component": "resource-watcher", "source": "agent", "level": "info"]]
+        )
         #expect(agent.first?[1] as? String == "resource-watcher started spool.dir=\"/var/lib/my spool\" version=0.1.0")
-        let alert = try #require(byLabels[["client_id": "acme", "component": "ollama", "source": "alert", "level": "critical"]])
+        let alert = try #require(
+            byLabels[["client_id": "acme", "component": "ollama", "source": "alert", "level": "critical"]]
+        )
         #expect(alert.first?[0] as? String == "6000000000")
-        let alertLine = try #require(try JSONSerialization.jsonObject(with: Data((alert.first?[1] as? String ?? "").utf8)) as? [String: Any])
+        let alertLine = try #require(
+            try JSONSerialization.jsonObject(with: Data((alert.first?[1] as? String ?? "").utf8)) as? [String: Any]
+        )
         #expect(alertLine["state"] as? String == "firing")
         #expect(alertLine["alert_type"] as? String == "high_cpu_usage")
         #expect(alertLine["value"] as? Double == 97.5)
@@ -178,13 +222,26 @@ struct SinkEncoderTests {
     @Test("orchestrator posts follow the /recommendations shape with a stable Idempotency-Key per transition")
     func orchestratorAlerts() throws {
         var batch = Self.batch(at: 9000, [Self.component("ollama", .degraded)])
-        batch.transitions = [Self.transition("ollama", firing: true, at: 9000), Self.transition("db", firing: false, at: 9000)]
-        var sink = OrchestratorSink(baseURL: "http://127.0.0.1:5210/", alertsPath: "/recommendations", reportsPath: "reports")
+        batch.transitions = [
+            Self.transition("ollama", firing: true, at: 9000), Self.transition("db", firing: false, at: 9000),
+        ]
+        var sink = OrchestratorSink(
+            baseURL: "http://127.0.0.1:5210/",
+            alertsPath: "/recommendations",
+            reportsPath: "reports"
+        )
         let requests = sink.encode([SpoolBatch(sequence: 42, kind: .sample, batch: batch)])
-        #expect(requests.map(\.request.url) == ["http://127.0.0.1:5210/recommendations", "http://127.0.0.1:5210/recommendations",
-                                                 "http://127.0.0.1:5210/reports"])
-        #expect(requests.map { $0.request.headers.first { $0.name == "Idempotency-Key" }?.value } ==
-                ["host-1/acme:42:0", "host-1/acme:42:1", "host-1/acme:42"])
+        #expect(
+            requests.map(\.request.url) == [
+                "http://127.0.0.1:5210/recommendations", "http://127.0.0.1:5210/recommendations",
+                "http://127.0.0.1:5210/reports",
+            ]
+        )
+        #expect(
+            requests.map { $0.request.headers.first { $0.name == "Idempotency-Key" }?.value } == [
+                "host-1/acme:42:0", "host-1/acme:42:1", "host-1/acme:42",
+            ]
+        )
         #expect(requests.map(\.acknowledgeThrough) == [nil, nil, 42])
         let body = try json(requests[0])
         let context = try #require(body["context"] as? [String: Any])

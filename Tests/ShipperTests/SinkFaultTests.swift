@@ -1,7 +1,7 @@
 import Shipper
 import Spool
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -114,7 +114,9 @@ struct SinkFaultTests {
         defer { loki.stop() }
         try await loki.setFaults([(429, "2")])
         let harness = try SinkHarness(consumers: ["loki"])
-        harness.start(harness.sink("loki", LokiSink(url: loki.baseURL, tenantHeader: false), minBackoff: .milliseconds(10)))
+        harness.start(
+            harness.sink("loki", LokiSink(url: loki.baseURL, tenantHeader: false), minBackoff: .milliseconds(10))
+        )
         let sequence = try harness.append(SinkHarness.logBatch(["slow down"]), kind: .logs)
         try await harness.waitForCursor("loki", atLeast: sequence)
         let log = try await loki.requests()
@@ -131,8 +133,14 @@ struct SinkFaultTests {
         try await loki.setFaults([], then: 503)
         let harness = try SinkHarness(consumers: ["loki"])
         let maxBackoff = 0.8
-        harness.start(harness.sink("loki", LokiSink(url: loki.baseURL, tenantHeader: false),
-                                   minBackoff: .milliseconds(50), maxBackoff: .milliseconds(800)))
+        harness.start(
+            harness.sink(
+                "loki",
+                LokiSink(url: loki.baseURL, tenantHeader: false),
+                minBackoff: .milliseconds(50),
+                maxBackoff: .milliseconds(800)
+            )
+        )
         let sequence = try harness.append(SinkHarness.logBatch(["patience"]), kind: .logs)
         let log = try await loki.waitForRequests(timeout: .seconds(40), "16 attempts") { $0.count >= 16 }
         let times = log.prefix(16).map(Self.seconds)

@@ -4,8 +4,8 @@ import NIOPosix
 import Shipper
 import Spool
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
 import WatcherProto
 
 #if canImport(Glibc)
@@ -38,14 +38,23 @@ final class SinkHarness: @unchecked Sendable {
 
     /// A sink loop over this spool; started by `start`.
     func sink<Encoder: SinkEncoder>(
-        _ name: String, _ encoder: Encoder, minBackoff: Duration = .milliseconds(20),
-        maxBackoff: Duration = .seconds(1), shutdownGrace: Duration = .seconds(5)
+        _ name: String,
+        _ encoder: Encoder,
+        minBackoff: Duration = .milliseconds(20),
+        maxBackoff: Duration = .seconds(1),
+        shutdownGrace: Duration = .seconds(5)
     ) -> SinkService<Encoder> {
         SinkService(
-            name: name, encoder: encoder, spool: spool,
+            name: name,
+            encoder: encoder,
+            spool: spool,
             transport: CurlTransport(userAgent: "resource-watcher/test", requestTimeout: .seconds(30)),
             retryPolicy: RetryPolicy(minimumBackoff: minBackoff, maximumBackoff: maxBackoff),
-            ioThreadPool: pool, logger: logger, shutdownGrace: shutdownGrace, idlePollInterval: .milliseconds(20))
+            ioThreadPool: pool,
+            logger: logger,
+            shutdownGrace: shutdownGrace,
+            idlePollInterval: .milliseconds(20)
+        )
     }
 
     func start<Encoder: SinkEncoder>(_ service: SinkService<Encoder>) {
@@ -76,7 +85,11 @@ final class SinkHarness: @unchecked Sendable {
     }
 
     /// A log batch of `lines` agent log records stamped `at` (Unix ms).
-    static func logBatch(_ lines: [String], at time: Int64 = nowMilliseconds(), component: String = "ollama") -> ResourceWatcher_V1_Batch {
+    static func logBatch(
+        _ lines: [String],
+        at time: Int64 = nowMilliseconds(),
+        component: String = "ollama"
+    ) -> ResourceWatcher_V1_Batch {
         var batch = ResourceWatcher_V1_Batch()
         batch.schemaVersion = 1
         batch.agentID = "host-1/acme"

@@ -3,8 +3,8 @@ import Logging
 import ServiceLifecycle
 import Shipper
 import Spool
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +18,11 @@ struct SinkIsolationTests {
         let orchestrator = try StrictServer("orchestrator_server.py")
         defer { orchestrator.stop() }
         let harness = try SinkHarness(consumers: ["orchestrator"])
-        let encoder = OrchestratorSink(baseURL: orchestrator.baseURL, alertsPath: "/recommendations", reportsPath: "/reports")
+        let encoder = OrchestratorSink(
+            baseURL: orchestrator.baseURL,
+            alertsPath: "/recommendations",
+            reportsPath: "/reports"
+        )
         harness.start(harness.sink("orchestrator", encoder))
         let now = SinkHarness.nowMilliseconds()
         try harness.append(SinkHarness.sampleBatch(at: now, firing: true))
@@ -53,7 +57,9 @@ struct SinkIsolationTests {
         defer { closedir(handle) }
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name.hasSuffix(".seg") { names.append(name) }
         }
         return names
@@ -72,15 +78,30 @@ struct SinkIsolationTests {
         try await loki.setFaults([], then: 503)
 
         let harness = try SinkHarness(consumers: ["prometheus", "loki", "orchestrator"])
-        let remoteWrite = harness.sink("prometheus", RemoteWriteSink(url: prometheus.writeURL, tenantHeader: false,
-                                                                     instance: "h", maxSamplesPerRequest: 2000),
-                                       maxBackoff: .seconds(2))
+        let remoteWrite = harness.sink(
+            "prometheus",
+            RemoteWriteSink(
+                url: prometheus.writeURL,
+                tenantHeader: false,
+                instance: "h",
+                maxSamplesPerRequest: 2000
+            ),
+            maxBackoff: .seconds(2)
+        )
         harness.start(remoteWrite)
         let lokiSink = harness.sink("loki", LokiSink(url: loki.baseURL, tenantHeader: false), maxBackoff: .seconds(2))
         harness.start(lokiSink)
-        harness.start(harness.sink("orchestrator", OrchestratorSink(baseURL: orchestrator.baseURL,
-                                                                     alertsPath: "/recommendations", reportsPath: nil),
-                                   maxBackoff: .seconds(2)))
+        harness.start(
+            harness.sink(
+                "orchestrator",
+                OrchestratorSink(
+                    baseURL: orchestrator.baseURL,
+                    alertsPath: "/recommendations",
+                    reportsPath: nil
+                ),
+                maxBackoff: .seconds(2)
+            )
+        )
         // A minute of ticks every 0.5 s, each with an alert transition and a log line. After
         // each, the healthy sinks must have delivered it within 2 s.
         let start = ContinuousClock.now
@@ -96,12 +117,15 @@ struct SinkIsolationTests {
             // Meanwhile, check how far behind the healthy sinks are.
             while ContinuousClock.now < next {
                 for (sequence, at) in appended {
-                    let delivered = (harness.spool.cursor(of: "prometheus") ?? 0) >= sequence
+                    let delivered =
+                        (harness.spool.cursor(of: "prometheus") ?? 0) >= sequence
                         && (harness.spool.cursor(of: "orchestrator") ?? 0) >= sequence
                     if !delivered { worstDelay = max(worstDelay, .now - at) }
                 }
-                appended.removeAll { (harness.spool.cursor(of: "prometheus") ?? 0) >= $0.sequence
-                    && (harness.spool.cursor(of: "orchestrator") ?? 0) >= $0.sequence }
+                appended.removeAll {
+                    (harness.spool.cursor(of: "prometheus") ?? 0) >= $0.sequence
+                        && (harness.spool.cursor(of: "orchestrator") ?? 0) >= $0.sequence
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
@@ -144,11 +168,17 @@ struct SinkIsolationTests {
 
         // A stalled answer (30 s) beyond the bound: aborted after 2 s, the cursor stays, and the
         // record is sent again by the next run.
-        let second = SinkService(name: "loki", encoder: LokiSink(url: loki.baseURL, tenantHeader: false), spool: harness.spool,
-                                 transport: CurlTransport(userAgent: "t"),
-                                 retryPolicy: RetryPolicy(minimumBackoff: .milliseconds(20), maximumBackoff: .seconds(1)),
-                                 ioThreadPool: harness.pool, logger: harness.logger, shutdownGrace: .seconds(2),
-                                 idlePollInterval: .milliseconds(20))
+        let second = SinkService(
+            name: "loki",
+            encoder: LokiSink(url: loki.baseURL, tenantHeader: false),
+            spool: harness.spool,
+            transport: CurlTransport(userAgent: "t"),
+            retryPolicy: RetryPolicy(minimumBackoff: .milliseconds(20), maximumBackoff: .seconds(1)),
+            ioThreadPool: harness.pool,
+            logger: harness.logger,
+            shutdownGrace: .seconds(2),
+            idlePollInterval: .milliseconds(20)
+        )
         let secondGroup = ServiceGroup(services: [second], logger: harness.logger)
         let secondRunning = Task { try await secondGroup.run() }
         try await loki.setSlowAnswers(delayMilliseconds: 30_000)

@@ -3,9 +3,10 @@ import Logging
 import NIOPosix
 import Spool
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import WatcherProto
+
 @testable import Shipper
 
 #if canImport(Glibc)
@@ -38,9 +39,15 @@ struct SinkRobustnessTests {
                 HTTPResponse(status: 503, headers: [("Retry-After", "10000000000000000")])
             }
             let sink = SinkService(
-                name: "loki", encoder: LokiSink(url: "http://loki.invalid", tenantHeader: false), spool: spool,
-                transport: transport, retryPolicy: RetryPolicy(minimumBackoff: .milliseconds(10), maximumBackoff: .seconds(1)),
-                ioThreadPool: pool, logger: logger, idlePollInterval: .milliseconds(10))
+                name: "loki",
+                encoder: LokiSink(url: "http://loki.invalid", tenantHeader: false),
+                spool: spool,
+                transport: transport,
+                retryPolicy: RetryPolicy(minimumBackoff: .milliseconds(10), maximumBackoff: .seconds(1)),
+                ioThreadPool: pool,
+                logger: logger,
+                idlePollInterval: .milliseconds(10)
+            )
             let task = Task { try await sink.run() }
             let deadline = ContinuousClock.now + .seconds(2)
             while transport.calls < 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
@@ -65,12 +72,17 @@ struct SinkRobustnessTests {
         do {
             let spool = try Spool(directory: path, options: options, consumers: ["a", "b"], logger: logger)
             for index in 0..<10 {
-                try spool.append(kind: .sample, payload: try SinkHarness.sampleBatch(at: 1_000 + Int64(index)).serializedBytes())
+                try spool.append(
+                    kind: .sample,
+                    payload: try SinkHarness.sampleBatch(at: 1_000 + Int64(index)).serializedBytes()
+                )
             }
             try spool.acknowledge(consumer: "a", through: 10)
             spool.close()
         }
-        for sequence in 4...10 { unlink(path + "/" + String(repeating: "0", count: 20 - String(sequence).count) + "\(sequence).seg") }
+        for sequence in 4...10 {
+            unlink(path + "/" + String(repeating: "0", count: 20 - String(sequence).count) + "\(sequence).seg")
+        }
 
         let spool = try Spool(directory: path, options: options, consumers: ["a", "b"], logger: logger)
         #expect(spool.statistics().lastSequence == 10)
@@ -78,9 +90,15 @@ struct SinkRobustnessTests {
         pool.start()
         let encoder = CountingEncoder()
         let sink = SinkService(
-            name: "b", encoder: encoder, spool: spool, transport: ScriptedTransport { _ in HTTPResponse(status: 204) },
+            name: "b",
+            encoder: encoder,
+            spool: spool,
+            transport: ScriptedTransport { _ in HTTPResponse(status: 204) },
             retryPolicy: RetryPolicy(minimumBackoff: .milliseconds(10), maximumBackoff: .seconds(1)),
-            ioThreadPool: pool, logger: logger, idlePollInterval: .milliseconds(200))
+            ioThreadPool: pool,
+            logger: logger,
+            idlePollInterval: .milliseconds(200)
+        )
         let task = Task { try await sink.run() }
         try await Task.sleep(for: .seconds(1))
         task.cancel()
@@ -103,10 +121,15 @@ struct SinkRobustnessTests {
         pool.start()
         let spool = try Spool(directory: directory.path + "/spool", consumers: ["loki"], logger: logger)
         let sink = SinkService(
-            name: "loki", encoder: LokiSink(url: "http://loki.invalid", tenantHeader: false), spool: spool,
+            name: "loki",
+            encoder: LokiSink(url: "http://loki.invalid", tenantHeader: false),
+            spool: spool,
             transport: ScriptedTransport { _ in HTTPResponse(status: 204) },
             retryPolicy: RetryPolicy(minimumBackoff: .milliseconds(10), maximumBackoff: .seconds(1)),
-            ioThreadPool: pool, logger: logger, idlePollInterval: .milliseconds(10))
+            ioThreadPool: pool,
+            logger: logger,
+            idlePollInterval: .milliseconds(10)
+        )
         let task = Task { try await sink.run() }
         // The cursor file cannot be replaced (here: its directory is gone; in production: a full disk).
         _ = run("/bin/rm", ["-rf", directory.path + "/spool/cursors"])
@@ -137,8 +160,14 @@ struct CountingEncoder: SinkEncoder {
     mutating func encode(_ batches: [SpoolBatch]) -> [OutgoingRequest] {
         counter.value.add(1, ordering: .relaxed)
         guard let last = batches.last else { return [] }
-        return [OutgoingRequest(request: HTTPRequest(method: .post, url: "http://sink.invalid"), itemCount: batches.count,
-                                acknowledgeThrough: last.sequence, oldestUnixMilliseconds: 0)]
+        return [
+            OutgoingRequest(
+                request: HTTPRequest(method: .post, url: "http://sink.invalid"),
+                itemCount: batches.count,
+                acknowledgeThrough: last.sequence,
+                oldestUnixMilliseconds: 0
+            )
+        ]
     }
 }
 

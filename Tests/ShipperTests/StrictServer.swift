@@ -1,7 +1,7 @@
 import Foundation  // JSONSerialization, to read the servers' control API
 import HTTPTransport
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -37,20 +37,31 @@ final class StrictServer: @unchecked Sendable {
         func response(_ status: Int, _ retryAfter: String?) -> String {
             "{\"status\": \(status)" + (retryAfter.map { ", \"retry_after\": \"\($0)\"" } ?? "") + "}"
         }
-        let body = "{\"script\": [" + script.map { response($0.status, $0.retryAfter) }.joined(separator: ",")
+        let body =
+            "{\"script\": [" + script.map { response($0.status, $0.retryAfter) }.joined(separator: ",")
             + "], \"then\": " + (then.map { response($0, nil) } ?? "null") + "}"
-        let answer = try await control.send(HTTPRequest(
-            method: .post, url: baseURL + "/control/faults", headers: [("Content-Type", "application/json")],
-            body: Array(body.utf8)))
+        let answer = try await control.send(
+            HTTPRequest(
+                method: .post,
+                url: baseURL + "/control/faults",
+                headers: [("Content-Type", "application/json")],
+                body: Array(body.utf8)
+            )
+        )
         try #require(answer.isSuccess, "setting faults: HTTP \(answer.status)")
     }
 
     /// Answers every ingest request with 204 after `delayMilliseconds` (a slow destination).
     func setSlowAnswers(delayMilliseconds: Int) async throws {
         let body = "{\"script\": [], \"then\": {\"status\": 204, \"delay_ms\": \(delayMilliseconds)}}"
-        let answer = try await control.send(HTTPRequest(
-            method: .post, url: baseURL + "/control/faults", headers: [("Content-Type", "application/json")],
-            body: Array(body.utf8)))
+        let answer = try await control.send(
+            HTTPRequest(
+                method: .post,
+                url: baseURL + "/control/faults",
+                headers: [("Content-Type", "application/json")],
+                body: Array(body.utf8)
+            )
+        )
         try #require(answer.isSuccess, "setting a delay: HTTP \(answer.status)")
     }
 
@@ -74,7 +85,9 @@ final class StrictServer: @unchecked Sendable {
     /// Polls (with a deadline) until `condition` holds for the request log; returns the log.
     @discardableResult
     func waitForRequests(
-        timeout: Duration = .seconds(30), _ what: String, until condition: ([[String: Any]]) -> Bool
+        timeout: Duration = .seconds(30),
+        _ what: String,
+        until condition: ([[String: Any]]) -> Bool
     ) async throws -> [[String: Any]] {
         let deadline = ContinuousClock.now + timeout
         while true {

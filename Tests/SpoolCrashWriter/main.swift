@@ -22,7 +22,10 @@ guard arguments.count == 4, let policy = FsyncPolicy(rawValue: arguments[2]), va
 }
 let logger = Logger.quiet("crash-writer")
 let spool = try Spool(
-    directory: arguments[1], options: SpoolOptions(segmentSizeBytes: 64 << 10, fsync: policy), logger: logger)
+    directory: arguments[1],
+    options: SpoolOptions(segmentSizeBytes: 64 << 10, fsync: policy),
+    logger: logger
+)
 while true {
     let sequence = try spool.append(kind: .sample, payload: CrashPayload.make(index: index))
     writeLine("\(sequence) \(index)", to: 1)

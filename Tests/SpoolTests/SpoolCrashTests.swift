@@ -1,6 +1,7 @@
-import Testing
-@testable import Spool
 import TestSupport
+import Testing
+
+@testable import Spool
 
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,10 @@ struct SpoolCrashTests {
             for record in result.records { byIndex[record.sequence] = record.payload }
             for (sequence, index) in returned {
                 let payload = byIndex[sequence]
-                #expect(payload == CrashPayload.make(index: index), "cycle \(cycle): sequence \(sequence) missing or damaged")
+                #expect(
+                    payload == CrashPayload.make(index: index),
+                    "cycle \(cycle): sequence \(sequence) missing or damaged"
+                )
             }
             // Records the writer appended but had not yet reported are fine; anything else is not.
             for record in result.records where returned[record.sequence] == nil {
@@ -68,4 +72,3 @@ struct SpoolCrashTests {
         print("crash test: \(returned.count) records checked, \(killsWithTornTail) kills left a torn tail")
     }
 }
-

@@ -1,6 +1,7 @@
-import Testing
-@testable import Spool
 import TestSupport
+import Testing
+
+@testable import Spool
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,10 @@ struct SpoolDiskFullTests {
         let mountPoint = TemporaryDirectory(prefix: "rw-tmpfs")
         defer { mountPoint.remove() }
         try #require(getuid() == 0, "the disk-full test mounts a tmpfs and must run as root")
-        try #require(run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.path]) == 0, "mount failed")
+        try #require(
+            run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.path]) == 0,
+            "mount failed"
+        )
         defer { run("/bin/umount", ["-l", mountPoint.path]) }
         let ballast = mountPoint.path + "/ballast"
         try writeFile(ballast, [UInt8](repeating: 0xAB, count: 256 << 10))
@@ -57,7 +61,12 @@ struct SpoolDiskFullTests {
         // Everything that was acknowledged as appended reads back, in order, with no damage,
         // from the live spool and after reopening.
         for reopen in [false, true] {
-            let reader = reopen ? try { spool.close(); return try openSpool(directory, segmentSizeBytes: 128 << 10) }() : spool
+            let reader =
+                reopen
+                ? try {
+                    spool.close()
+                    return try openSpool(directory, segmentSizeBytes: 128 << 10)
+                }() : spool
             if reopen { #expect(reader.recovery.isClean, "\(reader.recovery)") }
             let result = try readAll(reader)
             #expect(result.corruptRegions.isEmpty)

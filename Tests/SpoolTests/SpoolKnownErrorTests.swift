@@ -1,6 +1,7 @@
-import Testing
-@testable import Spool
 import TestSupport
+import Testing
+
+@testable import Spool
 
 /// Damage the files of a closed spool in every way the format must survive, reopen, and check
 /// that only valid frames come back and that the damage is reported.
@@ -15,7 +16,11 @@ struct SpoolKnownErrorTests {
         return directory
     }
 
-    private func expectIntact(_ records: [SpoolRecord], sequences: [UInt64], sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectIntact(
+        _ records: [SpoolRecord],
+        sequences: [UInt64],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(records.map(\.sequence) == sequences, sourceLocation: sourceLocation)
         for record in records {
             #expect(record.payload == CrashPayload.make(index: record.sequence), sourceLocation: sourceLocation)
@@ -95,7 +100,8 @@ struct SpoolKnownErrorTests {
 
     @Test("a flipped bit in the payload is skipped and counted")
     func flippedPayload() throws {
-        try expectSkipped(frameIndex: 2) { bytes, frame in bytes[frame.payloadOffset + frame.payloadLength / 2] ^= 0x20 }
+        try expectSkipped(frameIndex: 2) { bytes, frame in bytes[frame.payloadOffset + frame.payloadLength / 2] ^= 0x20
+        }
     }
 
     @Test("a flipped bit in the magic is skipped and counted")

@@ -1,10 +1,11 @@
+import TestSupport
 import Testing
+
+@testable import Spool
 
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import Spool
-import TestSupport
 
 @Suite("Spool round trip")
 struct SpoolRoundTripTests {
@@ -15,7 +16,12 @@ struct SpoolRoundTripTests {
         let spool = try openSpool(directory.path, segmentSizeBytes: 16 << 10)
         var sequences: [UInt64] = []
         for index in 0..<200 {
-            sequences.append(try spool.append(kind: index % 3 == 0 ? .logs : .sample, payload: CrashPayload.make(index: UInt64(index))))
+            sequences.append(
+                try spool.append(
+                    kind: index % 3 == 0 ? .logs : .sample,
+                    payload: CrashPayload.make(index: UInt64(index))
+                )
+            )
         }
         #expect(sequences == Array(1...200))
         #expect(try segmentFiles(directory.path).count > 1)
@@ -33,7 +39,9 @@ struct SpoolRoundTripTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let spool = try openSpool(directory.path)
-        for index in 0..<10 { try spool.append(kind: index.isMultiple(of: 2) ? .sample : .logs, payload: [UInt8(index)]) }
+        for index in 0..<10 {
+            try spool.append(kind: index.isMultiple(of: 2) ? .sample : .logs, payload: [UInt8(index)])
+        }
         let result = try spool.reader(for: "test").read(maxRecords: 100, kinds: [.logs])
         #expect(result.records.map(\.sequence) == [2, 4, 6, 8, 10])
         #expect(result.throughSequence == 10)
@@ -171,7 +179,9 @@ struct SpoolRoundTripTests {
         let spool = try Spool(
             directory: directory.path,
             options: SpoolOptions(maxAge: .seconds(168 * 3600), segmentSizeBytes: 4 << 10, fsync: .never),
-            consumers: ["behind"], logger: quietLogger)
+            consumers: ["behind"],
+            logger: quietLogger
+        )
         try spool.append(kind: .sample, payload: CrashPayload.make(index: 60))
         #expect(try segmentFiles(directory.path).count == segments.count - 2)
         let result = try readAll(spool, consumer: "behind")
@@ -187,7 +197,9 @@ struct SpoolRoundTripTests {
             defer { directory.remove() }
             do {
                 let spool = try openSpool(directory.path, fsync: policy)
-                for index in 0..<20 { try spool.append(kind: .sample, payload: CrashPayload.make(index: UInt64(index))) }
+                for index in 0..<20 {
+                    try spool.append(kind: .sample, payload: CrashPayload.make(index: UInt64(index)))
+                }
                 spool.close()
             }
             let spool = try openSpool(directory.path, fsync: policy)

@@ -1,6 +1,7 @@
 import Logging
-@testable import Spool
 import TestSupport
+
+@testable import Spool
 
 #if canImport(Glibc)
 import Glibc
@@ -13,13 +14,18 @@ let quietLogger: Logger = {
 }()
 
 func openSpool(
-    _ directory: String, segmentSizeBytes: Int = 8 << 20, maxBytes: Int = 1 << 30, fsync: FsyncPolicy = .never,
+    _ directory: String,
+    segmentSizeBytes: Int = 8 << 20,
+    maxBytes: Int = 1 << 30,
+    fsync: FsyncPolicy = .never,
     consumers: [String] = ["test"]
 ) throws -> Spool {
     try Spool(
         directory: directory,
         options: SpoolOptions(maxBytes: maxBytes, segmentSizeBytes: segmentSizeBytes, fsync: fsync),
-        consumers: consumers, logger: quietLogger)
+        consumers: consumers,
+        logger: quietLogger
+    )
 }
 
 /// Reads everything `consumer` has not acknowledged, in one go.

@@ -49,7 +49,11 @@ struct SeedViewsTests {
         #expect(metrics[0]["component"] as? String == "ollama")
         #expect(metrics[0]["status"] as? String == "healthy")
         let resources = try #require(metrics[0]["resources"] as? [String: Any])
-        #expect(Set(resources.keys) == ["cpu_usage", "memory_usage", "memory_usage_percent", "disk_usage", "network_in", "network_out"])
+        #expect(
+            Set(resources.keys) == [
+                "cpu_usage", "memory_usage", "memory_usage_percent", "disk_usage", "network_in", "network_out",
+            ]
+        )
         #expect(resources["cpu_usage"] as? Double == 15.2)
         #expect(resources["memory_usage"] as? Double == 1245.6)
         #expect(resources["memory_usage_percent"] as? Double == 35.8)

@@ -24,7 +24,10 @@ struct StatusContractTests {
                 let reply = try await api.get("/health", token: token)
                 #expect(reply.status == 200)
                 let body = try reply.object()
-                #expect(Set(body.keys) == ["status", "version", "timestamp"], "token \(token ?? "none"): \(reply.text)")
+                #expect(
+                    Set(body.keys) == ["status", "version", "timestamp"],
+                    "token \(token ?? "none"): \(reply.text)"
+                )
                 #expect(body["status"] as? String == "healthy")
             }
         }

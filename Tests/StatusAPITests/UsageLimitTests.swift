@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import WatcherModel
 import WatcherProto
+
 @testable import StatusAPI
 
 /// Regression tests from a review of the status API and the usage ledger: hostile usage events
@@ -16,7 +17,8 @@ struct UsageLimitTests {
         await #expect(processExitsWith: .success) {
             // The server stops and its directory is removed before the child exits.
             let code: Int32 = try await StatusAPIHarness.withServer { api in
-                let event = #"{"model": "big", "provider": "ollama", "tokens_input": 5000000000000000000, "tokens_output": 1}"#
+                let event =
+                    #"{"model": "big", "provider": "ollama", "tokens_input": 5000000000000000000, "tokens_output": 1}"#
                 let posted = try await api.postUsage("[\(event), \(event)]", token: TenantFixtures.acmeToken)
                 guard posted.status == 400, posted.text.contains("at most") else { return 4 }  // refused, named
                 let reply = try await api.get("/metrics/models?client_id=acme", token: TenantFixtures.acmeToken)
@@ -44,9 +46,15 @@ struct UsageLimitTests {
         let body = Array(#"{"model": "m", "tokens_input": 9223372036854775807, "tokens_output": 0}"#.utf8)
         #expect {
             try UsageEvents.parse(
-                body, principal: .tenant("acme"), defaultClientID: "acme", knownTenants: ["acme"], nowUnixMilliseconds: 0)
+                body,
+                principal: .tenant("acme"),
+                defaultClientID: "acme",
+                knownTenants: ["acme"],
+                nowUnixMilliseconds: 0
+            )
         } throws: { error in
-            (error as? APIError)?.status == .badRequest && (error as? APIError)?.message.contains("tokens_input") == true
+            (error as? APIError)?.status == .badRequest
+                && (error as? APIError)?.message.contains("tokens_input") == true
         }
     }
 
@@ -69,7 +77,10 @@ struct UsageLimitTests {
             let file = api.directory.path + "/metrics-crlf.txt"
             try reply.text.write(toFile: file, atomically: true, encoding: .utf8)
             let promtool = try ChildProcess(
-                "/bin/sh", ["-c", "exec /usr/bin/promtool check metrics < '\(file)'"], mergeStandardError: true)
+                "/bin/sh",
+                ["-c", "exec /usr/bin/promtool check metrics < '\(file)'"],
+                mergeStandardError: true
+            )
             let result = try promtool.finish()
             #expect(result.status == 0, "promtool check metrics: \(result.output)")
         }
@@ -80,10 +91,18 @@ struct UsageLimitTests {
         try await StatusAPIHarness.withServer { api in
             let limit = StatusRoutes.maximumModelsPerTenant
             let events = (0..<limit).map { #"{"model": "m\#($0)", "tokens_input": 1, "tokens_output": 1}"# }
-            let posted = try await api.postUsage("[" + events.joined(separator: ",") + "]", token: TenantFixtures.acmeToken)
-            #expect(posted.status == 400 && posted.text.contains("too_many_models"), "the seed's 2 models plus \(limit)")
-            let few = try await api.postUsage(#"{"model": "one-more", "tokens_input": 1, "tokens_output": 1}"#,
-                                              token: TenantFixtures.acmeToken)
+            let posted = try await api.postUsage(
+                "[" + events.joined(separator: ",") + "]",
+                token: TenantFixtures.acmeToken
+            )
+            #expect(
+                posted.status == 400 && posted.text.contains("too_many_models"),
+                "the seed's 2 models plus \(limit)"
+            )
+            let few = try await api.postUsage(
+                #"{"model": "one-more", "tokens_input": 1, "tokens_output": 1}"#,
+                token: TenantFixtures.acmeToken
+            )
             #expect(few.status == 202, "\(few.text)")
         }
     }

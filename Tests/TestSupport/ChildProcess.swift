@@ -24,7 +24,7 @@ public final class ChildProcess {
         var pipeEnds: [Int32] = [-1, -1]
         var pid: pid_t = 0
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         // Tests run in parallel: the pipe is close-on-exec, and made and handed over under the
         // spawn lock, so no other child inherits its write end (which would keep it open).
         let result = spawnLock.withLock { _ -> Int32 in
@@ -77,7 +77,9 @@ public final class ChildProcess {
     public func readLines(atLeast count: Int, deadline: ContinuousClock.Instant) throws -> [String] {
         var lines: [String] = []
         while lines.count < count {
-            guard ContinuousClock.now < deadline else { throw Failure(description: "timed out waiting for \(count) lines") }
+            guard ContinuousClock.now < deadline else {
+                throw Failure(description: "timed out waiting for \(count) lines")
+            }
             var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, 100)
             if ready <= 0 { continue }

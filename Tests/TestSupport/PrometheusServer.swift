@@ -34,11 +34,13 @@ public final class PrometheusServer: @unchecked Sendable {
     /// Starts (again) on the same port and data directory, and waits for `/-/ready`.
     public func start() async throws {
         precondition(process == nil, "already running")
-        let arguments = [
-            "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
-            "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver",
-        ] + extraArguments
-        let command = "exec /usr/bin/prometheus " + arguments.map { "'\($0)'" }.joined(separator: " ")
+        let arguments =
+            [
+                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver",
+            ] + extraArguments
+        let command =
+            "exec /usr/bin/prometheus " + arguments.map { "'\($0)'" }.joined(separator: " ")
             + " >>'\(directory)/prometheus.log' 2>&1"
         process = try ChildProcess("/bin/sh", ["-c", command])
         let deadline = ContinuousClock.now + .seconds(60)
@@ -78,7 +80,10 @@ public final class PrometheusServer: @unchecked Sendable {
             let body = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
             let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]]
         else {
-            throw ChildProcess.Failure(description: "query \(promql): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+            throw ChildProcess.Failure(
+                description:
+                    "query \(promql): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))"
+            )
         }
         return result
     }

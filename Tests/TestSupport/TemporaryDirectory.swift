@@ -23,7 +23,7 @@ public struct TemporaryDirectory: Sendable {
 public func run(_ program: String, _ arguments: [String]) -> Int32 {
     var pid: pid_t = 0
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
+    defer { for argument in argv { free(argument) } }
     guard spawnLock.withLock({ _ in posix_spawn(&pid, program, nil, nil, argv, environ) }) == 0 else { return -1 }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

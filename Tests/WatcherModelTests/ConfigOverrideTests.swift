@@ -219,20 +219,32 @@ import Testing
     @Test func theDockerSocketComesFromTheFileOrDockerHost() throws {
         let file = Array(#"{"docker_socket": "/run/user/1000/docker.sock"}"#.utf8)
         #expect(try ConfigLoader.parse(json: file, source: "config.json").dockerSocket == "/run/user/1000/docker.sock")
-        #expect(try ConfigLoader.parse(json: Array("{}".utf8), source: "config.json").dockerSocket == "/var/run/docker.sock")
+        #expect(
+            try ConfigLoader.parse(json: Array("{}".utf8), source: "config.json").dockerSocket == "/var/run/docker.sock"
+        )
         let unixURL = Array(#"{"docker_socket": "unix:///srv/docker.sock"}"#.utf8)
         #expect(try ConfigLoader.parse(json: unixURL, source: "config.json").dockerSocket == "/srv/docker.sock")
 
         // Docker's own variable beats the file, as the RESOURCE_WATCHER_* ones do; empty means unset.
         let fromEnvironment = try ConfigLoader.load(
-            path: examplePath, environment: ["DOCKER_HOST": "unix:///tmp/engine/docker.sock"], overrides: ConfigOverrides())
+            path: examplePath,
+            environment: ["DOCKER_HOST": "unix:///tmp/engine/docker.sock"],
+            overrides: ConfigOverrides()
+        )
         #expect(fromEnvironment.dockerSocket == "/tmp/engine/docker.sock")
-        let empty = try ConfigLoader.load(path: examplePath, environment: ["DOCKER_HOST": ""], overrides: ConfigOverrides())
+        let empty = try ConfigLoader.load(
+            path: examplePath,
+            environment: ["DOCKER_HOST": ""],
+            overrides: ConfigOverrides()
+        )
         #expect(empty.dockerSocket == "/var/run/docker.sock")
 
         let error = try #require(throws: ConfigError.self) {
             try ConfigLoader.load(
-                path: examplePath, environment: ["DOCKER_HOST": "tcp://10.0.0.5:2375"], overrides: ConfigOverrides())
+                path: examplePath,
+                environment: ["DOCKER_HOST": "tcp://10.0.0.5:2375"],
+                overrides: ConfigOverrides()
+            )
         }
         #expect(error.problems.map(\.path) == ["env DOCKER_HOST"])
         #expect(error.problems.first?.message.contains("not a unix socket") == true)

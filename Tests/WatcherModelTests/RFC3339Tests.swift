@@ -12,10 +12,14 @@ struct RFC3339Tests {
         #expect(RFC3339.parse(RFC3339.format(unixMilliseconds: 1_743_882_300_000)) == 1_743_882_300_000)
     }
 
-    @Test("impossible dates, offsets and shapes are refused", arguments: [
-        "2025-02-31T00:00:00Z", "2025-13-01T00:00:00Z", "2025-04-05T24:00:00Z", "2025-04-05T19:45:00+99:99",
-        "2025-04-05 19:45:00Z", "2025-04-05T19:45:00", "2025-04-05T19:45:00.Z", "", "yesterday", "2025-04-05T19:45:00Zjunk",
-    ])
+    @Test(
+        "impossible dates, offsets and shapes are refused",
+        arguments: [
+            "2025-02-31T00:00:00Z", "2025-13-01T00:00:00Z", "2025-04-05T24:00:00Z", "2025-04-05T19:45:00+99:99",
+            "2025-04-05 19:45:00Z", "2025-04-05T19:45:00", "2025-04-05T19:45:00.Z", "", "yesterday",
+            "2025-04-05T19:45:00Zjunk",
+        ]
+    )
     func refuses(_ text: String) {
         #expect(RFC3339.parse(text) == nil)
     }

@@ -72,7 +72,9 @@ struct DockerStatsCalculator: Sendable {
         guard container.isRunning, let previous else {
             // No sample of ours yet: the engine's own previous reading (`precpu_stats`, filled
             // when stats are taken without one-shot) gives the CPU figure right away.
-            if container.isRunning, stats.previousCPUTotalUsageNanoseconds > 0, stats.previousSystemCPUUsageNanoseconds ?? 0 > 0 {
+            if container.isRunning, stats.previousCPUTotalUsageNanoseconds > 0,
+                stats.previousSystemCPUUsageNanoseconds ?? 0 > 0
+            {
                 var engineReading = stats
                 engineReading.cpuTotalUsageNanoseconds = stats.previousCPUTotalUsageNanoseconds
                 engineReading.systemCPUUsageNanoseconds = stats.previousSystemCPUUsageNanoseconds

@@ -34,7 +34,10 @@ struct ContainerLogPosition: Codable, Equatable, Sendable {
         let text = try container.decode(String.self, forKey: .shippedThroughUnixNanoseconds)
         guard let nanoseconds = Int64(text), nanoseconds >= 0 else {
             throw DecodingError.dataCorruptedError(
-                forKey: .shippedThroughUnixNanoseconds, in: container, debugDescription: "not a timestamp")
+                forKey: .shippedThroughUnixNanoseconds,
+                in: container,
+                debugDescription: "not a timestamp"
+            )
         }
         shippedThroughUnixNanoseconds = nanoseconds
     }

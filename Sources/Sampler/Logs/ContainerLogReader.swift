@@ -90,7 +90,8 @@ final class ContainerLogReader: Sendable {
         self.limits = limits
         self.logger = logger
         self.state = Mutex(
-            State(ledger: PositionsLedger(path: positionsPath, sourcesKey: ContainerLogPositionsFile.sourcesKey)))
+            State(ledger: PositionsLedger(path: positionsPath, sourcesKey: ContainerLogPositionsFile.sourcesKey))
+        )
     }
 
     /// Whether the saved positions were loaded (`loadPositions`, or the first `read`).
@@ -104,7 +105,9 @@ final class ContainerLogReader: Sendable {
 
     private func loadedPositions(_ state: inout State) -> [String: ContainerLogPosition] {
         state.ledger.loadedPositions(
-            logger: logger, unreadable: "container log positions unreadable; containers already there are read from now")
+            logger: logger,
+            unreadable: "container log positions unreadable; containers already there are read from now"
+        )
     }
 
     /// Every container component's lines since the committed positions, waiting for the engine at
@@ -138,8 +141,11 @@ final class ContainerLogReader: Sendable {
     func commit(_ read: Read) {
         state.withLock { state in
             _ = state.ledger.commit(
-                read.positions, generation: read.generation, logger: logger,
-                saveFailed: "cannot save container log positions")
+                read.positions,
+                generation: read.generation,
+                logger: logger,
+                saveFailed: "cannot save container log positions"
+            )
         }
     }
 
@@ -166,7 +172,9 @@ final class ContainerLogReader: Sendable {
                 // First look: a container already there is read from now on; one that appears later
                 // has another ID than "" and is read from its start.
                 let start = ContainerLogPosition(
-                    containerID: container?.id ?? "", shippedThroughUnixNanoseconds: container == nil ? 0 : now)
+                    containerID: container?.id ?? "",
+                    shippedThroughUnixNanoseconds: container == nil ? 0 : now
+                )
                 fetched.results.withLock { $0[source.component] = ([], start) }
                 continue
             }
@@ -211,7 +219,7 @@ final class ContainerLogReader: Sendable {
                     state.withLock { $0.windowNanoseconds[source.component] = window }
                 }
                 return take(body, multiplexed: !isTTY, from: source, container, after: shippedThrough, until: until)
-            } catch where error.transportError?.code == .responseTooLarge {
+            } catch  where error.transportError?.code == .responseTooLarge {
                 let span = window ?? max(now - shippedThrough, 2_000_000)
                 window = max(1_000_000, span / 2)
                 state.withLock { $0.windowNanoseconds[source.component] = window }

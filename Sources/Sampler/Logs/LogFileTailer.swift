@@ -70,7 +70,9 @@ final class LogFileTailer: Sendable {
         self.positionsPath = positionsPath
         self.limits = limits
         self.logger = logger
-        self.state = Mutex(State(ledger: PositionsLedger(path: positionsPath, sourcesKey: TailPositionsFile.sourcesKey)))
+        self.state = Mutex(
+            State(ledger: PositionsLedger(path: positionsPath, sourcesKey: TailPositionsFile.sourcesKey))
+        )
     }
 
     deinit {
@@ -94,7 +96,9 @@ final class LogFileTailer: Sendable {
     func read(nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) -> Read {
         state.withLock { state in
             let committed = state.ledger.loadedPositions(
-                logger: logger, unreadable: "log tail positions unreadable; files already there are read from their end")
+                logger: logger,
+                unreadable: "log tail positions unreadable; files already there are read from their end"
+            )
             let generation = state.ledger.beginRead()
             var records: [ResourceWatcher_V1_LogRecord] = []
             var positions: [String: TailPosition] = [:]
@@ -117,8 +121,11 @@ final class LogFileTailer: Sendable {
         state.withLock { state in
             guard
                 state.ledger.commit(
-                    read.positions, generation: read.generation, logger: logger,
-                    saveFailed: "cannot save log tail positions")
+                    read.positions,
+                    generation: read.generation,
+                    logger: logger,
+                    saveFailed: "cannot save log tail positions"
+                )
             else { return }
             for (path, position) in read.positions { state.files[path]?.keepOnly(position.file) }
         }

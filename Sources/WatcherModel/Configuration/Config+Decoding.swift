@@ -29,14 +29,17 @@ extension Config {
         }
         config.logFile = reader.optionalString("log_file")
         config.orchestratorURL = reader.optionalURL("orchestrator_url")
-        if let member = reader.member("docker_socket"), let value = decoder.nonEmptyString(member.value, at: member.path) {
+        if let member = reader.member("docker_socket"),
+            let value = decoder.nonEmptyString(member.value, at: member.path)
+        {
             // Docker's own spelling (DOCKER_HOST) is accepted as well as a path.
             let path = value.hasPrefix("unix://") ? String(value.dropFirst("unix://".count)) : value
             if value.contains("://") && !value.hasPrefix("unix://") {
                 decoder.report(
                     member.path,
                     "\(quoted(value)) is not a unix socket; resource-watcher reaches the Docker engine over its unix "
-                        + "socket only (a path, or unix:///PATH)")
+                        + "socket only (a path, or unix:///PATH)"
+                )
             } else if !path.hasPrefix("/") {
                 decoder.report(member.path, "\(quoted(value)) must be an absolute path (or unix:///PATH)")
             } else {

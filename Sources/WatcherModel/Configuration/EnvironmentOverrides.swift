@@ -37,7 +37,9 @@ enum EnvironmentOverrides {
         var overrides: [ConfigOverride] = []
         for variable in variables {
             // An empty DOCKER_HOST means the default, as Docker's clients read it.
-            guard let raw = environment[variable.name], !(raw.isEmpty && variable.name == "DOCKER_HOST") else { continue }
+            guard let raw = environment[variable.name], !(raw.isEmpty && variable.name == "DOCKER_HOST") else {
+                continue
+            }
             let origin = "env \(variable.name)"
             let text = raw.trimmingWhitespace()
             let value: JSONValue

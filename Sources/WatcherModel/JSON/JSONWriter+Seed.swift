@@ -26,7 +26,11 @@ extension JSONWriter {
 
     /// An active alert in the seed's shape (`component`, `alert_type`, `value`, `threshold`,
     /// `timestamp`, `severity`), plus `client_id` first and `message` last when asked.
-    public mutating func seedAlert(_ alert: ResourceWatcher_V1_Alert, withClientID: Bool = false, withMessage: Bool = false) {
+    public mutating func seedAlert(
+        _ alert: ResourceWatcher_V1_Alert,
+        withClientID: Bool = false,
+        withMessage: Bool = false
+    ) {
         beginObject()
         if withClientID { member("client_id", alert.clientID) }
         member("component", alert.component)
