@@ -68,11 +68,11 @@ bench: deps
 SWIFT_FILES = $(shell find Sources Tests -name '*.swift' ! -path 'Sources/WatcherProto/*' ! -name OpenAPIDocument.swift) Package.swift
 
 format:
-	$(SWIFT) format --in-place --parallel $(SWIFT_FILES)
+	@$(SWIFT) format --in-place --parallel $(SWIFT_FILES)
 
 # Fails on any finding (swift-nio's style, 120 columns; .swift-format). Part of `make test`.
 lint:
-	$(SWIFT) format lint --strict --parallel $(SWIFT_FILES)
+	@$(SWIFT) format lint --strict --parallel $(SWIFT_FILES) && echo "make lint: no findings"
 
 # Regenerates the committed protobuf code with Debian's protoc and protoc-gen-swift built from
 # the swift-protobuf version the package depends on. Never run at build time.

@@ -3,8 +3,9 @@ import Glibc
 #endif
 
 /// Thin, error-mapped wrappers over the POSIX calls the spool needs. Every call here blocks:
-/// callers keep it off the cooperative thread pool.
-enum FileIO {
+/// callers keep it off the cooperative thread pool. The Sampler's log readers use the whole-file
+/// read and the atomic replace for their positions files too.
+public enum FileIO {
     static func makeDirectory(_ path: String) throws(SpoolError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
@@ -59,7 +60,8 @@ enum FileIO {
         return bytes
     }
 
-    static func readWholeFile(_ path: String) throws(SpoolError) -> [UInt8] {
+    /// The whole (small) file at `path`.
+    public static func readWholeFile(_ path: String) throws(SpoolError) -> [UInt8] {
         let descriptor = try open(path, flags: O_RDONLY)
         defer { close(descriptor) }
         return try read(descriptor, path: path, offset: 0, count: try size(of: descriptor, path: path))
@@ -102,7 +104,7 @@ enum FileIO {
 
     /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
     /// write a temporary file, fsync it, rename it over `path`, fsync the directory.
-    static func replaceAtomically(_ path: String, in directory: String, with bytes: [UInt8]) throws(SpoolError) {
+    public static func replaceAtomically(_ path: String, in directory: String, with bytes: [UInt8]) throws(SpoolError) {
         let temporary = path + ".tmp"
         let descriptor = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
         do throws(SpoolError) {

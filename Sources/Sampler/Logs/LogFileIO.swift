@@ -1,3 +1,5 @@
+import Spool
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,52 +64,26 @@ enum LogFileIO {
         return bytes
     }
 
-    /// The whole (small) file, or nil if it does not exist.
+    /// The whole (small) file, or nil if it does not exist (Spool's `FileIO`, with this module's error).
     static func readWholeFile(_ path: String) throws(LogFileTailerError) -> [UInt8]? {
-        guard let descriptor = open(path)?.descriptor else {
-            if errno == ENOENT { return nil }
-            throw LogFileTailerError(.system, "open", path: path, errno: errno)
+        do {
+            return try FileIO.readWholeFile(path)
+        } catch  where error.errnoValue == ENOENT {
+            return nil
+        } catch {
+            throw LogFileTailerError(.system, error.message, path: path, errno: error.errnoValue)
         }
-        defer { close(descriptor) }
-        guard let size = status(of: descriptor)?.size, let bytes = read(descriptor, offset: 0, count: size) else {
-            throw LogFileTailerError(.system, "read", path: path, errno: errno)
-        }
-        return bytes
     }
 
-    /// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-    /// fsyncs the directory: after a crash the file holds the old content or the new, whole.
+    /// Replaces `path` so that after a crash it holds the old content or the new, whole (Spool's
+    /// `FileIO`: temporary file, fsync, rename, fsync of the directory).
     static func replaceAtomically(_ path: String, with bytes: [UInt8]) throws(LogFileTailerError) {
-        let temporary = path + ".tmp"
-        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw LogFileTailerError(.system, "open", path: temporary, errno: errno) }
-        var done = 0
-        while done < bytes.count {
-            let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, bytes.count - done) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else {
-                let error = errno
-                close(descriptor)
-                throw LogFileTailerError(.system, "write", path: temporary, errno: error)
-            }
-            done += result
-        }
-        guard fsync(descriptor) == 0 else {
-            let error = errno
-            close(descriptor)
-            throw LogFileTailerError(.system, "fsync", path: temporary, errno: error)
-        }
-        close(descriptor)
-        guard rename(temporary, path) == 0 else {
-            throw LogFileTailerError(.system, "rename", path: path, errno: errno)
-        }
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let directoryDescriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw LogFileTailerError(.system, "open", path: directory, errno: errno) }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else {
-            throw LogFileTailerError(.system, "fsync", path: directory, errno: errno)
+        do {
+            try FileIO.replaceAtomically(path, in: directory, with: bytes)
+        } catch {
+            throw LogFileTailerError(.system, error.message, path: error.path ?? path, errno: error.errnoValue)
         }
     }
 
