@@ -130,6 +130,7 @@ let package = Package(
             name: "resource-watcher-bench",
             dependencies: [
                 "WatcherModel", "Spool", "Sampler", "Shipper", "HTTPTransport", "WatcherProto", "StatusAPI",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -177,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Spool", "TestSupport", "WatcherProto", "HTTPTransport",
+                "Spool", "TestSupport", "WatcherModel", "WatcherProto", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -140,24 +140,6 @@ final class PrometheusProcess {
     }
 }
 
-/// A loopback TCP port nobody listens on at the moment (the kernel's pick for a bind to port 0).
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw BenchFailure("socket failed") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-            bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
-        }
-    }
-    guard bound else { throw BenchFailure("cannot bind a loopback port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// The whole text of a small file, or "" when it cannot be read.
 func readText(_ path: String) -> String {
     let descriptor = open(path, O_RDONLY)

@@ -1,4 +1,5 @@
 import Sampler
+import TestSupport
 import WatcherModel
 
 #if canImport(Glibc)
@@ -57,14 +58,14 @@ struct SamplerBench {
         // any tick where a component is missing). A scan tick is measured on fresh samplers.
         let ticks = count >= 1000 ? 10 : 50
         let hostProcesses = Double(countProcesses())
-        let before = cpuSeconds()
+        let before = ProcessHelpers.cpuSeconds()
         for _ in 0..<ticks { _ = sampler.sample() }
-        let tickSeconds = (cpuSeconds() - before) / Double(ticks)
+        let tickSeconds = (ProcessHelpers.cpuSeconds() - before) / Double(ticks)
         let ours = tickSeconds / Double(count) * 1e6
         let scans = count >= 1000 ? 3 : 10
-        let scanBefore = cpuSeconds()
+        let scanBefore = ProcessHelpers.cpuSeconds()
         for _ in 0..<scans { _ = ProcessComponentSampler(components: components).sample() }
-        let scanSeconds = (cpuSeconds() - scanBefore) / Double(scans)
+        let scanSeconds = (ProcessHelpers.cpuSeconds() - scanBefore) / Double(scans)
 
         // Baseline: Python reading /proc/<pid>/{stat,statm,cmdline} for the same processes.
         let pidList = directory + "/pids"
@@ -105,13 +106,6 @@ struct SamplerBench {
         return count
     }
 
-    private func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
-            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
-        ) / 1e6
-    }
 }
 
 struct BenchFailure: Error, CustomStringConvertible {

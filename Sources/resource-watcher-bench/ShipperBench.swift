@@ -4,6 +4,7 @@ import NIOPosix
 import Shipper
 import Spool
 import SwiftProtobuf
+import TestSupport
 import WatcherModel
 import WatcherProto
 
@@ -90,8 +91,8 @@ struct ShipperBench {
         // so the backlog (both senders') is dated from just after it.
         let agentDirectory = directory + "/agent"
         mkdir(agentDirectory, 0o755)
-        let receiverPort = try freeLoopbackPort()
-        let agentPort = try freeLoopbackPort()
+        let receiverPort = try ProcessHelpers.freeLoopbackPort()
+        let agentPort = try ProcessHelpers.freeLoopbackPort()
         writeFile(agentDirectory + "/agent.yml", Self.agentConfiguration(receiverPort: receiverPort))
         let agent = try PrometheusProcess(
             [
@@ -104,7 +105,7 @@ struct ShipperBench {
         )
         defer { agent.stop() }
         try await agent.waitUntilReady()
-        let batches = Self.backlog(firstTimestampUnixMilliseconds: Self.nowUnixMilliseconds() + 1000)
+        let batches = Self.backlog(firstTimestampUnixMilliseconds: RFC3339.nowUnixMilliseconds() + 1000)
 
         let theirs = try await drainAgent(
             agent,
@@ -175,11 +176,11 @@ struct ShipperBench {
         let agentCPU = agent.cpuSeconds
         let idleCPURate = (agentCPU - outageCPU) / (start - outageStart).inSeconds
         let receiverCPU = receiver.cpuSeconds
-        let benchCPU = processCPUSeconds()
+        let benchCPU = ProcessHelpers.cpuSeconds()
         var drain = try await watch(receiver, from: start) { appended in appended >= Self.sampleCount }
         drain.cpuSeconds = agent.cpuSeconds - agentCPU
         drain.receiverCPUSeconds = receiver.cpuSeconds - receiverCPU
-        drain.benchCPUSeconds = processCPUSeconds() - benchCPU
+        drain.benchCPUSeconds = ProcessHelpers.cpuSeconds() - benchCPU
 
         let requests = Int(try await agent.metric(attempts) - attemptsBefore)
         let retriedSamples = Int(try await agent.metric(retried) - retriedBefore)
@@ -220,7 +221,7 @@ struct ShipperBench {
         let lastSequence = spool.statistics().lastSequence
 
         // Wired as `run` wires it, from a config with only the remote-write sink on.
-        let receiverPort = try freeLoopbackPort()
+        let receiverPort = try ProcessHelpers.freeLoopbackPort()
         var config = Config()
         config.sinks.prometheusRemoteWrite = .init(
             url: "http://127.0.0.1:\(receiverPort)/api/v1/write",
@@ -247,7 +248,7 @@ struct ShipperBench {
         // Our CPU: from the sink's start through the outage, then from the receiver ready to the
         // end; not the receiver's startup, when the sink only waits and the bench polls /-/ready.
         let sinkStart = ContinuousClock.now
-        let startCPU = processCPUSeconds()
+        let startCPU = ProcessHelpers.cpuSeconds()
         let sink = Task { try await service.run() }
         var drain: Drain
         do {
@@ -259,17 +260,17 @@ struct ShipperBench {
             try await poll("resource-watcher's failed sends", timeout: .seconds(60)) {
                 snapshot().failedAttempts >= UInt64(Self.outageAttempts)
             }
-            let outageCPU = processCPUSeconds() - startCPU
+            let outageCPU = ProcessHelpers.cpuSeconds() - startCPU
             let before = snapshot()
 
             let receiver = try startReceiver(port: receiverPort, directory: directory + "/receiver")
             defer { receiver.stop() }
             try await receiver.waitUntilReady()
             let start = ContinuousClock.now
-            let drainCPU = processCPUSeconds()
+            let drainCPU = ProcessHelpers.cpuSeconds()
             let receiverCPU = receiver.cpuSeconds
             drain = try await watch(receiver, from: start) { _ in spool.cursor(of: "prometheus") == lastSequence }
-            drain.cpuSeconds = outageCPU + processCPUSeconds() - drainCPU
+            drain.cpuSeconds = outageCPU + ProcessHelpers.cpuSeconds() - drainCPU
             drain.receiverCPUSeconds = receiver.cpuSeconds - receiverCPU
             drain.seconds += firstChunkSeconds
             let after = snapshot()
@@ -374,19 +375,6 @@ struct ShipperBench {
             guard ContinuousClock.now < deadline else { throw BenchFailure("timed out waiting for \(what)") }
             try await Task.sleep(for: interval)
         }
-    }
-
-    private static func nowUnixMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
-    private func processCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     private func writeFile(_ path: String, _ text: String) {

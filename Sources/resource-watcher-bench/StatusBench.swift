@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Spool
 import StatusAPI
 import SwiftProtobuf
+import TestSupport
 import WatcherModel
 import WatcherProto
 
@@ -40,8 +41,8 @@ struct StatusBench {
         let token = "bench-token-0123456789"
         var config = Config()
         config.clientID = "default"
-        config.port = try freeLoopbackPort()
-        config.metricsPort = try freeLoopbackPort()
+        config.port = try ProcessHelpers.freeLoopbackPort()
+        config.metricsPort = try ProcessHelpers.freeLoopbackPort()
         config.spool.directory = directory + "/spool"
         config.auth = AuthConfig(tokens: [.init(clientID: "default", sha256: TokenAuthenticator.sha256Hex(token))])
         let pool = NIOThreadPool(numberOfThreads: 1)
@@ -79,7 +80,7 @@ struct StatusBench {
         spool.close()
         try? await pool.shutdownGracefully()
 
-        let prometheusPort = try freeLoopbackPort()
+        let prometheusPort = try ProcessHelpers.freeLoopbackPort()
         writeConfig(directory + "/prometheus.yml")
         let prometheus = try PrometheusProcess(
             [

@@ -1,6 +1,7 @@
 import HTTPTransport
 import TestSupport
 import Testing
+import WatcherModel
 
 #if canImport(Glibc)
 import Glibc
@@ -64,12 +65,6 @@ struct OutageTests {
         )
     }
 
-    private static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
     /// Polls (with a deadline) until every series of both components has a sample at or after `time`.
     private func waitUntilDelivered(through time: Int64, _ prometheus: PrometheusServer) async throws {
         let deadline = ContinuousClock.now + .seconds(90)
@@ -119,13 +114,13 @@ struct OutageTests {
             agent.kill(SIGKILL)
             _ = agent.wait()
         }
-        try await waitUntilDelivered(through: Self.nowMilliseconds(), setup.prometheus)
+        try await waitUntilDelivered(through: RFC3339.nowUnixMilliseconds(), setup.prometheus)
 
         setup.prometheus.stop()
-        let outageStart = Self.nowMilliseconds()
+        let outageStart = RFC3339.nowUnixMilliseconds()
         try await Task.sleep(for: outage)  // the scenario: Prometheus stays down this long
         try await setup.prometheus.start()
-        let outageEnd = Self.nowMilliseconds()
+        let outageEnd = RFC3339.nowUnixMilliseconds()
 
         try await waitUntilDelivered(through: outageEnd, setup.prometheus)
         try await expectCoverage(from: outageStart, to: outageEnd, setup.prometheus, "outage")
@@ -138,23 +133,23 @@ struct OutageTests {
         let setup = try await setUp()
         defer { setup.cleanUp() }
         var agent = try startAgent(setup)
-        try await waitUntilDelivered(through: Self.nowMilliseconds(), setup.prometheus)
+        try await waitUntilDelivered(through: RFC3339.nowUnixMilliseconds(), setup.prometheus)
 
         setup.prometheus.stop()
-        let outageStart = Self.nowMilliseconds()
+        let outageStart = RFC3339.nowUnixMilliseconds()
         try await Task.sleep(for: outage / 2)
         agent.kill(SIGKILL)
         _ = agent.wait()
-        let killedAt = Self.nowMilliseconds()
+        let killedAt = RFC3339.nowUnixMilliseconds()
         agent = try startAgent(setup)
         defer {
             agent.kill(SIGKILL)
             _ = agent.wait()
         }
-        let restartedAt = Self.nowMilliseconds()
+        let restartedAt = RFC3339.nowUnixMilliseconds()
         try await Task.sleep(for: outage / 2)
         try await setup.prometheus.start()
-        let outageEnd = Self.nowMilliseconds()
+        let outageEnd = RFC3339.nowUnixMilliseconds()
 
         try await waitUntilDelivered(through: outageEnd, setup.prometheus)
         // The first agent's backlog (it sampled until it was killed) and the second's.

@@ -2,6 +2,7 @@ import Shipper
 import Spool
 import TestSupport
 import Testing
+import WatcherModel
 
 #if canImport(Glibc)
 import Glibc
@@ -37,7 +38,7 @@ struct SinkFaultTests {
         #expect(log.allSatisfy { $0["status"] as? Int == 204 }, "\(log.map { $0["reason"] ?? "" })")
         #expect(log.allSatisfy { ($0["headers"] as? [String: String])?["x-scope-orgid"] == "acme" })
         #expect(log.flatMap(Self.lines).prefix(2) == ["first line", "second line"])
-        let snapshot = sink.metrics.snapshot(lagRecords: 0, nowUnixMilliseconds: SinkHarness.nowMilliseconds())
+        let snapshot = sink.metrics.snapshot(lagRecords: 0, nowUnixMilliseconds: RFC3339.nowUnixMilliseconds())
         #expect(snapshot.sentItems == 3)
         #expect(snapshot.lastSuccessUnixMilliseconds != nil)
         await harness.tearDown()
@@ -91,7 +92,7 @@ struct SinkFaultTests {
         let harness = try SinkHarness(consumers: ["loki"])
         let sink = harness.sink("loki", LokiSink(url: loki.baseURL, tenantHeader: false))
         harness.start(sink)
-        let eightDaysAgo = SinkHarness.nowMilliseconds() - 8 * 86_400_000
+        let eightDaysAgo = RFC3339.nowUnixMilliseconds() - 8 * 86_400_000
         try harness.append(SinkHarness.logBatch(["from last week"], at: eightDaysAgo), kind: .logs)
         let next = try harness.append(SinkHarness.logBatch(["today"]), kind: .logs)
         try await harness.waitForCursor("loki", atLeast: next)

@@ -6,6 +6,7 @@ import Spool
 import SwiftProtobuf
 import TestSupport
 import Testing
+import WatcherModel
 import WatcherProto
 
 #if canImport(Glibc)
@@ -78,16 +79,10 @@ final class SinkHarness: @unchecked Sendable {
         }
     }
 
-    static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
     /// A log batch of `lines` agent log records stamped `at` (Unix ms).
     static func logBatch(
         _ lines: [String],
-        at time: Int64 = nowMilliseconds(),
+        at time: Int64 = RFC3339.nowUnixMilliseconds(),
         component: String = "ollama"
     ) -> ResourceWatcher_V1_Batch {
         var batch = ResourceWatcher_V1_Batch()
@@ -108,7 +103,10 @@ final class SinkHarness: @unchecked Sendable {
     }
 
     /// A sample batch with one healthy component and, when `transition` is set, an alert transition.
-    static func sampleBatch(at time: Int64 = nowMilliseconds(), firing: Bool? = nil) -> ResourceWatcher_V1_Batch {
+    static func sampleBatch(
+        at time: Int64 = RFC3339.nowUnixMilliseconds(),
+        firing: Bool? = nil
+    ) -> ResourceWatcher_V1_Batch {
         var batch = SinkEncoderTests.batch(at: time, [SinkEncoderTests.component("ollama", .healthy)])
         if let firing { batch.transitions = [SinkEncoderTests.transition("ollama", firing: firing, at: time)] }
         return batch

@@ -5,6 +5,7 @@ import Shipper
 import Spool
 import TestSupport
 import Testing
+import WatcherModel
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,7 @@ struct SinkIsolationTests {
             reportsPath: "/reports"
         )
         harness.start(harness.sink("orchestrator", encoder))
-        let now = SinkHarness.nowMilliseconds()
+        let now = RFC3339.nowUnixMilliseconds()
         try harness.append(SinkHarness.sampleBatch(at: now, firing: true))
         let last = try harness.append(SinkHarness.sampleBatch(at: now + 500, firing: false))
         try await harness.waitForCursor("orchestrator", atLeast: last)
@@ -133,7 +134,7 @@ struct SinkIsolationTests {
         #expect((try await orchestrator.accepted())["alerts"].map { ($0 as? [Any])?.count ?? 0 } == tick)
         let lokiAttempts = try await loki.requests().count
         #expect(lokiAttempts > 10, "Loki was retried (\(lokiAttempts) attempts)")
-        #expect(lokiSink.metrics.snapshot(lagRecords: 1, nowUnixMilliseconds: SinkHarness.nowMilliseconds()).isFailing)
+        #expect(lokiSink.metrics.snapshot(lagRecords: 1, nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()).isFailing)
 
         // Loki recovers and receives the whole minute, in order.
         try await loki.setFaults([])

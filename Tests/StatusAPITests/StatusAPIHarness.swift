@@ -80,8 +80,8 @@ final class StatusAPIHarness: Sendable {
                 try StatusState.restoreUsage(usage, from: spool)
                 config = TenantFixtures.config(
                     spoolDirectory: directory.path + "/spool",
-                    port: try freeLoopbackPort(),
-                    metricsPort: try freeLoopbackPort()
+                    port: try ProcessHelpers.freeLoopbackPort(),
+                    metricsPort: try ProcessHelpers.freeLoopbackPort()
                 )
             } catch {
                 try? await pool.shutdownGracefully()
@@ -242,25 +242,6 @@ struct Reply: Sendable {
         #expect(header("Content-Type")?.hasPrefix("application/json") == true)
         return (code, message)
     }
-}
-
-/// A TCP port on 127.0.0.1 nobody listens on right now (the kernel's choice for port 0).
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw ChildProcess.Failure(description: "socket: \(errno)") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-            bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
-        }
-    }
-    guard bound else { throw ChildProcess.Failure(description: "bind to 127.0.0.1:0: \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// The JSON type of a value JSONSerialization produced, in the seed's terms.
