@@ -12,7 +12,7 @@ public final class PrometheusServer: @unchecked Sendable {
     public let directory: String
     public let port: Int
     public let extraArguments: [String]
-    private var process: ChildProcess?
+    private var process: PrometheusProcess?
     private let client = CurlTransport(userAgent: "resource-watcher-tests", requestTimeout: .seconds(10))
 
     /// The remote-write endpoint.
@@ -39,34 +39,26 @@ public final class PrometheusServer: @unchecked Sendable {
                 "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
                 "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver",
             ] + extraArguments
-        let command =
-            "exec /usr/bin/prometheus " + arguments.map { "'\($0)'" }.joined(separator: " ")
-            + " >>'\(directory)/prometheus.log' 2>&1"
-        process = try ChildProcess("/bin/sh", ["-c", command])
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let response = try? await client.send(HTTPRequest(url: baseURL + "/-/ready")), response.status == 200 {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ChildProcess.Failure(description: "prometheus on port \(port) not ready after 60 s")
+        let started = try PrometheusProcess(
+            arguments,
+            port: port,
+            logPath: directory + "/prometheus.log",
+            appendingLog: true
+        )
+        process = started
+        try await started.waitUntilReady()
     }
 
     /// SIGTERM, and waits until it has exited (its data flushed, the port free).
     public func stop() {
-        guard let process else { return }
-        process.kill(SIGTERM)
-        _ = process.wait()
-        self.process = nil
+        process?.stop(grace: .seconds(120))
+        process = nil
     }
 
     /// Kills it at once (test cleanup).
     public func kill() {
-        guard let process else { return }
-        process.kill(SIGKILL)
-        _ = process.wait()
-        self.process = nil
+        process?.kill()
+        process = nil
     }
 
     /// The `result` of an instant query, evaluated at `time` (Unix seconds) or now.
