@@ -59,6 +59,10 @@ public enum SeedMetrics {
         public let value: @Sendable (ResourceWatcher_V1_ModelUsage) -> Double
     }
 
+    /// One HELP for both directions' series of `resource_watcher_model_tokens_processed`.
+    private static let tokensHelp =
+        "Tokens processed by the model since the agent started, by direction (input or output; a counter)"
+
     /// The seed's model metrics, one entry per series of a model.
     public static let models: [ModelSeries] = [
         ModelSeries(
@@ -70,14 +74,14 @@ public enum SeedMetrics {
         ),
         ModelSeries(
             name: "resource_watcher_model_tokens_processed",
-            help: "Tokens processed by the model since the agent started, by direction (input or output; a counter)",
+            help: tokensHelp,
             extraLabels: [("direction", "input")],
             exposition: .untyped,
             value: { Double($0.tokensInput) }
         ),
         ModelSeries(
             name: "resource_watcher_model_tokens_processed",
-            help: "Tokens processed by the model since the agent started, by direction (input or output; a counter)",
+            help: tokensHelp,
             extraLabels: [("direction", "output")],
             exposition: .untyped,
             value: { Double($0.tokensOutput) }
