@@ -132,7 +132,7 @@ public struct SamplerService: Service {
     static func appendLogs(
         _ records: [ResourceWatcher_V1_LogRecord],
         tailer: LogFileTailer?,
-        containerLogs: (reader: ContainerLogReader, read: ContainerLogReader.Read)? = nil,
+        containerLogs: (reader: ContainerLogReader, read: LogSourceRead<ContainerLogPosition>)? = nil,
         agentID: String,
         at unixMilliseconds: Int64,
         to spool: Spool

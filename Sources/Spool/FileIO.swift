@@ -42,7 +42,7 @@ public enum FileIO {
     }
 
     /// Reads `count` bytes at `offset` (fewer only at end of file).
-    static func read(_ descriptor: Int32, path: String, offset: Int, count: Int) throws(SpoolError) -> [UInt8] {
+    public static func read(_ descriptor: Int32, path: String, offset: Int, count: Int) throws(SpoolError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {

@@ -15,12 +15,17 @@ struct RealisticTick {
 
     init(seed: UInt64 = 42) {
         random = SplitMix(seed: seed)
+        components = Self.startingComponents(count: Self.componentCount)
+    }
+
+    /// `count` healthy components across three tenants, named after what an AI host runs.
+    static func startingComponents(count: Int) -> [ResourceWatcher_V1_ComponentSample] {
         let kinds = [
             "ollama", "langchain-api", "langchain-worker", "qdrant", "embeddings", "rag-gateway", "vllm",
             "redis-cache", "postgres-vector", "whisper",
         ]
         let tenants = ["default", "acme-corp", "globex"]
-        components = (0..<Self.componentCount).map { index in
+        return (0..<count).map { index in
             var sample = ResourceWatcher_V1_ComponentSample()
             sample.name = "\(kinds[index % kinds.count])-\(index / kinds.count + 1)"
             sample.clientID = tenants[index % tenants.count]
@@ -32,10 +37,8 @@ struct RealisticTick {
         }
     }
 
-    /// The sample batch and the log batch of the next tick.
-    mutating func next() -> (sample: ResourceWatcher_V1_Batch, logs: ResourceWatcher_V1_Batch) {
-        tick += 1
-        timestampMilliseconds += 15_000
+    /// Moves every component's figures one tick on.
+    static func drift(_ components: inout [ResourceWatcher_V1_ComponentSample], random: inout SplitMix) {
         for index in components.indices {
             var sample = components[index]
             let load = Double(random.next() % 1000) / 1000
@@ -48,6 +51,13 @@ struct RealisticTick {
             sample.networkOutBytesPerSecond = random.next() % 80_000
             components[index] = sample
         }
+    }
+
+    /// The sample batch and the log batch of the next tick.
+    mutating func next() -> (sample: ResourceWatcher_V1_Batch, logs: ResourceWatcher_V1_Batch) {
+        tick += 1
+        timestampMilliseconds += 15_000
+        Self.drift(&components, random: &random)
         var batch = ResourceWatcher_V1_Batch()
         batch.schemaVersion = 1
         batch.agentID = "ai-host-01/default"

@@ -9,34 +9,9 @@ extension ShipperBench {
     /// apart, their figures drifting from tick to tick as RealisticTick's do.
     static func backlog(firstTimestampUnixMilliseconds first: Int64) -> [ResourceWatcher_V1_Batch] {
         var random = SplitMix(seed: 2024)
-        let kinds = [
-            "ollama", "langchain-api", "langchain-worker", "qdrant", "embeddings", "rag-gateway", "vllm",
-            "redis-cache", "postgres-vector", "whisper",
-        ]
-        let tenants = ["default", "acme-corp", "globex"]
-        var components = (0..<componentCount).map { index in
-            var sample = ResourceWatcher_V1_ComponentSample()
-            sample.name = "\(kinds[index % kinds.count])-\(index / kinds.count + 1)"
-            sample.clientID = tenants[index % tenants.count]
-            sample.status = .healthy
-            sample.memoryUsageKib = 200_000 + UInt64(index) * 37_000
-            sample.diskUsageKib = 1_000_000 + UInt64(index) * 250_000
-            sample.processCount = UInt32(1 + index % 4)
-            return sample
-        }
+        var components = RealisticTick.startingComponents(count: componentCount)
         return (0..<tickCount).map { tick in
-            for index in components.indices {
-                var sample = components[index]
-                let load = Double(random.next() % 1000) / 1000
-                sample.cpuUsageCentipercent = UInt32(load * load * 8_000)
-                let drift = Int64(random.next() % 2001) - 1000
-                sample.memoryUsageKib = UInt64(max(50_000, Int64(sample.memoryUsageKib) + drift))
-                sample.memoryUsageCentipercent = UInt32(sample.memoryUsageKib * 10_000 / 24_000_000)
-                if random.next() % 10 == 0 { sample.diskUsageKib += random.next() % 512 }
-                sample.networkInBytesPerSecond = random.next() % 200_000
-                sample.networkOutBytesPerSecond = random.next() % 80_000
-                components[index] = sample
-            }
+            RealisticTick.drift(&components, random: &random)
             var batch = ResourceWatcher_V1_Batch()
             batch.schemaVersion = 1
             batch.agentID = instance + "/default"

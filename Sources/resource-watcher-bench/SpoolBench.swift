@@ -1,6 +1,7 @@
 import Logging
 import Spool
 import SwiftProtobuf
+import TestSupport
 import WatcherProto
 
 #if canImport(Glibc)
@@ -215,7 +216,9 @@ struct SpoolBench {
                 )
             }
             medians[totalMiB] = timings.sorted()[timings.count / 2]
-            let bytes = try listSegments(directory).reduce(0) { $0 + fileSize($1) }
+            let bytes = ProcessHelpers.names(in: directory, endingIn: ".seg").map { directory + "/" + $0 }.reduce(0) {
+                $0 + fileSize($1)
+            }
             print(
                 "   open \(format(Double(bytes) / 1_048_576)) MiB spool: median \(format(medians[totalMiB]! * 1000, digits: 2)) ms of 7"
             )
@@ -239,19 +242,6 @@ struct SpoolBench {
         guard posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 else { return }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-    }
-
-    private func listSegments(_ directory: String) throws -> [String] {
-        guard let handle = opendir(directory) else { return [] }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name.hasSuffix(".seg") { names.append(directory + "/" + name) }
-        }
-        return names.sorted()
     }
 
     private func fileSize(_ path: String) -> Int {

@@ -31,7 +31,7 @@ private final class LoggingEngine {
 
     func reader(
         containers: [String] = ["talker"],
-        limits: ContainerLogReader.Limits = .init()
+        limits: LogReadLimits = .init()
     ) throws
         -> ContainerLogReader
     {
@@ -309,7 +309,7 @@ struct ContainerLogTests {
         let engine = try LoggingEngine()
         defer { engine.stop() }
         try await engine.create("talker")
-        let limits = ContainerLogReader.Limits(maxBytesPerSource: 1 << 20, maxLinesPerSource: 2, maxLineBytes: 8)
+        let limits = LogReadLimits(maxBytesPerSource: 1 << 20, maxLinesPerSource: 2, maxLineBytes: 8)
         let reader = try engine.reader(limits: limits)
         #expect(await tick(reader).isEmpty)
         try await engine.write("talker", "1", "2", "3", "a line longer than eight bytes", "5")

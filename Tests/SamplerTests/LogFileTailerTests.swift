@@ -24,7 +24,7 @@ struct LogFileTailerTests {
         var log: String { directory.path + "/app.log" }
         var positions: String { directory.path + "/tail-positions.json" }
 
-        func tailer(paths: [String]? = nil, limits: LogFileTailer.Limits = .init()) throws -> LogFileTailer {
+        func tailer(paths: [String]? = nil, limits: LogReadLimits = .init()) throws -> LogFileTailer {
             let sources = (paths ?? [log]).map {
                 LogFileTailer.Source(path: $0, component: "api", clientID: "tenant-a")
             }
@@ -44,7 +44,7 @@ struct LogFileTailerTests {
     }
 
     /// A tailer on an empty `app.log`, past its first tick (so it reads from offset 0 on).
-    private func watchingEmptyLog(_ files: Files, limits: LogFileTailer.Limits = .init()) throws -> LogFileTailer {
+    private func watchingEmptyLog(_ files: Files, limits: LogReadLimits = .init()) throws -> LogFileTailer {
         append("", to: files.log)
         let tailer = try files.tailer(limits: limits)
         #expect(tick(tailer) == [])

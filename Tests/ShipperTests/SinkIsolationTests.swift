@@ -41,7 +41,7 @@ struct SinkIsolationTests {
         harness.spool.close()
         let replayDirectory = harness.directory.path + "/replay"
         mkdir(replayDirectory, 0o755)
-        for name in try listSegments(harness.directory.path + "/spool") {
+        for name in ProcessHelpers.names(in: harness.directory.path + "/spool", endingIn: ".seg") {
             _ = run("/bin/cp", [harness.directory.path + "/spool/" + name, replayDirectory + "/"])
         }
         let replay = try SinkHarness(consumers: ["orchestrator"], spoolDirectory: replayDirectory)
@@ -51,19 +51,6 @@ struct SinkIsolationTests {
         #expect((try await orchestrator.accepted())["alerts"].map { ($0 as? [Any])?.count ?? 0 } == 2)
         await replay.tearDown()
         await harness.tearDown()
-    }
-
-    private func listSegments(_ directory: String) throws -> [String] {
-        guard let handle = opendir(directory) else { return [] }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasSuffix(".seg") { names.append(name) }
-        }
-        return names
     }
 
     @Test("Loki down for a minute does not delay Prometheus or the orchestrator, and loses nothing")

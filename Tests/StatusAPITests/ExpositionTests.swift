@@ -38,14 +38,7 @@ struct ExpositionTests {
             #expect(reply.text.contains(#"model="say \"hi\" \\ there""#), "quote and backslash escaped")
             #expect(reply.text.contains(#"model="back\\slash""#), "backslash escaped")
 
-            let file = api.directory.path + "/metrics.txt"
-            writeText(reply.text, to: file)
-            let promtool = try ChildProcess(
-                "/bin/sh",
-                ["-c", "exec /usr/bin/promtool check metrics < '\(file)'"],
-                mergeStandardError: true
-            )
-            let result = try promtool.finish()
+            let result = try PrometheusProcess.checkMetrics(reply.text, file: api.directory.path + "/metrics.txt")
             #expect(result.status == 0, "promtool check metrics: \(result.output)")
         }
     }

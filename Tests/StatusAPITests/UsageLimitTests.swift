@@ -74,14 +74,7 @@ struct UsageLimitTests {
             let posted = try await api.postUsage(body, token: TenantFixtures.acmeToken)
             #expect(posted.status == 400 && posted.text.contains("control characters"), "\(posted.text)")
             let reply = try await api.metricsText()
-            let file = api.directory.path + "/metrics-crlf.txt"
-            try reply.text.write(toFile: file, atomically: true, encoding: .utf8)
-            let promtool = try ChildProcess(
-                "/bin/sh",
-                ["-c", "exec /usr/bin/promtool check metrics < '\(file)'"],
-                mergeStandardError: true
-            )
-            let result = try promtool.finish()
+            let result = try PrometheusProcess.checkMetrics(reply.text, file: api.directory.path + "/metrics-crlf.txt")
             #expect(result.status == 0, "promtool check metrics: \(result.output)")
         }
     }

@@ -51,6 +51,16 @@ public final class PrometheusProcess: @unchecked Sendable {
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
+    /// What `promtool check metrics` says of an exposition (`text` is written to `file` first).
+    public static func checkMetrics(_ text: String, file: String) throws -> (output: String, status: Int32) {
+        writeText(text, to: file)
+        return try ChildProcess(
+            "/bin/sh",
+            ["-c", "exec /usr/bin/promtool check metrics < '\(file)'"],
+            mergeStandardError: true
+        ).finish()
+    }
+
     /// Polls `/-/ready` until it answers 200; fails when the process exits or after `timeout`.
     public func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout

@@ -14,25 +14,19 @@ import WatcherProto
 /// - A component with no saved position starts at "now" when its container is there (its history
 ///   is not news); when no container is there yet, the one that appears later is read from its start.
 /// - A container with another ID than the saved one (recreated) is read from its creation.
-/// - Each container gives at most `Limits` per tick; the rest comes on the next ticks.
+/// - Each container gives at most `LogReadLimits` per tick; the rest comes on the next ticks.
 /// - The engine gets at most `timeout` per read: what has not arrived by then comes next tick.
 ///   A body over the transport's limit shrinks the request to a time window (`until`), halved
 ///   until it fits, then widened again.
 ///
 /// Async: the requests run on the client's transport thread; `commit` blocks (fsync).
 final class ContainerLogReader: Sendable {
-    /// Bounds on one tick's work, per source.
-    typealias Limits = LogReadLimits
-
     /// One container component.
     struct Source: Sendable, Equatable {
         var component: String
         var clientID: String
         var containerName: String
     }
-
-    /// The records of one `read`, and the positions to save once they are in the spool.
-    typealias Read = LogSourceRead<ContainerLogPosition>
 
     private struct State {
         /// Committed positions by component, loaded before the first read.
@@ -51,7 +45,7 @@ final class ContainerLogReader: Sendable {
     let sources: [Source]
     let client: DockerClient
     let positionsPath: String
-    let limits: Limits
+    let limits: LogReadLimits
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -61,7 +55,7 @@ final class ContainerLogReader: Sendable {
         components: [ComponentConfig],
         spoolDirectory: String,
         client: DockerClient,
-        limits: Limits = .init(),
+        limits: LogReadLimits = .init(),
         logger: Logger
     ) {
         let sources = components.compactMap { component in
@@ -78,7 +72,13 @@ final class ContainerLogReader: Sendable {
         )
     }
 
-    init?(sources: [Source], client: DockerClient, positionsPath: String, limits: Limits = .init(), logger: Logger) {
+    init?(
+        sources: [Source],
+        client: DockerClient,
+        positionsPath: String,
+        limits: LogReadLimits = .init(),
+        logger: Logger
+    ) {
         precondition(
             limits.areUsable,
             "container log limits must leave room for a line"
@@ -112,7 +112,10 @@ final class ContainerLogReader: Sendable {
 
     /// Every container component's lines since the committed positions, waiting for the engine at
     /// most `timeout`. Nothing moves until `commit` is given this result.
-    func read(timeout: Duration, nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) async -> Read {
+    func read(
+        timeout: Duration,
+        nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()
+    ) async -> LogSourceRead<ContainerLogPosition> {
         let committed = state.withLock { loadedPositions(&$0) }
         let fetched = Fetched()
         let deadline = ContinuousClock.now + timeout
@@ -133,12 +136,12 @@ final class ContainerLogReader: Sendable {
             positions[source.component] = result.position
         }
         let generation = state.withLock { $0.ledger.beginRead() }
-        return Read(records: records, positions: positions, generation: generation)
+        return LogSourceRead(records: records, positions: positions, generation: generation)
     }
 
     /// Makes `read`'s positions the committed ones and saves them; call it only once its records
     /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
-    func commit(_ read: Read) {
+    func commit(_ read: LogSourceRead<ContainerLogPosition>) {
         state.withLock { state in
             _ = state.ledger.commit(
                 read.positions,

@@ -45,23 +45,10 @@ enum LogFileIO {
         )
     }
 
-    /// Up to `count` bytes at `offset` (fewer only at end of file), or nil on an I/O error.
+    /// Up to `count` bytes at `offset` (fewer only at end of file), or nil on an I/O error
+    /// (Spool's `FileIO.read`; the caller treats an error as "try again next tick").
     static func read(_ descriptor: Int32, offset: Int, count: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let result = bytes.withUnsafeMutableBytes { buffer in
-                pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if result == 0 { break }
-            done += result
-        }
-        bytes.removeLast(count - done)
-        return bytes
+        try? FileIO.read(descriptor, path: "", offset: offset, count: count)
     }
 
     /// The whole (small) file, or nil if it does not exist (Spool's `FileIO`, with this module's error).

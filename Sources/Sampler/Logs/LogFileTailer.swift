@@ -21,18 +21,12 @@ import WatcherProto
 ///
 /// Blocking: `read` and `commit` run on the sampler's I/O thread pool, one tick at a time.
 final class LogFileTailer: Sendable {
-    /// Bounds on one tick's work, per source.
-    typealias Limits = LogReadLimits
-
     /// One tailed path and whose log it is.
     struct Source: Sendable, Equatable {
         var path: String
         var component: String
         var clientID: String
     }
-
-    /// The records of one `read`, and the positions to save once they are in the spool.
-    typealias Read = LogSourceRead<TailPosition>
 
     private struct State {
         /// Committed positions by path, loaded on the first read (on the I/O thread).
@@ -42,7 +36,7 @@ final class LogFileTailer: Sendable {
 
     let sources: [Source]
     let positionsPath: String
-    let limits: Limits
+    let limits: LogReadLimits
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -51,7 +45,12 @@ final class LogFileTailer: Sendable {
 
     /// Nil when no component has `log_files`. A path listed by two components is tailed once,
     /// for the first.
-    convenience init?(components: [ComponentConfig], spoolDirectory: String, limits: Limits = .init(), logger: Logger) {
+    convenience init?(
+        components: [ComponentConfig],
+        spoolDirectory: String,
+        limits: LogReadLimits = .init(),
+        logger: Logger
+    ) {
         self.init(
             sources: Self.sources(of: components),
             positionsPath: spoolDirectory + "/" + Self.positionsFileName,
@@ -60,7 +59,7 @@ final class LogFileTailer: Sendable {
         )
     }
 
-    init?(sources: [Source], positionsPath: String, limits: Limits = Limits(), logger: Logger) {
+    init?(sources: [Source], positionsPath: String, limits: LogReadLimits = .init(), logger: Logger) {
         precondition(
             limits.areUsable,
             "log tail limits must leave room for a line"
@@ -93,7 +92,7 @@ final class LogFileTailer: Sendable {
 
     /// Every file's lines since the committed positions, stamped `nowUnixNanoseconds` (the time
     /// they were read). Nothing moves until `commit` is given this result. Blocking.
-    func read(nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) -> Read {
+    func read(nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()) -> LogSourceRead<TailPosition> {
         state.withLock { state in
             let committed = state.ledger.loadedPositions(
                 logger: logger,
@@ -111,13 +110,13 @@ final class LogFileTailer: Sendable {
                     records.append(Self.record(of: line, from: source, at: nowUnixNanoseconds))
                 }
             }
-            return Read(records: records, positions: positions, generation: generation)
+            return LogSourceRead(records: records, positions: positions, generation: generation)
         }
     }
 
     /// Makes `read`'s positions the committed ones and saves them; call it only once its records
     /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
-    func commit(_ read: Read) {
+    func commit(_ read: LogSourceRead<TailPosition>) {
         state.withLock { state in
             guard
                 state.ledger.commit(

@@ -38,7 +38,7 @@ struct TailedFile {
     /// With no saved position, a file already at the path starts at its end (an existing log,
     /// possibly huge, is history rather than news), and a missing path is awaited as
     /// `FileIdentity.none`: the file that appears there later is read from its start.
-    mutating func advance(from saved: TailPosition?, limits: LogFileTailer.Limits, logger: Logger) -> Advance {
+    mutating func advance(from saved: TailPosition?, limits: LogReadLimits, logger: Logger) -> Advance {
         let atPath = openFileAtPath(logger: logger)
         guard var position = saved else {
             guard let atPath, let descriptor = descriptors[atPath], let status = LogFileIO.status(of: descriptor) else {
@@ -130,7 +130,7 @@ struct TailedFile {
         _ descriptor: Int32,
         position: inout TailPosition,
         budget: inout Budget,
-        limits: LogFileTailer.Limits,
+        limits: LogReadLimits,
         flushingPartialLine: Bool,
         into lines: inout [LogLine]
     ) -> Bool {
