@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, and small C shims.
@@ -63,7 +65,7 @@ let package = Package(
         .target(
             name: "Sampler",
             dependencies: [
-                "WatcherModel", "WatcherProto", "Spool", "HTTPTransport",
+                "WatcherModel", "WatcherProto", "Spool", "HTTPTransport", "ModelUsage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -82,10 +84,37 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Model usage from every source into the ledger, durably (recorder), and the readers of
+        // LLM responses and LLM servers' metrics.
+        .target(
+            name: "ModelUsage",
+            dependencies: [
+                "WatcherModel", "WatcherProto", "Spool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The metering proxies in front of Ollama / OpenAI-compatible servers.
+        .target(
+            name: "MeteringProxy",
+            dependencies: [
+                "ModelUsage", "WatcherModel", "WatcherProto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "StatusAPI",
             dependencies: [
-                "WatcherModel", "WatcherProto", "Spool",
+                "WatcherModel", "WatcherProto", "Spool", "ModelUsage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -101,6 +130,7 @@ let package = Package(
             name: "resource-watcher",
             dependencies: [
                 "WatcherModel", "WatcherProto", "Spool", "Sampler", "Shipper", "StatusAPI", "HTTPTransport",
+                "ModelUsage", "MeteringProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,6 +165,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ModelUsageTests",
+            dependencies: [
+                "ModelUsage", "WatcherModel", "WatcherProto", "Spool", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

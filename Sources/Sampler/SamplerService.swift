@@ -1,4 +1,5 @@
 public import Logging
+public import ModelUsage
 public import NIOPosix
 public import ServiceLifecycle
 public import Spool
@@ -36,6 +37,10 @@ public struct SamplerService: Service {
     let usageLedger: UsageLedger?
     /// Where each tick's duration is reported.
     let tickStatistics: TickStatistics?
+    /// Components' LLM-server metrics and Ollama's loaded models; nil when none has either.
+    let modelSources: ModelSources?
+    /// Where scraped usage goes (durably, before it counts); nil drops it (tests without a ledger).
+    let usageRecorder: UsageRecorder?
 
     public init(
         config: Config,
@@ -45,9 +50,16 @@ public struct SamplerService: Service {
         agentLogs: LogBuffer,
         logger: Logger,
         usageLedger: UsageLedger? = nil,
-        tickStatistics: TickStatistics? = nil
+        tickStatistics: TickStatistics? = nil,
+        usageRecorder: UsageRecorder? = nil
     ) {
         self.usageLedger = usageLedger
+        self.usageRecorder = usageRecorder
+        self.modelSources = ModelSources(
+            config: config,
+            agentStartUnixSeconds: Double(RFC3339.nowUnixMilliseconds()) / 1000,
+            logger: logger
+        )
         self.tickStatistics = tickStatistics
         self.agentLogs = agentLogs
         self.agentID = agentID
@@ -173,6 +185,15 @@ public struct SamplerService: Service {
         return (try? spool.append(kind: .logs, payload: payload)) != nil
     }
 
+    /// Puts a tick's loaded models and kept series on their components' samples.
+    static func attach(_ reading: ModelSources.Reading, to batch: inout ResourceWatcher_V1_Batch) {
+        for index in batch.components.indices {
+            let name = batch.components[index].name
+            if let loaded = reading.loadedModels[name] { batch.components[index].loadedModels = loaded }
+            if let kept = reading.customMetrics[name] { batch.components[index].customMetrics = kept }
+        }
+    }
+
     private func tick() async throws {
         let started = ContinuousClock.now
         let composer = self.composer
@@ -191,10 +212,24 @@ public struct SamplerService: Service {
         // Stats and logs go over two transports at once, so they share that budget.
         let engineTimeout = min(interval / 2, .seconds(5))
         async let containerLogsRead = containerLogReader?.read(timeout: engineTimeout)
+        async let modelReading = modelSources?.read(
+            timeout: engineTimeout,
+            nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()
+        )
         let containerSamples = await composer.sampleContainers(timeout: engineTimeout)
         let containerLogs = await containerLogsRead.flatMap { read in containerLogReader.map { ($0, read) } }
+        let models = await modelReading
+        if let models, !models.usage.isEmpty, let usageRecorder {
+            // Durable before the sample batch below carries the new totals.
+            do {
+                try await usageRecorder.record(usageRecorder.bounded(models.usage))
+            } catch {
+                logger.error("scraped model usage could not be stored", metadata: ["error": "\(error)"])
+            }
+        }
         try await ioThreadPool.runIfActive {
-            let batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
+            var batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
+            if let models { Self.attach(models, to: &batch) }
             for transition in batch.transitions {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",

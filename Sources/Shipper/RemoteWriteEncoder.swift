@@ -14,12 +14,17 @@ public struct RemoteWriteEncoder: Sendable {
     public let job: String
     public let maxSamplesPerRequest: Int
 
-    /// A component or a model: the thing a group of series describes.
+    /// A component, a model, a model loaded by a component's server, or a series kept from a
+    /// component's metrics endpoint: the thing a group of series describes.
     private struct EntityKey: Hashable {
-        let isModel: Bool
+        enum Kind: Hashable { case component, model, loadedModel, custom }
+        let kind: Kind
         let clientID: String
         let name: String
-        let provider: String
+        /// The model's provider; the loaded model's name; the kept series' name.
+        let detail: String
+        /// The kept series' own labels, flattened name, value, name, value...
+        var labels: [String] = []
     }
 
     /// Every entity seen, with its series' first id; series ids are `firstSeries + metric index`.
@@ -93,17 +98,49 @@ public struct RemoteWriteEncoder: Sendable {
             let time = batch.timestampUnixMs
             for component in batch.components where component.status == .healthy || component.status == .degraded {
                 let entity = entity(
-                    EntityKey(isModel: false, clientID: component.clientID, name: component.name, provider: "")
+                    EntityKey(kind: .component, clientID: component.clientID, name: component.name, detail: "")
                 )
                 entityLastSeen[entity] = generation
                 let first = entityFirstSeries[entity]
                 for (index, metric) in SeedMetrics.components.enumerated() {
                     collected.add(series: first + index, value: metric.value(component), at: time)
                 }
+                for loaded in component.loadedModels {
+                    let loadedEntity = self.entity(
+                        EntityKey(
+                            kind: .loadedModel,
+                            clientID: component.clientID,
+                            name: component.name,
+                            detail: loaded.name
+                        )
+                    )
+                    entityLastSeen[loadedEntity] = generation
+                    for (index, metric) in SeedMetrics.loadedModels.enumerated() {
+                        collected.add(
+                            series: entityFirstSeries[loadedEntity] + index,
+                            value: metric.value(loaded),
+                            at: time
+                        )
+                    }
+                }
+                for kept in component.customMetrics {
+                    let labels = kept.labels.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+                    let keptEntity = self.entity(
+                        EntityKey(
+                            kind: .custom,
+                            clientID: component.clientID,
+                            name: component.name,
+                            detail: kept.name,
+                            labels: labels
+                        )
+                    )
+                    entityLastSeen[keptEntity] = generation
+                    collected.add(series: entityFirstSeries[keptEntity], value: kept.value, at: time)
+                }
             }
             for model in batch.models {
                 let entity = entity(
-                    EntityKey(isModel: true, clientID: model.clientID, name: model.name, provider: model.provider)
+                    EntityKey(kind: .model, clientID: model.clientID, name: model.name, detail: model.provider)
                 )
                 entityLastSeen[entity] = generation
                 let first = entityFirstSeries[entity]
@@ -145,32 +182,33 @@ public struct RemoteWriteEncoder: Sendable {
         entityIndex[key] = index
         entityFirstSeries.append(seriesLabelBytes.count)
         entityLastSeen.append(0)
-        if key.isModel {
-            entityMetricCount.append(Self.modelMetrics.count)
-            for metric in Self.modelMetrics {
-                seriesLabelBytes.append(
-                    labelBytes(
-                        metric: metric.name,
-                        pairs: [
-                            ("client_id", key.clientID), ("model", key.name), ("provider", key.provider),
-                        ] + metric.extraLabels
-                    )
+        var series: [(name: String, pairs: [(String, String)])] = []
+        switch key.kind {
+        case .model:
+            series = Self.modelMetrics.map { metric in
+                (
+                    metric.name,
+                    [("client_id", key.clientID), ("model", key.name), ("provider", key.detail)] + metric.extraLabels
                 )
-                seriesTenant.append(key.clientID)
             }
-        } else {
-            entityMetricCount.append(SeedMetrics.components.count)
-            for metric in SeedMetrics.components {
-                seriesLabelBytes.append(
-                    labelBytes(
-                        metric: metric.name,
-                        pairs: [
-                            ("client_id", key.clientID), ("component", key.name),
-                        ]
-                    )
-                )
-                seriesTenant.append(key.clientID)
+        case .component:
+            series = SeedMetrics.components.map { ($0.name, [("client_id", key.clientID), ("component", key.name)]) }
+        case .loadedModel:
+            series = SeedMetrics.loadedModels.map {
+                ($0.name, [("client_id", key.clientID), ("component", key.name), ("model", key.detail)])
             }
+        case .custom:
+            var metric = ResourceWatcher_V1_CustomMetric()
+            metric.name = key.detail
+            for index in stride(from: 0, to: key.labels.count - 1, by: 2) {
+                metric.labels[key.labels[index]] = key.labels[index + 1]
+            }
+            series = [(key.detail, SeedMetrics.customMetricLabels(metric, clientID: key.clientID, component: key.name))]
+        }
+        entityMetricCount.append(series.count)
+        for (name, pairs) in series {
+            seriesLabelBytes.append(labelBytes(metric: name, pairs: pairs))
+            seriesTenant.append(key.clientID)
         }
         return index
     }

@@ -41,28 +41,9 @@ public enum MetricsExposition {
             ).set(1.0)
         }
 
-        // The seed's names for model usage end in `_count` and lack `_total`, which promtool's
-        // lint refuses for counters and gauges; as `untyped` they keep the seed's names and pass.
+        // Model families are written by hand after the registry's output: the seed's names end
+        // in `_count` without `_total` (untyped), and the histogram's buckets come from the totals.
         let models = state.usage.snapshot()
-        var untyped: [(name: String, help: String, samples: [(labels: [(String, String)], value: Double)])] = []
-        for series in SeedMetrics.models
-        where series.exposition == .untyped && !untyped.contains(where: { $0.name == series.name }) {
-            untyped.append((series.name, series.help, []))
-        }
-        for model in models {
-            let labels = [("client_id", model.clientID), ("model", model.name), ("provider", model.provider)]
-            for series in SeedMetrics.models {
-                switch series.exposition {
-                case .untyped:
-                    guard let index = untyped.firstIndex(where: { $0.name == series.name }) else { continue }
-                    untyped[index].samples.append((labels + series.extraLabels, series.value(model)))
-                case .gauge:
-                    registry.gauge(name: series.name, labels: labels + series.extraLabels, help: series.help)
-                        .set(series.value(model))
-                }
-            }
-        }
-
         let statistics = state.spool.statistics()
         registry.gauge(name: "resource_watcher_spool_bytes", help: "Bytes the spool occupies on disk")
             .set(Double(statistics.totalBytes))
@@ -166,14 +147,160 @@ public enum MetricsExposition {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)
         registry.emit(into: &buffer)
-        for metric in untyped where !metric.samples.isEmpty {
-            buffer.append(contentsOf: "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) untyped\n".utf8)
-            for sample in metric.samples {
-                let labels = sample.labels.map { "\($0.0)=\"\(escapeLabelValue($0.1))\"" }.joined(separator: ",")
-                buffer.append(contentsOf: "\(metric.name){\(labels)} \(sample.value)\n".utf8)
+        appendModelFamilies(models, to: &buffer)
+        appendComponentExtras(samples.filter { $0.status == .healthy || $0.status == .degraded }, to: &buffer)
+        appendProxyFamilies(state.proxies.map { $0.snapshot() }, to: &buffer)
+        return buffer
+    }
+}
+
+extension MetricsExposition {
+    /// Every model series, family by family in `SeedMetrics.models` order (each family's HELP and
+    /// TYPE once, then its series for every model).
+    static func appendModelFamilies(_ models: [ResourceWatcher_V1_ModelUsage], to buffer: inout [UInt8]) {
+        guard !models.isEmpty else { return }
+        var families: [String] = []
+        for series in SeedMetrics.models where !families.contains(series.family) { families.append(series.family) }
+        for family in families {
+            let members = SeedMetrics.models.filter { $0.family == family }
+            guard let first = members.first else { continue }
+            buffer.append(
+                contentsOf: "# HELP \(family) \(first.help)\n# TYPE \(family) \(first.exposition.rawValue)\n".utf8
+            )
+            for model in models {
+                let labels = [("client_id", model.clientID), ("model", model.name), ("provider", model.provider)]
+                for series in members {
+                    appendSample(
+                        series.name,
+                        labels: labels + series.extraLabels,
+                        value: series.value(model),
+                        to: &buffer
+                    )
+                }
             }
         }
-        return buffer
+    }
+
+    /// Loaded models (Ollama `/api/ps`) and the series kept from components' metrics endpoints
+    /// (`custom_metrics`, untyped: the scraped type is not carried), with the component's labels.
+    static func appendComponentExtras(_ samples: [ResourceWatcher_V1_ComponentSample], to buffer: inout [UInt8]) {
+        for metric in SeedMetrics.loadedModels where samples.contains(where: { !$0.loadedModels.isEmpty }) {
+            buffer.append(contentsOf: "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) gauge\n".utf8)
+            for sample in samples {
+                for loaded in sample.loadedModels {
+                    appendSample(
+                        metric.name,
+                        labels: [("client_id", sample.clientID), ("component", sample.name), ("model", loaded.name)],
+                        value: metric.value(loaded),
+                        to: &buffer
+                    )
+                }
+            }
+        }
+        var names: [String] = []
+        for sample in samples {
+            for kept in sample.customMetrics where !names.contains(kept.name) { names.append(kept.name) }
+        }
+        for name in names {
+            buffer.append(
+                contentsOf:
+                    "# HELP \(name) Kept from the component's metrics_url (custom_metrics)\n# TYPE \(name) untyped\n"
+                    .utf8
+            )
+            for sample in samples {
+                for kept in sample.customMetrics where kept.name == name {
+                    appendSample(
+                        name,
+                        labels: SeedMetrics.customMetricLabels(kept, clientID: sample.clientID, component: sample.name),
+                        value: kept.value,
+                        to: &buffer
+                    )
+                }
+            }
+        }
+    }
+
+    /// The metering proxies' counters.
+    static func appendProxyFamilies(_ proxies: [ProxyMetrics.Snapshot], to buffer: inout [UInt8]) {
+        guard !proxies.isEmpty else { return }
+        buffer.append(
+            contentsOf: """
+                # HELP resource_watcher_proxy_responses_total Responses the metering proxy passed to clients, by upstream status class (502: the upstream could not be reached)
+                # TYPE resource_watcher_proxy_responses_total counter
+
+                """.utf8
+        )
+        for proxy in proxies {
+            for (status, count) in proxy.responses.sorted(by: { $0.key < $1.key }) {
+                appendSample(
+                    "resource_watcher_proxy_responses_total",
+                    labels: [("client_id", proxy.clientID), ("component", proxy.component), ("status", status)],
+                    value: Double(count),
+                    to: &buffer
+                )
+            }
+        }
+        buffer.append(
+            contentsOf: """
+                # HELP resource_watcher_proxy_metered_requests_total Requests the metering proxy recorded as model use
+                # TYPE resource_watcher_proxy_metered_requests_total counter
+
+                """.utf8
+        )
+        for proxy in proxies {
+            appendSample(
+                "resource_watcher_proxy_metered_requests_total",
+                labels: [("client_id", proxy.clientID), ("component", proxy.component)],
+                value: Double(proxy.meteredRequests),
+                to: &buffer
+            )
+        }
+        buffer.append(
+            contentsOf: """
+                # HELP resource_watcher_proxy_failures_total Proxied exchanges that failed, by reason (connect_failed, timeout, closed_mid_stream, client_disconnected, malformed_response, other)
+                # TYPE resource_watcher_proxy_failures_total counter
+
+                """.utf8
+        )
+        for proxy in proxies {
+            for (reason, count) in proxy.failures.sorted(by: { $0.key < $1.key }) {
+                appendSample(
+                    "resource_watcher_proxy_failures_total",
+                    labels: [("client_id", proxy.clientID), ("component", proxy.component), ("reason", reason)],
+                    value: Double(count),
+                    to: &buffer
+                )
+            }
+        }
+        buffer.append(
+            contentsOf: """
+                # HELP resource_watcher_proxy_in_flight_requests Requests the metering proxy is serving now
+                # TYPE resource_watcher_proxy_in_flight_requests gauge
+
+                """.utf8
+        )
+        for proxy in proxies {
+            appendSample(
+                "resource_watcher_proxy_in_flight_requests",
+                labels: [("client_id", proxy.clientID), ("component", proxy.component)],
+                value: Double(proxy.inFlight),
+                to: &buffer
+            )
+        }
+    }
+
+    /// One sample line: `name{labels} value`, label values escaped, the value as Prometheus writes it.
+    static func appendSample(_ name: String, labels: [(String, String)], value: Double, to buffer: inout [UInt8]) {
+        let rendered = labels.map { "\($0.0)=\"\(escapeLabelValue($0.1))\"" }.joined(separator: ",")
+        let number: String
+        if value.isNaN {
+            number = "NaN"
+        } else if value.isInfinite {
+            number = value > 0 ? "+Inf" : "-Inf"
+        } else {
+            number = "\(value)"
+        }
+        buffer.append(contentsOf: "\(name){\(rendered)} \(number)\n".utf8)
     }
 }
 

@@ -857,6 +857,64 @@ enum OpenAPIDocument {
                     "type": "string",
                     "description": "Why the status is what it is, when that is not plain: `no container named ollama`, `container ollama is exited`, `cannot connect to the Docker engine at unix:///var/run/docker.sock: ...`. Absent otherwise.",
                     "example": "no container named ollama"
+                  },
+                  "loaded_models": {
+                    "type": "array",
+                    "description": "Beyond the seed: the models the component's Ollama server holds in memory (its `/api/ps`, read every tick for a component whose proxy's provider is `ollama`). Absent when none are loaded or the server was not reached.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "name",
+                        "size_mib",
+                        "vram_mib"
+                      ],
+                      "properties": {
+                        "name": {
+                          "type": "string"
+                        },
+                        "size_mib": {
+                          "type": "number",
+                          "minimum": 0,
+                          "description": "MiB the loaded model occupies, one decimal."
+                        },
+                        "vram_mib": {
+                          "type": "number",
+                          "minimum": 0,
+                          "description": "MiB of it in GPU memory, one decimal."
+                        },
+                        "expires_at": {
+                          "type": "string",
+                          "format": "date-time",
+                          "description": "When the server will unload it."
+                        }
+                      }
+                    }
+                  },
+                  "custom_metrics": {
+                    "type": "array",
+                    "description": "Beyond the seed: the series named in the component's `custom_metrics`, as its `metrics_url` gave them at the last tick.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "name",
+                        "labels",
+                        "value"
+                      ],
+                      "properties": {
+                        "name": {
+                          "type": "string"
+                        },
+                        "labels": {
+                          "type": "object",
+                          "additionalProperties": {
+                            "type": "string"
+                          }
+                        },
+                        "value": {
+                          "type": "number"
+                        }
+                      }
+                    }
                   }
                 }
               },
@@ -935,7 +993,8 @@ enum OpenAPIDocument {
                   "tokens_input",
                   "tokens_output",
                   "avg_latency_ms",
-                  "last_used"
+                  "last_used",
+                  "requests_tokens_unknown"
                 ],
                 "properties": {
                   "name": {
@@ -944,26 +1003,42 @@ enum OpenAPIDocument {
                   },
                   "provider": {
                     "type": "string",
-                    "description": "e.g. `ollama`, `openai`; `unknown` when events did not say."
+                    "description": "e.g. `ollama`, `openai` (metering proxy, events), `vllm`, `llamacpp`, `tgi` (metrics_url scraping); `unknown` when events did not say."
                   },
                   "requests_count": {
                     "type": "integer",
-                    "minimum": 0
+                    "minimum": 0,
+                    "description": "Requests, from every source: POST /v1/usage events, the metering proxy, scraped LLM-server counters."
                   },
                   "tokens_input": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Prompt tokens, summed."
+                    "description": "Prompt tokens, summed over the requests whose tokens are known."
                   },
                   "tokens_output": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Completion tokens, summed."
+                    "description": "Completion tokens, summed over the requests whose tokens are known."
                   },
                   "avg_latency_ms": {
                     "type": "number",
                     "minimum": 0,
                     "description": "Mean latency per request in milliseconds, one decimal."
+                  },
+                  "requests_tokens_unknown": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Requests counted without token figures (an OpenAI stream without `stream_options.include_usage`, a response cut short): their tokens are in neither total."
+                  },
+                  "avg_time_to_first_byte_ms": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Mean time to the first byte of streamed responses through the metering proxy, in milliseconds, one decimal. Present once one was measured."
+                  },
+                  "avg_inference_ms": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Mean of the server's own request time where it reports one (Ollama `total_duration`, vLLM and TGI request duration), in milliseconds, one decimal. Present once one was reported."
                   },
                   "last_used": {
                     "type": "string",

@@ -42,6 +42,28 @@ public enum SeedViews {
             let average = UsageLedger.averageLatencyMilliseconds(model)
             json.number(SeedUnits.rounded(average, places: 1))
             json.member("last_used", RFC3339.format(unixMilliseconds: model.lastUsedUnixMs))
+            // Beyond the seed: requests whose tokens are unknown (not in the token totals), and
+            // the averages the proxy and LLM servers give, present only when measured.
+            json.key("requests_tokens_unknown")
+            json.number(model.requestsTokensUnknown)
+            if model.firstByteCount > 0 {
+                json.key("avg_time_to_first_byte_ms")
+                json.number(
+                    SeedUnits.rounded(
+                        Double(model.firstByteMicrosecondsSum) / Double(model.firstByteCount) / 1000,
+                        places: 1
+                    )
+                )
+            }
+            if model.inferenceCount > 0 {
+                json.key("avg_inference_ms")
+                json.number(
+                    SeedUnits.rounded(
+                        Double(model.inferenceMicrosecondsSum) / Double(model.inferenceCount) / 1000,
+                        places: 1
+                    )
+                )
+            }
             json.endObject()
         }
         json.endArray()

@@ -122,21 +122,9 @@ public enum StatusRoutes {
                 )
             }
         }
-        var batch = ResourceWatcher_V1_Batch()
-        batch.schemaVersion = 1
-        batch.agentID = state.agentID
-        batch.timestampUnixMs = RFC3339.nowUnixMilliseconds()
-        batch.models = events
-        let payload: [UInt8] = try batch.serializedBytes()
-        let spool = state.spool
         do {
             // Durable before it is acknowledged: a crash after the 202 loses nothing.
-            let usage = state.usage
-            try await state.ioThreadPool.runIfActive {
-                try usage.recordDurably(events) { () throws(SpoolError) in
-                    _ = try spool.append(kind: .usage, payload: payload)
-                }
-            }
+            try await state.recorder.record(events)
         } catch {
             throw APIError(.serviceUnavailable, code: "spool_unavailable", "the event could not be stored: \(error)")
         }

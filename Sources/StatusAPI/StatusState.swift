@@ -1,3 +1,5 @@
+import Logging
+public import ModelUsage
 public import NIOPosix
 public import Spool
 import SwiftProtobuf
@@ -13,6 +15,10 @@ public final class StatusState: Sendable {
     public let spool: Spool
     public let sinks: [SinkMetrics]
     public let usage: UsageLedger
+    /// Stores usage events durably before they count (shared with the proxies and the scraper).
+    public let recorder: UsageRecorder
+    /// The metering proxies' counters, one per proxied component.
+    public let proxies: [ProxyMetrics]
     public let ticks: TickStatistics
     public let version: String
     public let agentID: String
@@ -34,8 +40,20 @@ public final class StatusState: Sendable {
         ticks: TickStatistics,
         version: String,
         agentID: String,
-        ioThreadPool: NIOThreadPool
+        ioThreadPool: NIOThreadPool,
+        recorder: UsageRecorder? = nil,
+        proxies: [ProxyMetrics] = []
     ) {
+        self.recorder =
+            recorder
+            ?? UsageRecorder(
+                ledger: usage,
+                spool: spool,
+                agentID: agentID,
+                ioThreadPool: ioThreadPool,
+                logger: Logger(label: "resource-watcher.usage")
+            )
+        self.proxies = proxies
         self.config = config
         self.spool = spool
         self.sinks = sinks

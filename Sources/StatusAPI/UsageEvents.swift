@@ -166,8 +166,7 @@ enum UsageEvents {
                     "\(prefix)latency_ms must be a number from 0 to 86400000, got \(field.typeAndValueDescription)"
                 )
             }
-            usage.latencyMicrosecondsSum = UInt64((number.double * 1000).rounded())
-            usage.latencyCount = 1
+            ModelLatencyBuckets.observe(microseconds: UInt64((number.double * 1000).rounded()), on: &usage)
         }
         usage.lastUsedUnixMs = now
         if let text = try string("timestamp", required: false) {

@@ -45,53 +45,193 @@ public enum SeedMetrics {
         ),
     ]
 
-    /// One series of a model's usage: its Prometheus name, a HELP text, the labels beside the
-    /// model's own (`client_id`, `model`, `provider`), and how it is read from the totals.
+    /// One series of a model's usage: its Prometheus name, the family it belongs to (for HELP
+    /// and TYPE), the labels beside the model's own (`client_id`, `model`, `provider`), and how
+    /// it is read from the totals.
     public struct ModelSeries: Sendable {
-        /// How `/metrics` exposes it: the seed's cumulative `_count` names as `untyped` (promtool
-        /// refuses a counter or gauge named `_count` without `_total`), the average as a gauge.
-        public enum Exposition: Sendable { case untyped, gauge }
+        /// The family's type on `/metrics`: the seed's cumulative `_count` names are `untyped`
+        /// (promtool refuses a counter or gauge named `_count` without `_total`).
+        public enum Exposition: String, Sendable { case untyped, gauge, counter, histogram, summary }
 
         public let name: String
+        public let family: String
         public let help: String
         public let extraLabels: [(String, String)]
         public let exposition: Exposition
         public let value: @Sendable (ResourceWatcher_V1_ModelUsage) -> Double
+
+        init(
+            name: String,
+            family: String? = nil,
+            help: String,
+            extraLabels: [(String, String)] = [],
+            exposition: Exposition,
+            value: @escaping @Sendable (ResourceWatcher_V1_ModelUsage) -> Double
+        ) {
+            self.name = name
+            self.family = family ?? name
+            self.help = help
+            self.extraLabels = extraLabels
+            self.exposition = exposition
+            self.value = value
+        }
     }
 
     /// One HELP for both directions' series of `resource_watcher_model_tokens_processed`.
     private static let tokensHelp =
         "Tokens processed by the model since the agent started, by direction (input or output; a counter)"
 
-    /// The seed's model metrics, one entry per series of a model.
-    public static let models: [ModelSeries] = [
-        ModelSeries(
-            name: "resource_watcher_model_request_count",
-            help: "Requests made to the model since the agent started (a counter)",
-            extraLabels: [],
-            exposition: .untyped,
-            value: { Double($0.requestsCount) }
+    private static let durationFamily = "resource_watcher_model_request_duration_seconds"
+    private static let durationHelp =
+        "Latency of the model's requests measured exactly (metering proxy to the last byte, POST /v1/usage latency_ms), in seconds"
+    private static let firstByteFamily = "resource_watcher_model_time_to_first_byte_seconds"
+    private static let firstByteHelp =
+        "Time to the first byte of the model's streamed responses through the metering proxy, in seconds"
+    private static let inferenceFamily = "resource_watcher_model_inference_seconds"
+    private static let inferenceHelp =
+        "The model server's own time for its requests where it reports one (Ollama total_duration, vLLM and TGI request duration), in seconds"
+
+    /// The model's exactly measured latencies as a cumulative histogram: bucket `index`
+    /// counts the requests at or under `ModelLatencyBuckets.upperBoundsSeconds[index]`.
+    private static func cumulativeBucket(_ index: Int, _ model: ResourceWatcher_V1_ModelUsage) -> Double {
+        Double(model.latencyBucketCounts.prefix(index + 1).reduce(UInt64(0)) { $0 &+ $1 })
+    }
+
+    /// The seed's model metrics, then the histogram and the summaries, one entry per series.
+    public static let models: [ModelSeries] =
+        [
+            ModelSeries(
+                name: "resource_watcher_model_request_count",
+                help: "Requests made to the model since the agent started (a counter)",
+                exposition: .untyped,
+                value: { Double($0.requestsCount) }
+            ),
+            ModelSeries(
+                name: "resource_watcher_model_tokens_processed",
+                help: tokensHelp,
+                extraLabels: [("direction", "input")],
+                exposition: .untyped,
+                value: { Double($0.tokensInput) }
+            ),
+            ModelSeries(
+                name: "resource_watcher_model_tokens_processed",
+                help: tokensHelp,
+                extraLabels: [("direction", "output")],
+                exposition: .untyped,
+                value: { Double($0.tokensOutput) }
+            ),
+            ModelSeries(
+                name: "resource_watcher_model_latency",
+                help: "Average request latency of the model in milliseconds since the agent started",
+                exposition: .gauge,
+                value: { UsageLedger.averageLatencyMilliseconds($0) }
+            ),
+            ModelSeries(
+                name: "resource_watcher_model_requests_tokens_unknown_total",
+                help:
+                    "Requests counted without token figures (an OpenAI stream without stream_options.include_usage, a response cut short)",
+                exposition: .counter,
+                value: { Double($0.requestsTokensUnknown) }
+            ),
+        ]
+        + ModelLatencyBuckets.upperBoundsSeconds.indices.map { index in
+            ModelSeries(
+                name: durationFamily + "_bucket",
+                family: durationFamily,
+                help: durationHelp,
+                extraLabels: [("le", "\(ModelLatencyBuckets.upperBoundsSeconds[index])")],
+                exposition: .histogram,
+                value: { cumulativeBucket(index, $0) }
+            )
+        }
+        + [
+            ModelSeries(
+                name: durationFamily + "_bucket",
+                family: durationFamily,
+                help: durationHelp,
+                extraLabels: [("le", "+Inf")],
+                exposition: .histogram,
+                value: { cumulativeBucket(ModelLatencyBuckets.upperBoundsSeconds.count, $0) }
+            ),
+            ModelSeries(
+                name: durationFamily + "_sum",
+                family: durationFamily,
+                help: durationHelp,
+                exposition: .histogram,
+                value: { Double($0.histogramSumMicroseconds) / 1_000_000 }
+            ),
+            ModelSeries(
+                name: durationFamily + "_count",
+                family: durationFamily,
+                help: durationHelp,
+                exposition: .histogram,
+                value: { cumulativeBucket(ModelLatencyBuckets.upperBoundsSeconds.count, $0) }
+            ),
+            ModelSeries(
+                name: firstByteFamily + "_sum",
+                family: firstByteFamily,
+                help: firstByteHelp,
+                exposition: .summary,
+                value: { Double($0.firstByteMicrosecondsSum) / 1_000_000 }
+            ),
+            ModelSeries(
+                name: firstByteFamily + "_count",
+                family: firstByteFamily,
+                help: firstByteHelp,
+                exposition: .summary,
+                value: { Double($0.firstByteCount) }
+            ),
+            ModelSeries(
+                name: inferenceFamily + "_sum",
+                family: inferenceFamily,
+                help: inferenceHelp,
+                exposition: .summary,
+                value: { Double($0.inferenceMicrosecondsSum) / 1_000_000 }
+            ),
+            ModelSeries(
+                name: inferenceFamily + "_count",
+                family: inferenceFamily,
+                help: inferenceHelp,
+                exposition: .summary,
+                value: { Double($0.inferenceCount) }
+            ),
+        ]
+}
+
+extension SeedMetrics {
+    /// One figure of a model an Ollama server holds in memory (`/api/ps`), labelled with the
+    /// component's `client_id` and `component` and the `model`.
+    public struct LoadedModelMetric: Sendable {
+        public let name: String
+        public let help: String
+        public let value: @Sendable (ResourceWatcher_V1_LoadedModel) -> Double
+    }
+
+    public static let loadedModels: [LoadedModelMetric] = [
+        LoadedModelMetric(
+            name: "resource_watcher_model_loaded_bytes",
+            help: "Bytes a model the component's Ollama server holds in memory occupies (/api/ps size)",
+            value: { Double($0.sizeBytes) }
         ),
-        ModelSeries(
-            name: "resource_watcher_model_tokens_processed",
-            help: tokensHelp,
-            extraLabels: [("direction", "input")],
-            exposition: .untyped,
-            value: { Double($0.tokensInput) }
-        ),
-        ModelSeries(
-            name: "resource_watcher_model_tokens_processed",
-            help: tokensHelp,
-            extraLabels: [("direction", "output")],
-            exposition: .untyped,
-            value: { Double($0.tokensOutput) }
-        ),
-        ModelSeries(
-            name: "resource_watcher_model_latency",
-            help: "Average request latency of the model in milliseconds since the agent started",
-            extraLabels: [],
-            exposition: .gauge,
-            value: { UsageLedger.averageLatencyMilliseconds($0) }
+        LoadedModelMetric(
+            name: "resource_watcher_model_loaded_vram_bytes",
+            help: "Bytes of a loaded model held in GPU memory (/api/ps size_vram)",
+            value: { Double($0.sizeVramBytes) }
         ),
     ]
+
+    /// A kept series' labels: the component's `client_id` and `component`, then the scraped
+    /// labels in name order; a scraped label named like one of ours becomes `exported_<name>`
+    /// (as Prometheus does without honor_labels), so a component cannot claim another tenant.
+    public static func customMetricLabels(
+        _ metric: ResourceWatcher_V1_CustomMetric,
+        clientID: String,
+        component: String
+    ) -> [(String, String)] {
+        let own: Set<String> = ["client_id", "component", "instance", "job"]
+        return [("client_id", clientID), ("component", component)]
+            + metric.labels.sorted { $0.key < $1.key }.map {
+                own.contains($0.key) ? ("exported_" + $0.key, $0.value) : ($0.key, $0.value)
+            }
+    }
 }

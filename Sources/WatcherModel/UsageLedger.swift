@@ -99,6 +99,23 @@ public final class UsageLedger: Sendable {
         total.latencyMicrosecondsSum = saturatingSum(total.latencyMicrosecondsSum, event.latencyMicrosecondsSum)
         total.latencyCount = saturatingSum(total.latencyCount, event.latencyCount)
         total.lastUsedUnixMs = max(total.lastUsedUnixMs, event.lastUsedUnixMs)
+        total.requestsTokensUnknown = saturatingSum(total.requestsTokensUnknown, event.requestsTokensUnknown)
+        if !event.latencyBucketCounts.isEmpty {
+            if total.latencyBucketCounts.count < event.latencyBucketCounts.count {
+                total.latencyBucketCounts += Array(
+                    repeating: 0,
+                    count: event.latencyBucketCounts.count - total.latencyBucketCounts.count
+                )
+            }
+            for (index, count) in event.latencyBucketCounts.enumerated() {
+                total.latencyBucketCounts[index] = saturatingSum(total.latencyBucketCounts[index], count)
+            }
+        }
+        total.histogramSumMicroseconds = saturatingSum(total.histogramSumMicroseconds, event.histogramSumMicroseconds)
+        total.firstByteMicrosecondsSum = saturatingSum(total.firstByteMicrosecondsSum, event.firstByteMicrosecondsSum)
+        total.firstByteCount = saturatingSum(total.firstByteCount, event.firstByteCount)
+        total.inferenceMicrosecondsSum = saturatingSum(total.inferenceMicrosecondsSum, event.inferenceMicrosecondsSum)
+        total.inferenceCount = saturatingSum(total.inferenceCount, event.inferenceCount)
         state.totals[key] = total
     }
 }

@@ -214,51 +214,151 @@ public nonisolated enum ResourceWatcher_V1_LogLevel: SwiftProtobuf.Enum, Swift.C
 }
 
 /// One component's figures for one tick.
-public nonisolated struct ResourceWatcher_V1_ComponentSample: Sendable {
+public nonisolated struct ResourceWatcher_V1_ComponentSample: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
+
+  public var clientID: String {
+    get {_storage._clientID}
+    set {_uniqueStorage()._clientID = newValue}
+  }
+
+  public var status: ResourceWatcher_V1_ComponentStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
+
+  /// Percent of the component's CPU capacity over the last interval, in hundredths (0–10000).
+  public var cpuUsageCentipercent: UInt32 {
+    get {_storage._cpuUsageCentipercent}
+    set {_uniqueStorage()._cpuUsageCentipercent = newValue}
+  }
+
+  /// Memory in use, KiB.
+  public var memoryUsageKib: UInt64 {
+    get {_storage._memoryUsageKib}
+    set {_uniqueStorage()._memoryUsageKib = newValue}
+  }
+
+  /// Memory in use as a share of the limit (or host MemTotal), in hundredths of a percent.
+  public var memoryUsageCentipercent: UInt32 {
+    get {_storage._memoryUsageCentipercent}
+    set {_uniqueStorage()._memoryUsageCentipercent = newValue}
+  }
+
+  /// Bytes the component occupies on disk, KiB.
+  public var diskUsageKib: UInt64 {
+    get {_storage._diskUsageKib}
+    set {_uniqueStorage()._diskUsageKib = newValue}
+  }
+
+  /// Network receive and transmit rates, bytes per second.
+  public var networkInBytesPerSecond: UInt64 {
+    get {_storage._networkInBytesPerSecond}
+    set {_uniqueStorage()._networkInBytesPerSecond = newValue}
+  }
+
+  public var networkOutBytesPerSecond: UInt64 {
+    get {_storage._networkOutBytesPerSecond}
+    set {_uniqueStorage()._networkOutBytesPerSecond = newValue}
+  }
+
+  /// True when the network figures are host-wide (the component shares the host's namespace).
+  public var networkHostWide: Bool {
+    get {_storage._networkHostWide}
+    set {_uniqueStorage()._networkHostWide = newValue}
+  }
+
+  /// Number of processes found for the component.
+  public var processCount: UInt32 {
+    get {_storage._processCount}
+    set {_uniqueStorage()._processCount = newValue}
+  }
+
+  /// Threads of those processes.
+  public var threadCount: UInt32 {
+    get {_storage._threadCount}
+    set {_uniqueStorage()._threadCount = newValue}
+  }
+
+  /// Storage I/O of the process tree (/proc/<pid>/io read_bytes, write_bytes), bytes per second.
+  public var diskReadBytesPerSecond: UInt64 {
+    get {_storage._diskReadBytesPerSecond}
+    set {_uniqueStorage()._diskReadBytesPerSecond = newValue}
+  }
+
+  public var diskWriteBytesPerSecond: UInt64 {
+    get {_storage._diskWriteBytesPerSecond}
+    set {_uniqueStorage()._diskWriteBytesPerSecond = newValue}
+  }
+
+  /// Why the status is what it is, when it is not plain: "no container named ollama",
+  /// "cannot connect to the Docker engine at unix:///var/run/docker.sock: ...". Empty otherwise.
+  public var statusReason: String {
+    get {_storage._statusReason}
+    set {_uniqueStorage()._statusReason = newValue}
+  }
+
+  /// Models an Ollama server holds in memory (its /api/ps), for a component whose proxy's
+  /// provider is ollama. Empty when none are loaded or the server was not asked.
+  public var loadedModels: [ResourceWatcher_V1_LoadedModel] {
+    get {_storage._loadedModels}
+    set {_uniqueStorage()._loadedModels = newValue}
+  }
+
+  /// Series kept from the component's metrics_url (custom_metrics), as scraped this tick.
+  public var customMetrics: [ResourceWatcher_V1_CustomMetric] {
+    get {_storage._customMetrics}
+    set {_uniqueStorage()._customMetrics = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One model an Ollama server holds in memory.
+public nonisolated struct ResourceWatcher_V1_LoadedModel: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var name: String = String()
 
-  public var clientID: String = String()
+  /// Bytes the loaded model occupies, and how many of them are in GPU memory.
+  public var sizeBytes: UInt64 = 0
 
-  public var status: ResourceWatcher_V1_ComponentStatus = .unknown
+  public var sizeVramBytes: UInt64 = 0
 
-  /// Percent of the component's CPU capacity over the last interval, in hundredths (0–10000).
-  public var cpuUsageCentipercent: UInt32 = 0
+  /// When the server will unload it, unix milliseconds; 0 when unknown.
+  public var expiresUnixMs: Int64 = 0
 
-  /// Memory in use, KiB.
-  public var memoryUsageKib: UInt64 = 0
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  /// Memory in use as a share of the limit (or host MemTotal), in hundredths of a percent.
-  public var memoryUsageCentipercent: UInt32 = 0
+  public init() {}
+}
 
-  /// Bytes the component occupies on disk, KiB.
-  public var diskUsageKib: UInt64 = 0
+/// One series scraped from a component's metrics endpoint.
+public nonisolated struct ResourceWatcher_V1_CustomMetric: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
-  /// Network receive and transmit rates, bytes per second.
-  public var networkInBytesPerSecond: UInt64 = 0
+  /// The series name as the endpoint wrote it (e.g. "vllm:num_requests_running").
+  public var name: String = String()
 
-  public var networkOutBytesPerSecond: UInt64 = 0
+  /// Its labels, as written (the component's client_id and component labels are added on output).
+  public var labels: Dictionary<String,String> = [:]
 
-  /// True when the network figures are host-wide (the component shares the host's namespace).
-  public var networkHostWide: Bool = false
-
-  /// Number of processes found for the component.
-  public var processCount: UInt32 = 0
-
-  /// Threads of those processes.
-  public var threadCount: UInt32 = 0
-
-  /// Storage I/O of the process tree (/proc/<pid>/io read_bytes, write_bytes), bytes per second.
-  public var diskReadBytesPerSecond: UInt64 = 0
-
-  public var diskWriteBytesPerSecond: UInt64 = 0
-
-  /// Why the status is what it is, when it is not plain: "no container named ollama",
-  /// "cannot connect to the Docker engine at unix:///var/run/docker.sock: ...". Empty otherwise.
-  public var statusReason: String = String()
+  public var value: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -291,6 +391,28 @@ public nonisolated struct ResourceWatcher_V1_ModelUsage: Sendable {
 
   /// Requests whose latency is in latency_microseconds_sum.
   public var latencyCount: UInt64 = 0
+
+  /// Requests counted without token figures (an OpenAI stream without include_usage): their
+  /// tokens are unknown, not zero.
+  public var requestsTokensUnknown: UInt64 = 0
+
+  /// Latency histogram of the requests whose latency was measured exactly (proxy, POST /v1/usage):
+  /// per bucket of ModelLatencyBuckets (upper bounds in seconds, OTel GenAI), non-cumulative, plus
+  /// one last bucket for +Inf. Its sum is histogram_sum_microseconds.
+  public var latencyBucketCounts: [UInt64] = []
+
+  public var histogramSumMicroseconds: UInt64 = 0
+
+  /// Time to first byte of streamed responses through the proxy: sum and count.
+  public var firstByteMicrosecondsSum: UInt64 = 0
+
+  public var firstByteCount: UInt64 = 0
+
+  /// The server's own inference time where it reports one (Ollama's total_duration, TGI's and
+  /// vLLM's request duration): sum and count.
+  public var inferenceMicrosecondsSum: UInt64 = 0
+
+  public var inferenceCount: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -490,7 +612,185 @@ nonisolated extension ResourceWatcher_V1_LogLevel: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0\u{3}loaded_models\0\u{3}custom_metrics\0")
+
+  fileprivate class _StorageClass {
+    var _name: String = String()
+    var _clientID: String = String()
+    var _status: ResourceWatcher_V1_ComponentStatus = .unknown
+    var _cpuUsageCentipercent: UInt32 = 0
+    var _memoryUsageKib: UInt64 = 0
+    var _memoryUsageCentipercent: UInt32 = 0
+    var _diskUsageKib: UInt64 = 0
+    var _networkInBytesPerSecond: UInt64 = 0
+    var _networkOutBytesPerSecond: UInt64 = 0
+    var _networkHostWide: Bool = false
+    var _processCount: UInt32 = 0
+    var _threadCount: UInt32 = 0
+    var _diskReadBytesPerSecond: UInt64 = 0
+    var _diskWriteBytesPerSecond: UInt64 = 0
+    var _statusReason: String = String()
+    var _loadedModels: [ResourceWatcher_V1_LoadedModel] = []
+    var _customMetrics: [ResourceWatcher_V1_CustomMetric] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _name = source._name
+      _clientID = source._clientID
+      _status = source._status
+      _cpuUsageCentipercent = source._cpuUsageCentipercent
+      _memoryUsageKib = source._memoryUsageKib
+      _memoryUsageCentipercent = source._memoryUsageCentipercent
+      _diskUsageKib = source._diskUsageKib
+      _networkInBytesPerSecond = source._networkInBytesPerSecond
+      _networkOutBytesPerSecond = source._networkOutBytesPerSecond
+      _networkHostWide = source._networkHostWide
+      _processCount = source._processCount
+      _threadCount = source._threadCount
+      _diskReadBytesPerSecond = source._diskReadBytesPerSecond
+      _diskWriteBytesPerSecond = source._diskWriteBytesPerSecond
+      _statusReason = source._statusReason
+      _loadedModels = source._loadedModels
+      _customMetrics = source._customMetrics
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._clientID) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._cpuUsageCentipercent) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._memoryUsageKib) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._memoryUsageCentipercent) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._diskUsageKib) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._networkInBytesPerSecond) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._networkOutBytesPerSecond) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._networkHostWide) }()
+        case 11: try { try decoder.decodeSingularUInt32Field(value: &_storage._processCount) }()
+        case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._threadCount) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._diskReadBytesPerSecond) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._diskWriteBytesPerSecond) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._statusReason) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._loadedModels) }()
+        case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._customMetrics) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 1)
+      }
+      if !_storage._clientID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientID, fieldNumber: 2)
+      }
+      if _storage._status != .unknown {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 3)
+      }
+      if _storage._cpuUsageCentipercent != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._cpuUsageCentipercent, fieldNumber: 4)
+      }
+      if _storage._memoryUsageKib != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._memoryUsageKib, fieldNumber: 5)
+      }
+      if _storage._memoryUsageCentipercent != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._memoryUsageCentipercent, fieldNumber: 6)
+      }
+      if _storage._diskUsageKib != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._diskUsageKib, fieldNumber: 7)
+      }
+      if _storage._networkInBytesPerSecond != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._networkInBytesPerSecond, fieldNumber: 8)
+      }
+      if _storage._networkOutBytesPerSecond != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._networkOutBytesPerSecond, fieldNumber: 9)
+      }
+      if _storage._networkHostWide != false {
+        try visitor.visitSingularBoolField(value: _storage._networkHostWide, fieldNumber: 10)
+      }
+      if _storage._processCount != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._processCount, fieldNumber: 11)
+      }
+      if _storage._threadCount != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._threadCount, fieldNumber: 12)
+      }
+      if _storage._diskReadBytesPerSecond != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._diskReadBytesPerSecond, fieldNumber: 13)
+      }
+      if _storage._diskWriteBytesPerSecond != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._diskWriteBytesPerSecond, fieldNumber: 14)
+      }
+      if !_storage._statusReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._statusReason, fieldNumber: 15)
+      }
+      if !_storage._loadedModels.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._loadedModels, fieldNumber: 16)
+      }
+      if !_storage._customMetrics.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._customMetrics, fieldNumber: 17)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ResourceWatcher_V1_ComponentSample, rhs: ResourceWatcher_V1_ComponentSample) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._clientID != rhs_storage._clientID {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._cpuUsageCentipercent != rhs_storage._cpuUsageCentipercent {return false}
+        if _storage._memoryUsageKib != rhs_storage._memoryUsageKib {return false}
+        if _storage._memoryUsageCentipercent != rhs_storage._memoryUsageCentipercent {return false}
+        if _storage._diskUsageKib != rhs_storage._diskUsageKib {return false}
+        if _storage._networkInBytesPerSecond != rhs_storage._networkInBytesPerSecond {return false}
+        if _storage._networkOutBytesPerSecond != rhs_storage._networkOutBytesPerSecond {return false}
+        if _storage._networkHostWide != rhs_storage._networkHostWide {return false}
+        if _storage._processCount != rhs_storage._processCount {return false}
+        if _storage._threadCount != rhs_storage._threadCount {return false}
+        if _storage._diskReadBytesPerSecond != rhs_storage._diskReadBytesPerSecond {return false}
+        if _storage._diskWriteBytesPerSecond != rhs_storage._diskWriteBytesPerSecond {return false}
+        if _storage._statusReason != rhs_storage._statusReason {return false}
+        if _storage._loadedModels != rhs_storage._loadedModels {return false}
+        if _storage._customMetrics != rhs_storage._customMetrics {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension ResourceWatcher_V1_LoadedModel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LoadedModel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}size_bytes\0\u{3}size_vram_bytes\0\u{3}expires_unix_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -499,20 +799,9 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.cpuUsageCentipercent) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.memoryUsageKib) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.memoryUsageCentipercent) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.diskUsageKib) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.networkInBytesPerSecond) }()
-      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.networkOutBytesPerSecond) }()
-      case 10: try { try decoder.decodeSingularBoolField(value: &self.networkHostWide) }()
-      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.processCount) }()
-      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.threadCount) }()
-      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.diskReadBytesPerSecond) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.diskWriteBytesPerSecond) }()
-      case 15: try { try decoder.decodeSingularStringField(value: &self.statusReason) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sizeBytes) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sizeVramBytes) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.expiresUnixMs) }()
       default: break
       }
     }
@@ -522,67 +811,63 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
-    if !self.clientID.isEmpty {
-      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 2)
+    if self.sizeBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sizeBytes, fieldNumber: 2)
     }
-    if self.status != .unknown {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 3)
+    if self.sizeVramBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sizeVramBytes, fieldNumber: 3)
     }
-    if self.cpuUsageCentipercent != 0 {
-      try visitor.visitSingularUInt32Field(value: self.cpuUsageCentipercent, fieldNumber: 4)
-    }
-    if self.memoryUsageKib != 0 {
-      try visitor.visitSingularUInt64Field(value: self.memoryUsageKib, fieldNumber: 5)
-    }
-    if self.memoryUsageCentipercent != 0 {
-      try visitor.visitSingularUInt32Field(value: self.memoryUsageCentipercent, fieldNumber: 6)
-    }
-    if self.diskUsageKib != 0 {
-      try visitor.visitSingularUInt64Field(value: self.diskUsageKib, fieldNumber: 7)
-    }
-    if self.networkInBytesPerSecond != 0 {
-      try visitor.visitSingularUInt64Field(value: self.networkInBytesPerSecond, fieldNumber: 8)
-    }
-    if self.networkOutBytesPerSecond != 0 {
-      try visitor.visitSingularUInt64Field(value: self.networkOutBytesPerSecond, fieldNumber: 9)
-    }
-    if self.networkHostWide != false {
-      try visitor.visitSingularBoolField(value: self.networkHostWide, fieldNumber: 10)
-    }
-    if self.processCount != 0 {
-      try visitor.visitSingularUInt32Field(value: self.processCount, fieldNumber: 11)
-    }
-    if self.threadCount != 0 {
-      try visitor.visitSingularUInt32Field(value: self.threadCount, fieldNumber: 12)
-    }
-    if self.diskReadBytesPerSecond != 0 {
-      try visitor.visitSingularUInt64Field(value: self.diskReadBytesPerSecond, fieldNumber: 13)
-    }
-    if self.diskWriteBytesPerSecond != 0 {
-      try visitor.visitSingularUInt64Field(value: self.diskWriteBytesPerSecond, fieldNumber: 14)
-    }
-    if !self.statusReason.isEmpty {
-      try visitor.visitSingularStringField(value: self.statusReason, fieldNumber: 15)
+    if self.expiresUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresUnixMs, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: ResourceWatcher_V1_ComponentSample, rhs: ResourceWatcher_V1_ComponentSample) -> Bool {
+  public static func ==(lhs: ResourceWatcher_V1_LoadedModel, rhs: ResourceWatcher_V1_LoadedModel) -> Bool {
     if lhs.name != rhs.name {return false}
-    if lhs.clientID != rhs.clientID {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.cpuUsageCentipercent != rhs.cpuUsageCentipercent {return false}
-    if lhs.memoryUsageKib != rhs.memoryUsageKib {return false}
-    if lhs.memoryUsageCentipercent != rhs.memoryUsageCentipercent {return false}
-    if lhs.diskUsageKib != rhs.diskUsageKib {return false}
-    if lhs.networkInBytesPerSecond != rhs.networkInBytesPerSecond {return false}
-    if lhs.networkOutBytesPerSecond != rhs.networkOutBytesPerSecond {return false}
-    if lhs.networkHostWide != rhs.networkHostWide {return false}
-    if lhs.processCount != rhs.processCount {return false}
-    if lhs.threadCount != rhs.threadCount {return false}
-    if lhs.diskReadBytesPerSecond != rhs.diskReadBytesPerSecond {return false}
-    if lhs.diskWriteBytesPerSecond != rhs.diskWriteBytesPerSecond {return false}
-    if lhs.statusReason != rhs.statusReason {return false}
+    if lhs.sizeBytes != rhs.sizeBytes {return false}
+    if lhs.sizeVramBytes != rhs.sizeVramBytes {return false}
+    if lhs.expiresUnixMs != rhs.expiresUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension ResourceWatcher_V1_CustomMetric: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CustomMetric"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.labels) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.labels.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.labels, fieldNumber: 2)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ResourceWatcher_V1_CustomMetric, rhs: ResourceWatcher_V1_CustomMetric) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.labels != rhs.labels {return false}
+    if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -590,7 +875,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
 
 nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelUsage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}client_id\0\u{3}requests_count\0\u{3}tokens_input\0\u{3}tokens_output\0\u{3}latency_microseconds_sum\0\u{3}last_used_unix_ms\0\u{3}latency_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}client_id\0\u{3}requests_count\0\u{3}tokens_input\0\u{3}tokens_output\0\u{3}latency_microseconds_sum\0\u{3}last_used_unix_ms\0\u{3}latency_count\0\u{3}requests_tokens_unknown\0\u{3}latency_bucket_counts\0\u{3}histogram_sum_microseconds\0\u{3}first_byte_microseconds_sum\0\u{3}first_byte_count\0\u{3}inference_microseconds_sum\0\u{3}inference_count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -607,6 +892,13 @@ nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, Swif
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.latencyMicrosecondsSum) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedUnixMs) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.latencyCount) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.requestsTokensUnknown) }()
+      case 11: try { try decoder.decodeRepeatedUInt64Field(value: &self.latencyBucketCounts) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.histogramSumMicroseconds) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.firstByteMicrosecondsSum) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.firstByteCount) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.inferenceMicrosecondsSum) }()
+      case 16: try { try decoder.decodeSingularUInt64Field(value: &self.inferenceCount) }()
       default: break
       }
     }
@@ -640,6 +932,27 @@ nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, Swif
     if self.latencyCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.latencyCount, fieldNumber: 9)
     }
+    if self.requestsTokensUnknown != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestsTokensUnknown, fieldNumber: 10)
+    }
+    if !self.latencyBucketCounts.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.latencyBucketCounts, fieldNumber: 11)
+    }
+    if self.histogramSumMicroseconds != 0 {
+      try visitor.visitSingularUInt64Field(value: self.histogramSumMicroseconds, fieldNumber: 12)
+    }
+    if self.firstByteMicrosecondsSum != 0 {
+      try visitor.visitSingularUInt64Field(value: self.firstByteMicrosecondsSum, fieldNumber: 13)
+    }
+    if self.firstByteCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.firstByteCount, fieldNumber: 14)
+    }
+    if self.inferenceMicrosecondsSum != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inferenceMicrosecondsSum, fieldNumber: 15)
+    }
+    if self.inferenceCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inferenceCount, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -653,6 +966,13 @@ nonisolated extension ResourceWatcher_V1_ModelUsage: SwiftProtobuf.Message, Swif
     if lhs.latencyMicrosecondsSum != rhs.latencyMicrosecondsSum {return false}
     if lhs.lastUsedUnixMs != rhs.lastUsedUnixMs {return false}
     if lhs.latencyCount != rhs.latencyCount {return false}
+    if lhs.requestsTokensUnknown != rhs.requestsTokensUnknown {return false}
+    if lhs.latencyBucketCounts != rhs.latencyBucketCounts {return false}
+    if lhs.histogramSumMicroseconds != rhs.histogramSumMicroseconds {return false}
+    if lhs.firstByteMicrosecondsSum != rhs.firstByteMicrosecondsSum {return false}
+    if lhs.firstByteCount != rhs.firstByteCount {return false}
+    if lhs.inferenceMicrosecondsSum != rhs.inferenceMicrosecondsSum {return false}
+    if lhs.inferenceCount != rhs.inferenceCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

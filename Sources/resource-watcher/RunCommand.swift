@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import MeteringProxy
+import ModelUsage
 import NIOPosix
 import Sampler
 import ServiceLifecycle
@@ -65,6 +67,14 @@ struct RunCommand: AsyncParsableCommand {
         let agentID = hostName + "/" + config.clientID
         let usage = UsageLedger()
         try await ioThreadPool.runIfActive { try StatusState.restoreUsage(usage, from: spool) }
+        let recorder = UsageRecorder(
+            ledger: usage,
+            spool: spool,
+            agentID: agentID,
+            ioThreadPool: ioThreadPool,
+            logger: logger
+        )
+        let proxyMetrics = MeteringProxy.metrics(for: config)
         let ticks = TickStatistics()
         let sampler = SamplerService(
             config: config,
@@ -74,7 +84,8 @@ struct RunCommand: AsyncParsableCommand {
             agentLogs: agentLogs,
             logger: logger,
             usageLedger: usage,
-            tickStatistics: ticks
+            tickStatistics: ticks,
+            usageRecorder: recorder
         )
         let sinks = ShipperSinks(
             config: config,
@@ -92,7 +103,9 @@ struct RunCommand: AsyncParsableCommand {
             ticks: ticks,
             version: AgentVersion.current,
             agentID: agentID,
-            ioThreadPool: ioThreadPool
+            ioThreadPool: ioThreadPool,
+            recorder: recorder,
+            proxies: proxyMetrics
         )
         if config.auth.isEmpty {
             logger.warning(
@@ -102,7 +115,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         var httpLogger = logger
         httpLogger.logLevel = max(logger.logLevel, .notice)  // not one line per request
-        let servers = StatusServer.services(state: status, logger: httpLogger)
+        let servers =
+            StatusServer.services(state: status, logger: httpLogger)
+            + MeteringProxy.services(config: config, recorder: recorder, metrics: proxyMetrics, logger: httpLogger)
         // Graceful shutdown runs in reverse order: the HTTP servers stop first, then the
         // sampler, then the sinks finish their in-flight requests.
         let group = ServiceGroup(
@@ -133,6 +148,8 @@ struct RunCommand: AsyncParsableCommand {
             "resource-watcher stopping",
             metadata: ["spool.last_sequence": "\(spool.statistics().lastSequence)"]
         )
+        // Usage the proxies recorded goes into the spool before it closes.
+        await recorder.drain()
         // Log lines since the last tick go into the spool before it closes.
         try await sampler.flushAgentLogs()
         try await ioThreadPool.runIfActive { spool.close() }

@@ -260,6 +260,28 @@ import Testing
         )
     }
 
+    @Test func customMetricsNeedAnEndpoint() {
+        #expect(
+            problems(
+                in: """
+                    {"components": [{"name": "a", "process_name": "a", "custom_metrics": ["x"]},
+                      {"name": "b", "ports": [8000], "custom_metrics": ["x"]},
+                      {"name": "c", "process_name": "c", "metrics_url": "http://127.0.0.1:9/metrics", "custom_metrics": ["resource_watcher_x"]}]}
+                    """
+            ) == [
+                ConfigProblem(
+                    path: "$.components[2].custom_metrics[0]",
+                    message: "\"resource_watcher_x\" is one of the agent's own metric names (resource_watcher_*)"
+                ),
+                ConfigProblem(
+                    path: "$.components[0].custom_metrics",
+                    message:
+                        "names series to keep from the component's metrics endpoint, but there is none: set metrics_url (or ports, whose /metrics is tried)"
+                ),
+            ]
+        )
+    }
+
     @Test func portsMustNotCollide() {
         let found = problems(
             in: """
@@ -271,6 +293,10 @@ import Testing
         #expect(
             found == [
                 ConfigProblem(path: "$.metrics_port", message: "must differ from port (both are 5220)"),
+                ConfigProblem(
+                    path: "$.components[1].proxy.upstream",
+                    message: "\"http://127.0.0.1:8000\" is the proxy's own address; it must name the real server"
+                ),
                 ConfigProblem(
                     path: "$.components[1].proxy.listen_port",
                     message: "port 8000 is one of the component's own ports; the proxy needs a port of its own"

@@ -35,6 +35,13 @@ extension ComponentConfig {
                 )
                 return nil
             }
+            guard !name.hasPrefix("resource_watcher_") else {
+                decoder.report(
+                    element.path,
+                    "\(quoted(name)) is one of the agent's own metric names (resource_watcher_*)"
+                )
+                return nil
+            }
             return name
         }
         component.metricsURL = reader.optionalURL("metrics_url")

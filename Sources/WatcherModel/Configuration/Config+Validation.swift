@@ -92,6 +92,12 @@ extension Config {
                 } else {
                     listenPorts[proxy.listenPort] = "\(path).proxy.listen_port"
                 }
+                if Self.pointsAtItself(proxy, listenAddress: listenAddress) {
+                    decoder.report(
+                        "\(path).proxy.upstream",
+                        "\(quoted(proxy.upstream)) is the proxy's own address; it must name the real server"
+                    )
+                }
                 if component.ports.contains(proxy.listenPort) {
                     decoder.report(
                         portPath,
@@ -99,6 +105,15 @@ extension Config {
                             + "the proxy needs a port of its own"
                     )
                 }
+            }
+            if !component.customMetrics.isEmpty, component.metricsURL == nil, component.ports.isEmpty,
+                isClean(decoder, "\(path).metrics_url")
+            {
+                decoder.report(
+                    "\(path).custom_metrics",
+                    "names series to keep from the component's metrics endpoint, but there is none: "
+                        + "set metrics_url (or ports, whose /metrics is tried)"
+                )
             }
             if globalThresholdsValid, !component.alerts.isEmpty,
                 let problem = criticalThresholdProblem(
@@ -110,6 +125,21 @@ extension Config {
                 decoder.report("\(path).alerts", problem)
             }
         }
+    }
+}
+
+extension Config {
+    /// Whether the proxy's upstream is the proxy itself (a loop): its port and a loopback or the
+    /// listen address as host.
+    static func pointsAtItself(_ proxy: ComponentConfig.Proxy, listenAddress: String) -> Bool {
+        let lowered = proxy.upstream.lowercased()
+        guard lowered.hasPrefix("http://") else { return false }
+        let authority = lowered.dropFirst(7).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let hostAndPort = authority.split(separator: "@").last ?? authority
+        guard let colon = hostAndPort.lastIndex(of: ":"), !hostAndPort.hasSuffix("]") else { return false }
+        let host = hostAndPort[..<colon]
+        guard Int(hostAndPort[hostAndPort.index(after: colon)...]) == proxy.listenPort else { return false }
+        return ["localhost", "127.0.0.1", "[::1]", "0.0.0.0", listenAddress.lowercased()].contains(String(host))
     }
 }
 

@@ -11,6 +11,40 @@ extension JSONWriter {
         seedResources(of: sample)
         member("status", sample.status.apiName)
         if !sample.statusReason.isEmpty { member("status_reason", sample.statusReason) }
+        if !sample.loadedModels.isEmpty {
+            // Ollama's /api/ps: what each loaded model holds, in MiB like memory_usage.
+            key("loaded_models")
+            beginArray()
+            for loaded in sample.loadedModels {
+                beginObject()
+                member("name", loaded.name)
+                key("size_mib")
+                number(SeedUnits.rounded(Double(loaded.sizeBytes) / 1_048_576, places: 1))
+                key("vram_mib")
+                number(SeedUnits.rounded(Double(loaded.sizeVramBytes) / 1_048_576, places: 1))
+                if loaded.expiresUnixMs > 0 {
+                    member("expires_at", RFC3339.format(unixMilliseconds: loaded.expiresUnixMs))
+                }
+                endObject()
+            }
+            endArray()
+        }
+        if !sample.customMetrics.isEmpty {
+            key("custom_metrics")
+            beginArray()
+            for kept in sample.customMetrics {
+                beginObject()
+                member("name", kept.name)
+                key("labels")
+                beginObject()
+                for (name, value) in kept.labels.sorted(by: { $0.key < $1.key }) { member(name, value) }
+                endObject()
+                key("value")
+                number(kept.value)
+                endObject()
+            }
+            endArray()
+        }
         endObject()
     }
 
