@@ -19,8 +19,9 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@python3 -c 'import psutil' 2>/dev/null || { echo "make deps: installing psutil (test reference figures)"; \
-	  python3 -m pip install -q --disable-pip-version-check psutil 2>&1 | grep -v "WARNING: Running pip as"; true; }
+	@python3 -c 'import psutil, ollama, openai' 2>/dev/null || { \
+	  echo "make deps: installing psutil (test reference figures) and the official ollama and openai clients (proxy tests)"; \
+	  python3 -m pip install -q --disable-pip-version-check psutil ollama openai 2>&1 | grep -v "WARNING: Running pip as"; true; }
 
 build: deps
 	$(SWIFT) build $(IMPORT_CHECK)

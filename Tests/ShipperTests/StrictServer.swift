@@ -11,25 +11,18 @@ import Glibc
 /// `orchestrator_server.py`): they validate requests as the real server does (built from its
 /// public API docs), record every request, and answer from a fault script when given one.
 final class StrictServer: @unchecked Sendable {
-    let process: ChildProcess
-    let port: Int
+    let server: FixtureServer
+    var process: ChildProcess { server.process }
+    var port: Int { server.port }
     private let control = CurlTransport(userAgent: "resource-watcher-tests", requestTimeout: .seconds(10))
 
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var baseURL: String { server.baseURL }
 
     init(_ script: String, _ arguments: [String] = []) throws {
-        process = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path(script), "--port", "0"] + arguments)
-        let line = try process.readLines(atLeast: 1, deadline: .now + .seconds(30)).first ?? ""
-        guard line.hasPrefix("LISTENING "), let port = Int(line.dropFirst("LISTENING ".count)) else {
-            throw ChildProcess.Failure(description: "\(script) did not start: \(line)")
-        }
-        self.port = port
+        server = try FixtureServer(script, arguments)
     }
 
-    func stop() {
-        process.kill(SIGKILL)
-        _ = process.wait()
-    }
+    func stop() { server.stop() }
 
     /// Answers the next ingest requests from `script` (status, optional Retry-After), then every
     /// later one with `then` (nil: validate and accept as normal).
