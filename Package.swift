@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "ModelUsageTests",
             dependencies: [
-                "ModelUsage", "WatcherModel", "WatcherProto", "Spool", "TestSupport",
+                "ModelUsage", "WatcherModel", "WatcherProto", "Spool", "TestSupport", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

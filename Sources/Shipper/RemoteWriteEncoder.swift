@@ -203,7 +203,12 @@ public struct RemoteWriteEncoder: Sendable {
             for index in stride(from: 0, to: key.labels.count - 1, by: 2) {
                 metric.labels[key.labels[index]] = key.labels[index + 1]
             }
-            series = [(key.detail, SeedMetrics.customMetricLabels(metric, clientID: key.clientID, component: key.name))]
+            series = [
+                (
+                    SeedMetrics.customMetricName(key.detail),
+                    SeedMetrics.customMetricLabels(metric, clientID: key.clientID, component: key.name)
+                )
+            ]
         }
         entityMetricCount.append(series.count)
         for (name, pairs) in series {

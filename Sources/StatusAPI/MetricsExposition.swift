@@ -199,7 +199,9 @@ extension MetricsExposition {
         }
         var names: [String] = []
         for sample in samples {
-            for kept in sample.customMetrics where !names.contains(kept.name) { names.append(kept.name) }
+            for kept in sample.customMetrics where !names.contains(SeedMetrics.customMetricName(kept.name)) {
+                names.append(SeedMetrics.customMetricName(kept.name))
+            }
         }
         for name in names {
             buffer.append(
@@ -208,7 +210,7 @@ extension MetricsExposition {
                     .utf8
             )
             for sample in samples {
-                for kept in sample.customMetrics where kept.name == name {
+                for kept in sample.customMetrics where SeedMetrics.customMetricName(kept.name) == name {
                     appendSample(
                         name,
                         labels: SeedMetrics.customMetricLabels(kept, clientID: sample.clientID, component: sample.name),

@@ -220,6 +220,13 @@ extension SeedMetrics {
         ),
     ]
 
+    /// The name a kept series is exported under: its own, with colons as underscores (colons
+    /// are reserved for recording rules, and promtool refuses them in an exposition):
+    /// `vllm:num_requests_running` becomes `vllm_num_requests_running`.
+    public static func customMetricName(_ name: String) -> String {
+        String(name.map { $0 == ":" ? "_" : $0 })
+    }
+
     /// A kept series' labels: the component's `client_id` and `component`, then the scraped
     /// labels in name order; a scraped label named like one of ours becomes `exported_<name>`
     /// (as Prometheus does without honor_labels), so a component cannot claim another tenant.
