@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "StatusAPITests",
             dependencies: [
-                "StatusAPI", "WatcherProto", "WatcherModel", "Spool", "HTTPTransport", "TestSupport",
+                "StatusAPI", "ModelUsage", "WatcherProto", "WatcherModel", "Spool", "HTTPTransport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

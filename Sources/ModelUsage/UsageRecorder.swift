@@ -90,6 +90,26 @@ public final class UsageRecorder: Sendable {
         }
     }
 
+    /// Restores `ledger` after a restart: the last sample batch's totals plus every usage record
+    /// appended after it. Blocking (reads the spool's tail): run it on the I/O pool.
+    public static func restore(_ ledger: UsageLedger, from spool: Spool) throws {
+        let last = spool.latest(.sample)
+        let totals = last.flatMap { try? ResourceWatcher_V1_Batch(serializedBytes: $0.payload) }?.models ?? []
+        ledger.restore(totals)
+        let reader = spool.reader(after: last?.sequence ?? 0)
+        var previous: UInt64?
+        while true {
+            let result = try reader.read(maxRecords: 1024, kinds: [.usage])
+            for record in result.records {
+                if let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) {
+                    ledger.record(batch.models)
+                }
+            }
+            if result.throughSequence == previous || result.throughSequence >= spool.lastSequence { break }
+            previous = result.throughSequence
+        }
+    }
+
     /// Events that could not be stored since the agent started.
     public var droppedEvents: UInt64 { state.withLock { $0.droppedEvents } }
 

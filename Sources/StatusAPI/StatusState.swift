@@ -98,24 +98,4 @@ public final class StatusState: Sendable {
             sink.snapshot(lagRecords: statistics.consumers[sink.sink]?.lagRecords ?? 0, nowUnixMilliseconds: now)
         }
     }
-
-    /// Restores the usage totals after a restart: the last sample batch's totals plus every
-    /// usage record appended after it. Blocking (reads the spool's tail).
-    public static func restoreUsage(_ usage: UsageLedger, from spool: Spool) throws {
-        let last = spool.latest(.sample)
-        let totals = last.flatMap { try? ResourceWatcher_V1_Batch(serializedBytes: $0.payload) }?.models ?? []
-        usage.restore(totals)
-        let reader = spool.reader(after: last?.sequence ?? 0)
-        var previous: UInt64?
-        while true {
-            let result = try reader.read(maxRecords: 1024, kinds: [.usage])
-            for record in result.records {
-                if let batch = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload) {
-                    usage.record(batch.models)
-                }
-            }
-            if result.throughSequence == previous || result.throughSequence >= spool.lastSequence { break }
-            previous = result.throughSequence
-        }
-    }
 }

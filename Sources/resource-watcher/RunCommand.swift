@@ -66,7 +66,7 @@ struct RunCommand: AsyncParsableCommand {
         let hostName = Self.hostName()
         let agentID = hostName + "/" + config.clientID
         let usage = UsageLedger()
-        try await ioThreadPool.runIfActive { try StatusState.restoreUsage(usage, from: spool) }
+        try await ioThreadPool.runIfActive { try UsageRecorder.restore(usage, from: spool) }
         let recorder = UsageRecorder(
             ledger: usage,
             spool: spool,

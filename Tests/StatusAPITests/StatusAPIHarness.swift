@@ -1,6 +1,7 @@
 import Foundation  // JSONSerialization, to read bodies back as a client would
 import HTTPTransport
 import Logging
+import ModelUsage
 import NIOPosix
 import ServiceLifecycle
 import Spool
@@ -77,7 +78,7 @@ final class StatusAPIHarness: Sendable {
             do {
                 spool = try Spool(directory: directory.path + "/spool", consumers: [sinkName], logger: logger)
                 for batch in seed { try spool.append(kind: .sample, payload: try batch.serializedBytes()) }
-                try StatusState.restoreUsage(usage, from: spool)
+                try UsageRecorder.restore(usage, from: spool)
                 config = TenantFixtures.config(
                     spoolDirectory: directory.path + "/spool",
                     port: try ProcessHelpers.freeLoopbackPort(),
