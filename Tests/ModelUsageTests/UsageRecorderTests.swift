@@ -28,7 +28,13 @@ struct UsageRecorderTests {
         pool.start()
         let spool = try Spool(directory: directory.path + "/spool", consumers: [], logger: .quiet())
         let ledger = UsageLedger()
-        let recorder = UsageRecorder(ledger: ledger, spool: spool, agentID: "h/acme", ioThreadPool: pool, logger: .quiet())
+        let recorder = UsageRecorder(
+            ledger: ledger,
+            spool: spool,
+            agentID: "h/acme",
+            ioThreadPool: pool,
+            logger: .quiet()
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             for caller in 0..<200 {
                 group.addTask {
