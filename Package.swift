@@ -160,7 +160,9 @@ let package = Package(
             name: "resource-watcher-bench",
             dependencies: [
                 "WatcherModel", "Spool", "Sampler", "Shipper", "HTTPTransport", "WatcherProto", "StatusAPI",
-                "TestSupport",
+                "TestSupport", "ModelUsage", "MeteringProxy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

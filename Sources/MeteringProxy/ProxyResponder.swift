@@ -29,6 +29,9 @@ struct ProxyResponder: HTTPResponder {
     /// taken them: the writer only stops a producer once the socket is full, and a fast upstream
     /// could otherwise queue chunks faster than the event loop writes them (memory, not data).
     static let unsyncedBytesLimit = 1 << 20
+    /// Request bodies up to this size (by their Content-Length) are read whole before they are
+    /// sent on; larger ones, and chunked ones, stream.
+    static let collectedBodyLimit = 1 << 20
 
     let component: String
     let clientID: String
@@ -73,8 +76,7 @@ struct ProxyResponder: HTTPResponder {
         let path = request.head.path ?? "/"
         let dialect = ProxyRoutes.meteredDialect(provider: proxy.provider, method: request.method, path: path)
 
-        var upstreamRequest = HTTPClientRequest(url: upstreamBase + path)
-        upstreamRequest.method = NIOHTTP1.HTTPMethod(rawValue: request.method.rawValue)
+        var upstreamHeaders = HTTPHeaders()
         let requestDropped = Self.droppedHeaders(request.headers)
         var contentLength: Int?
         var chunked = false
@@ -83,19 +85,44 @@ struct ProxyResponder: HTTPResponder {
             if name == "content-length" { contentLength = Int(field.value) }
             if name == "transfer-encoding" { chunked = true }
             if requestDropped.contains(name) || name == "content-length" { continue }
-            upstreamRequest.headers.add(name: field.name.rawName, value: field.value)
+            upstreamHeaders.add(name: field.name.rawName, value: field.value)
         }
-        if chunked {
-            upstreamRequest.body = .stream(request.body, length: .unknown)
-        } else if let contentLength, contentLength > 0 {
-            upstreamRequest.body = .stream(request.body, length: .known(Int64(contentLength)))
-        } else if contentLength == 0 {
-            upstreamRequest.body = .bytes(ByteBuffer())
+        let eventLoop = context.channel.eventLoop
+        var upstreamBody: HTTPClient.Body?
+        if chunked || (contentLength ?? 0) > Self.collectedBodyLimit {
+            let stream = request.body
+            upstreamBody = .stream(contentLength: chunked ? nil : contentLength.map(Int64.init)) { writer in
+                let sent = eventLoop.makePromise(of: Void.self)
+                sent.completeWithTask {
+                    for try await chunk in stream { try await writer.write(.byteBuffer(chunk)).get() }
+                }
+                return sent.futureResult
+            }
+        } else if let contentLength {
+            // A model call's body is a few KiB: read whole, it goes out in one write.
+            upstreamBody = .byteBuffer(try await request.body.collect(upTo: contentLength))
         }
 
-        let upstream: HTTPClientResponse
+        // The upstream connection lives on this client connection's event loop: no thread hops,
+        // and the exchange sees every body part the moment it is decoded (UpstreamExchange).
+        let exchange = UpstreamExchange(eventLoop: eventLoop)
+        let upstream: HTTPResponseHead
+        let task: HTTPClient.Task<Void>
         do {
-            upstream = try await client.execute(upstreamRequest, deadline: .now() + .hours(1), logger: nil)
+            let upstreamRequest = try HTTPClient.Request(
+                url: upstreamBase + path,
+                method: NIOHTTP1.HTTPMethod(rawValue: request.method.rawValue),
+                headers: upstreamHeaders,
+                body: upstreamBody
+            )
+            task = client.execute(
+                request: upstreamRequest,
+                delegate: exchange,
+                eventLoop: .delegateAndChannel(on: eventLoop),
+                deadline: .now() + .hours(1),
+                logger: nil
+            )
+            upstream = try await exchange.head.futureResult.get()
         } catch {
             let reason = Self.failureReason(error)
             metrics.failed(reason)
@@ -134,8 +161,7 @@ struct ProxyResponder: HTTPResponder {
             metrics: metrics,
             logger: logger
         )
-        let body = upstream.body
-        let eventLoop = context.channel.eventLoop
+        let body = exchange.parts
         return Response(
             status: HTTPResponse.Status(code: status, reasonPhrase: upstream.status.reasonPhrase),
             headers: headers,
@@ -145,7 +171,7 @@ struct ProxyResponder: HTTPResponder {
                 var failure: String?
                 var unsyncedBytes = 0
                 do {
-                    var iterator = body.makeAsyncIterator()
+                    let iterator = body.makeAsyncIterator()
                     while true {
                         let chunk: ByteBuffer?
                         do {
@@ -171,6 +197,7 @@ struct ProxyResponder: HTTPResponder {
                     }
                     try await writer.finish(nil)
                 } catch {
+                    task.cancel()
                     session.finish(
                         usage: scanner?.finish(),
                         framing: framing,

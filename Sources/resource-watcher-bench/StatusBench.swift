@@ -22,13 +22,6 @@ struct StatusBench {
     let workDirectory: String
     let logger: Logger
 
-    /// What one wrk run measured.
-    private struct Load {
-        var requestsPerSecond: Double
-        var p99Milliseconds: Double
-        var non2xx: Int
-    }
-
     func run() async throws {
         guard access("/usr/bin/wrk", X_OK) == 0 else {
             throw BenchFailure("wrk is not installed (make deps installs it)")
@@ -129,33 +122,8 @@ struct StatusBench {
         throw BenchFailure("the status API did not answer at \(url)")
     }
 
-    /// Runs wrk and reads its requests/s, 99th percentile latency and non-2xx count.
-    private func wrk(_ url: String, headers: [String]) throws -> Load {
-        let output = try captureOutput(
-            "/usr/bin/wrk",
-            ["-t2", "-c\(Self.connections)", "-d\(Self.duration)", "--latency"] + headers.flatMap { ["-H", $0] } + [url]
-        )
-        var load = Load(requestsPerSecond: 0, p99Milliseconds: .nan, non2xx: 0)
-        for line in output.split(separator: "\n") {
-            let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            if words.first == "Requests/sec:", words.count > 1 { load.requestsPerSecond = Double(words[1]) ?? 0 }
-            if words.first == "99%", words.count > 1 { load.p99Milliseconds = milliseconds(String(words[1])) }
-            if line.contains("Non-2xx or 3xx responses:"), let count = words.last.flatMap({ Int($0) }) {
-                load.non2xx = count
-            }
-        }
-        guard load.requestsPerSecond > 0, load.p99Milliseconds.isFinite else {
-            throw BenchFailure("cannot read wrk's output:\n\(output)")
-        }
-        return load
-    }
-
-    /// wrk's "1.23ms", "456.00us", "1.02s" in milliseconds.
-    private func milliseconds(_ text: String) -> Double {
-        if text.hasSuffix("us") { return (Double(text.dropLast(2)) ?? .nan) / 1000 }
-        if text.hasSuffix("ms") { return Double(text.dropLast(2)) ?? .nan }
-        if text.hasSuffix("s") { return (Double(text.dropLast(1)) ?? .nan) * 1000 }
-        return .nan
+    private func wrk(_ url: String, headers: [String]) throws -> WrkLoad {
+        try runWrk(url, threads: 2, connections: Self.connections, duration: Self.duration, headers: headers)
     }
 
     private func format(_ value: Double) -> String {

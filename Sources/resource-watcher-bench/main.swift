@@ -8,7 +8,7 @@ import Glibc
 
 var logger = Logger(label: "bench")
 logger.logLevel = .error
-// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status ...] (default: all)
+// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status|proxy ...] (default: all)
 let arguments = Array(CommandLine.arguments.dropFirst())
 let workDirectory = arguments.first ?? "/tmp/resource-watcher-bench"
 let selected = Set(arguments.dropFirst())
@@ -19,3 +19,4 @@ if wanted("spool") { try SpoolBench(workDirectory: workDirectory, logger: logger
 if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
 if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
 if wanted("status") { try await StatusBench(workDirectory: workDirectory, logger: logger).run() }
+if wanted("proxy") { try await ProxyBench(workDirectory: workDirectory, logger: logger).run() }

@@ -4,6 +4,7 @@ import Shipper
 import SwiftProtobuf
 import TestSupport
 import Testing
+import WatcherModel
 import WatcherProto
 
 @Suite("Prometheus remote-write", .serialized)
@@ -23,7 +24,26 @@ struct RemoteWriteTests {
         down.name = "langchain"
         down.clientID = "acme"
         down.status = .down
+        var loaded = ResourceWatcher_V1_LoadedModel()
+        loaded.name = "llama3.2:latest"
+        loaded.sizeBytes = 3_825_819_519
+        loaded.sizeVramBytes = 3_825_819_519
+        ollama.loadedModels = [loaded]
+        var kept = ResourceWatcher_V1_CustomMetric()
+        kept.name = "vllm:num_requests_running"
+        kept.labels = ["model_name": "llama", "component": "engine-0"]
+        kept.value = 2
+        ollama.customMetrics = [kept]
         batch.components = [ollama, down]
+        var model = ResourceWatcher_V1_ModelUsage()
+        model.clientID = "acme"
+        model.name = "llama2"
+        model.provider = "ollama"
+        model.requestsCount = 4
+        for microseconds: UInt64 in [15_000, 150_000, 300_000, 477_400] {
+            ModelLatencyBuckets.observe(microseconds: microseconds, on: &model)
+        }
+        batch.models = [model]
         return batch
     }
 
@@ -33,8 +53,13 @@ struct RemoteWriteTests {
         let requests = encoder.requests(for: [batch(at: 1000, cpu: 1520), batch(at: 2000, cpu: 1600)])
         let series = requests.flatMap(\.timeseries)
         #expect(requests.allSatisfy { $0.timeseries.reduce(0) { $0 + $1.samples.count } <= 4 })
-        #expect(series.reduce(0) { $0 + $1.samples.count } == 12)  // 6 metrics x 2 ticks, down component skipped
-        for item in series {
+        let componentSeries = series.filter {
+            $0.labels.contains { $0.name == "component" }
+                && !$0.labels.contains { $0.name == "model" || $0.name == "exported_component" }
+        }
+        // 6 metrics x 2 ticks, down component skipped
+        #expect(componentSeries.reduce(0) { $0 + $1.samples.count } == 12)
+        for item in componentSeries {
             let names = item.labels.map(\.name)
             #expect(names == ["__name__", "client_id", "component", "instance", "job"])
             #expect(item.samples.map(\.timestamp) == item.samples.map(\.timestamp).sorted())
@@ -127,5 +152,27 @@ struct RemoteWriteTests {
         let count = try await query("count_over_time(resource_watcher_component_cpu_usage{component=\"ollama\"}[1m])")
         #expect(((count.first?["value"] as? [Any])?.last as? String) == "3")
         #expect(try await query("resource_watcher_component_cpu_usage{component=\"langchain\"}").isEmpty)
+
+        // Beyond the seed: loaded models, a kept series (colons as underscores, a clashing label
+        // exported), and the latency histogram, all accepted and queryable.
+        func value(_ promql: String) async throws -> Double? {
+            let result = try await query(promql)
+            return ((result.first?["value"] as? [Any])?.last as? String).flatMap(Double.init)
+        }
+        #expect(
+            try await value(#"resource_watcher_model_loaded_vram_bytes{component="ollama",model="llama3.2:latest"}"#)
+                == 3_825_819_519
+        )
+        let kept = try await query(#"vllm_num_requests_running{component="ollama"}"#)
+        #expect((kept.first?["metric"] as? [String: String])?["exported_component"] == "engine-0")
+        #expect(try await value(#"vllm_num_requests_running{component="ollama"}"#) == 2)
+        #expect(try await value(#"resource_watcher_model_request_duration_seconds_count{model="llama2"}"#) == 4)
+        #expect(
+            try await value(#"resource_watcher_model_request_duration_seconds_bucket{model="llama2",le="0.32"}"#) == 3
+        )
+        let median = try await value(
+            #"histogram_quantile(0.5, resource_watcher_model_request_duration_seconds_bucket{model="llama2"})"#
+        )
+        #expect(median.map { $0 > 0.08 && $0 <= 0.32 } == true, "median \(String(describing: median))")
     }
 }

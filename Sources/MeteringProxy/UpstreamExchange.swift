@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One request to the upstream, its answer read on the client connection's own event loop.
+///
+/// Why not `HTTPClient.execute(_:deadline:)`: its response stream takes a body part only when
+/// the consumer asks for the next one, and when the upstream closes the connection NIO reads
+/// everything left at once; parts that arrive with the close while the consumer is busy writing
+/// the previous one are dropped with the connection. A proxy must pass on every byte the
+/// upstream sent, so this delegate takes each part as it is decoded (same event loop, no hop)
+/// into a bounded buffer the response writer drains; it withholds demand only when that buffer
+/// is full (a client slower than its upstream), which is also what keeps memory flat.
+final class UpstreamExchange: HTTPClientResponseDelegate {
+    typealias Response = Void
+    typealias Parts = NIOThrowingAsyncSequenceProducer<
+        ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, Demand
+    >
+
+    /// Body parts buffered between the upstream and the client before the upstream is paused:
+    /// NIO reads at most 64 KiB at a time, so at most about 4 MiB per exchange.
+    static let bufferedPartsHigh = 64
+    static let bufferedPartsLow = 16
+
+    /// The upstream's status line and headers, or why there are none.
+    let head: EventLoopPromise<HTTPResponseHead>
+    /// The body, part by part, as the upstream sent it; ends with the upstream's error if it failed.
+    let parts: Parts
+    private let source: Parts.Source
+    private let demand: Demand
+    private let answered = Mutex(false)
+
+    init(eventLoop: any EventLoop) {
+        head = eventLoop.makePromise(of: HTTPResponseHead.self)
+        demand = Demand()
+        let made = Parts.makeSequence(
+            backPressureStrategy: .init(lowWatermark: Self.bufferedPartsLow, highWatermark: Self.bufferedPartsHigh),
+            finishOnDeinit: true,
+            delegate: demand
+        )
+        parts = made.sequence
+        source = made.source
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        answered.withLock { $0 = true }
+        self.head.succeed(head)
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        switch source.yield(buffer) {
+        case .produceMore:
+            return task.eventLoop.makeSucceededVoidFuture()
+        case .stopProducing:
+            return demand.wait(on: task.eventLoop)
+        case .dropped:
+            // The client is gone; the response writer cancels the task.
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        source.finish()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
+        let hadHead = answered.withLock { $0 }
+        if hadHead {
+            source.finish(error)
+        } else {
+            head.fail(error)
+            source.finish(error)
+        }
+        demand.release()
+    }
+
+    /// Resumes the upstream once the client has taken enough of the buffered parts.
+    final class Demand: NIOAsyncSequenceProducerDelegate {
+        private enum State {
+            case flowing
+            /// The consumer asked for more before the producer got to wait.
+            case resumedEarly
+            case waiting(EventLoopPromise<Void>)
+        }
+        private let state = Mutex(State.flowing)
+
+        func wait(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+            state.withLock { state in
+                if case .resumedEarly = state {
+                    state = .flowing
+                    return eventLoop.makeSucceededVoidFuture()
+                }
+                let promise = eventLoop.makePromise(of: Void.self)
+                state = .waiting(promise)
+                return promise.futureResult
+            }
+        }
+
+        func produceMore() {
+            release()
+        }
+
+        func didTerminate() {
+            release()
+        }
+
+        func release() {
+            let promise: EventLoopPromise<Void>? = state.withLock { state in
+                if case .waiting(let promise) = state {
+                    state = .flowing
+                    return promise
+                }
+                state = .resumedEarly
+                return nil
+            }
+            promise?.succeed()
+        }
+    }
+}
