@@ -53,14 +53,7 @@ public final class UsageRecorder: Sendable {
 
     /// `events` with the models past a tenant's limit renamed `overflowModel`.
     public func bounded(_ events: [ResourceWatcher_V1_ModelUsage]) -> [ResourceWatcher_V1_ModelUsage] {
-        var accepted: [ResourceWatcher_V1_ModelUsage] = []
-        for var event in events {
-            if ledger.modelCount(of: event.clientID, adding: accepted + [event]) > Self.maximumModelsPerTenant {
-                event.name = Self.overflowModel
-            }
-            accepted.append(event)
-        }
-        return accepted
+        ledger.admitModels(events, limit: Self.maximumModelsPerTenant, overflowModel: Self.overflowModel).events
     }
 
     /// Queues `events` and returns at once; they count once their append returned. Events that

@@ -292,7 +292,8 @@ public struct SamplerService: Service {
         logger.trace("tick done", metadata: ["sampler.tick_ms": "\(milliseconds)"])
         tickStatistics?.record(
             durationSeconds: elapsed.inSeconds,
-            atUnixMilliseconds: RFC3339.nowUnixMilliseconds()
+            atUnixMilliseconds: RFC3339.nowUnixMilliseconds(),
+            logFilesRefused: logTailer?.refusedCount() ?? 0
         )
     }
 }

@@ -5,15 +5,50 @@ import Glibc
 /// Thin, error-mapped wrappers over the POSIX calls the spool needs. Every call here blocks:
 /// callers keep it off the cooperative thread pool. The Sampler's log readers use the whole-file
 /// read and the atomic replace for their positions files too.
+///
+/// The files hold every tenant's data, so they are private: directories are created 0700 and
+/// files 0600, and no open here follows a symlink (`O_NOFOLLOW`; temporaries also `O_EXCL`): a
+/// link planted in the spool directory makes the operation fail rather than write elsewhere.
 public enum FileIO {
+    /// Mode of the directories the agent creates.
+    static let directoryMode: mode_t = 0o700
+    /// Mode of the files the agent creates.
+    static let fileMode: mode_t = 0o600
+
     static func makeDirectory(_ path: String) throws(SpoolError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            if mkdir(prefix, directoryMode) != 0 && errno != EEXIST {
                 throw SpoolError.system("mkdir", path: prefix, errno: errno)
             }
         }
+    }
+
+    /// Makes the existing directory at `path` private (0700) when group or others may use it;
+    /// returns its old mode then, nil when it was private already. `path` itself must be a
+    /// directory, not a link to one, unless `followingLink` (the configured spool directory:
+    /// the operator's choice).
+    static func makePrivate(directory path: String, followingLink: Bool) throws(SpoolError) -> mode_t? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw SpoolError.system("lstat", path: path, errno: errno) }
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            guard followingLink else {
+                throw SpoolError(
+                    .invalidArgument,
+                    "is a symbolic link; the agent does not follow links inside its spool",
+                    path: path
+                )
+            }
+            guard stat(path, &info) == 0 else { throw SpoolError.system("stat", path: path, errno: errno) }
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw SpoolError(.invalidArgument, "is not a directory", path: path)
+        }
+        let mode = info.st_mode & 0o7777
+        guard mode & 0o077 != 0 else { return nil }
+        guard chmod(path, mode & ~0o077) == 0 else { throw SpoolError.system("chmod", path: path, errno: errno) }
+        return mode
     }
 
     static func listDirectory(_ path: String) throws(SpoolError) -> [String] {
@@ -29,9 +64,21 @@ public enum FileIO {
         return names
     }
 
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(SpoolError) -> Int32 {
-        let descriptor = Glibc.open(path, flags | O_CLOEXEC, mode)
-        guard descriptor >= 0 else { throw SpoolError.system("open", path: path, errno: errno) }
+    /// Opens `path` without following a symlink at its last component.
+    static func open(_ path: String, flags: Int32, mode: mode_t = fileMode) throws(SpoolError) -> Int32 {
+        let descriptor = Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ELOOP {
+                throw SpoolError(
+                    .io,
+                    "open failed: it is a symbolic link, and the agent does not follow links for its own files",
+                    path: path,
+                    errno: code
+                )
+            }
+            throw SpoolError.system("open", path: path, errno: code)
+        }
         return descriptor
     }
 
@@ -103,10 +150,13 @@ public enum FileIO {
     }
 
     /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
-    /// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+    /// write a temporary file, fsync it, rename it over `path`, fsync the directory. Whatever is
+    /// at the temporary's name (a leftover, or a planted link) is removed, not followed, and the
+    /// temporary is created new (`O_EXCL`); the rename replaces a link at `path`, never its target.
     public static func replaceAtomically(_ path: String, in directory: String, with bytes: [UInt8]) throws(SpoolError) {
         let temporary = path + ".tmp"
-        let descriptor = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        try remove(temporary)
+        let descriptor = try open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
         do throws(SpoolError) {
             try bytes.withUnsafeBytes { buffer in
                 Result { () throws(SpoolError) in try write(descriptor, path: temporary, bytes: buffer, offset: 0) }

@@ -33,6 +33,7 @@ extension Spool {
                 try write(frameOf: sequence, state: &state)
             } catch {
                 countDrop(error, state: &state)
+                publishStatistics(state)
                 throw error
             }
             state.nextSequence = sequence + 1
@@ -44,6 +45,7 @@ extension Spool {
                 published.lastSequence = sequence
             }
             enforceCaps(state: &state)
+            publishStatistics(state)
             return sequence
         }
     }
@@ -114,6 +116,13 @@ extension Spool {
     }
 
     func syncIfDue(path: String, state: inout State) throws(SpoolError) {
+        if let delay = options.syncDelayForTesting, options.fsync != .never {
+            var pause = timespec(
+                tv_sec: Int(delay.components.seconds),
+                tv_nsec: Int(delay.components.attoseconds / 1_000_000_000)
+            )
+            nanosleep(&pause, nil)
+        }
         switch options.fsync {
         case .batch:
             try FileIO.syncData(state.activeDescriptor, path: path)

@@ -32,6 +32,7 @@ extension Spool {
             ].cursor = cursor
             state.consumers[consumer]!.lagRecords = last - min(cursor, last)
             deleteAcknowledgedSegments(state: &state)
+            publishStatistics(state)
         }
     }
 

@@ -15,24 +15,13 @@ extension Spool {
     /// The sequence number of the newest record; like `latest`, it never waits for an append.
     public var lastSequence: UInt64 { published.withLock { $0.lastSequence } }
 
-    public func statistics() -> SpoolStatistics {
-        state.withLock { state in
-            state.loadSegmentMetadata()
-            let last = state.nextSequence - 1
-            var consumers = state.consumers
-            for (name, cursor) in state.cursors {
-                consumers[name]?.cursor = cursor
-                consumers[name]?.lagRecords = last - min(cursor, last)
-            }
-            return SpoolStatistics(
-                totalBytes: state.totalBytes,
-                segmentCount: state.segments.count,
-                lastSequence: last,
-                appendedRecords: state.appendedRecords,
-                droppedAppends: state.droppedAppends,
-                segmentsDroppedByCap: state.segmentsDroppedByCap,
-                consumers: consumers
-            )
-        }
+    /// Sizes, sequences, drops and each consumer's cursor and lag, as published after the last
+    /// append, acknowledgement or deletion; like `latest`, it never waits for an append (fsync).
+    public func statistics() -> SpoolStatistics { published.withLock { $0.statistics } }
+
+    /// Publishes `state`'s statistics; called under the state lock after every change to them.
+    func publishStatistics(_ state: State) {
+        let statistics = state.statistics
+        published.withLock { $0.statistics = statistics }
     }
 }

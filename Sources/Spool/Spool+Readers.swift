@@ -29,6 +29,7 @@ extension Spool {
         state.withLock { state in
             state.consumers[consumer]?.lostRecords += lostRecords
             state.consumers[consumer]?.corruptRegionsSkipped += corruptRegions
+            publishStatistics(state)
         }
     }
 }

@@ -17,9 +17,16 @@ public final class Spool: Sendable {
     let logger: Logger
     let cursorDirectory: String
     let state: Mutex<State>
-    /// The head and the last sequence, published after each append under their own lock, so
-    /// readers of the head (the status API) never wait for an append's fsync.
-    let published: Mutex<(head: [RecordKind: SpoolRecord], lastSequence: UInt64)>
+    /// The head, the last sequence and the statistics, published after each change under their
+    /// own lock, so their readers (the status API: `/health`, `/metrics`, `status`) never wait
+    /// for an append's fsync, a cursor write or a segment deletion.
+    let published: Mutex<Published>
+
+    struct Published {
+        var head: [RecordKind: SpoolRecord]
+        var lastSequence: UInt64
+        var statistics: SpoolStatistics
+    }
     /// Serialises cursor file writes without holding up appends.
     let cursorWrites = Mutex<Void>(())
     let lockDescriptor: Int32
@@ -55,6 +62,25 @@ public final class Spool: Sendable {
         var closed = false
         var totalBytes: Int { segments.reduce(0) { $0 + $1.sizeBytes } }
 
+        /// The figures `Spool.statistics()` publishes.
+        var statistics: SpoolStatistics {
+            let last = nextSequence - 1
+            var consumers = consumers
+            for (name, cursor) in cursors {
+                consumers[name]?.cursor = cursor
+                consumers[name]?.lagRecords = last - min(cursor, last)
+            }
+            return SpoolStatistics(
+                totalBytes: totalBytes,
+                segmentCount: segments.count,
+                lastSequence: last,
+                appendedRecords: appendedRecords,
+                droppedAppends: droppedAppends,
+                segmentsDroppedByCap: segmentsDroppedByCap,
+                consumers: consumers
+            )
+        }
+
         /// Stats the closed segments whose size and age are not known yet (a file already gone
         /// counts as empty).
         mutating func loadSegmentMetadata() {
@@ -89,6 +115,15 @@ public final class Spool: Sendable {
         self.logger = logger
         self.cursorDirectory = directory + "/cursors"
         try FileIO.makeDirectory(cursorDirectory)
+        // Every tenant's data is in here: private to the agent's user, whatever made it before.
+        for (path, followingLink) in [(directory, true), (cursorDirectory, false)] {
+            if let mode = try FileIO.makePrivate(directory: path, followingLink: followingLink) {
+                logger.warning(
+                    "spool directory was readable by others; made it private (0700)",
+                    metadata: ["spool.path": "\(path)", "spool.old_mode": "\(String(mode, radix: 8))"]
+                )
+            }
+        }
         let lockPath = directory + "/LOCK"
         let lockDescriptor = try FileIO.open(lockPath, flags: O_RDWR | O_CREAT)
         // Wait briefly for the lock: a previous owner that is exiting, or a child process that
@@ -118,17 +153,18 @@ public final class Spool: Sendable {
                     corruptRegionsSkipped: 0
                 )
             }
-            self.state = Mutex(
-                State(
-                    segments: opened.segments,
-                    nextSequence: opened.nextSequence,
-                    encoder: FrameEncoder(compressionLevel: options.compressionLevel),
-                    head: opened.head,
-                    cursors: opened.cursors,
-                    consumers: consumerStatistics
-                )
+            let initial = State(
+                segments: opened.segments,
+                nextSequence: opened.nextSequence,
+                encoder: FrameEncoder(compressionLevel: options.compressionLevel),
+                head: opened.head,
+                cursors: opened.cursors,
+                consumers: consumerStatistics
             )
-            self.published = Mutex((opened.head, opened.nextSequence - 1))
+            self.published = Mutex(
+                Published(head: opened.head, lastSequence: opened.nextSequence - 1, statistics: initial.statistics)
+            )
+            self.state = Mutex(initial)
         } catch {
             Glibc.close(lockDescriptor)
             throw error

@@ -20,6 +20,9 @@ public struct SpoolOptions: Sendable {
     public var fsyncInterval: Duration
     /// zstd level; 3 is zstd's default balance of speed and ratio.
     public var compressionLevel: Int32
+    /// A test seam standing in for a slow disk: every append's fdatasync first sleeps this long
+    /// (under the append lock, as a slow fsync holds it). The agent never sets it.
+    public var syncDelayForTesting: Duration?
 
     public init(
         maxBytes: Int = 1 << 30,
@@ -27,8 +30,10 @@ public struct SpoolOptions: Sendable {
         segmentSizeBytes: Int = 8 << 20,
         fsync: FsyncPolicy = .batch,
         fsyncInterval: Duration = .seconds(1),
-        compressionLevel: Int32 = 3
+        compressionLevel: Int32 = 3,
+        syncDelayForTesting: Duration? = nil
     ) {
+        self.syncDelayForTesting = syncDelayForTesting
         self.maxBytes = maxBytes
         self.maxAge = maxAge
         self.segmentSizeBytes = segmentSizeBytes

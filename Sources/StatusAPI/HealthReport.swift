@@ -67,6 +67,8 @@ public enum HealthReport {
         if let last = ticks.lastTickUnixMilliseconds {
             json.member("last_tick", RFC3339.format(unixMilliseconds: last))
         }
+        json.key("log_files_refused")
+        json.number(Int64(state.ticks.logFilesRefused))
         json.endObject()
         json.key("spool")
         json.beginObject()

@@ -127,6 +127,24 @@ public enum MetricsExposition {
             .set(sink.isFailing ? 1.0 : 0.0)
         }
 
+        for connections in [state.apiConnections, state.metricsConnections] {
+            let (open, closed) = connections.snapshot()
+            registry.gauge(
+                name: "resource_watcher_http_connections",
+                labels: [("server", connections.server)],
+                help: "Connections open now on the agent's HTTP server (api on port, metrics on metrics_port)"
+            )
+            .set(Double(open))
+            for reason in ConnectionRegistry.CloseReason.allCases {
+                registry.counter(
+                    name: "resource_watcher_http_connections_closed_total",
+                    labels: [("server", connections.server), ("reason", reason.rawValue)],
+                    help: "Connections the agent's HTTP server closed itself: a timeout, or over max_connections"
+                )
+                .increment(by: Int64(closed[reason] ?? 0))
+            }
+        }
+
         let ticks = state.ticks.snapshot()
         registry.gauge(
             name: "resource_watcher_tick_duration_seconds",
@@ -135,6 +153,12 @@ public enum MetricsExposition {
         .set(ticks.lastDurationSeconds)
         registry.counter(name: "resource_watcher_ticks_total", help: "Sampler ticks since the agent started")
             .increment(by: Int64(ticks.ticks))
+        registry.gauge(
+            name: "resource_watcher_log_files_refused",
+            help:
+                "Configured log_files paths the agent refuses to read (symlink or hard link to another owner's file, FIFO, ...)"
+        )
+        .set(Double(state.ticks.logFilesRefused))
         registry.gauge(name: "resource_watcher_start_time_seconds", help: "Unix time in seconds the agent started")
             .set(Double(state.startedUnixMilliseconds) / 1000)
         registry.gauge(

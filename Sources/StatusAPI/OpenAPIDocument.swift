@@ -68,6 +68,7 @@ enum OpenAPIDocument {
                           "sampler": {
                             "ticks": 240,
                             "last_tick_duration_seconds": 0.012,
+                            "log_files_refused": 0,
                             "last_tick": "2025-04-05T19:45:00Z"
                           },
                           "spool": {
@@ -612,7 +613,8 @@ enum OpenAPIDocument {
                     "type": "object",
                     "required": [
                       "ticks",
-                      "last_tick_duration_seconds"
+                      "last_tick_duration_seconds",
+                      "log_files_refused"
                     ],
                     "properties": {
                       "ticks": {
@@ -629,6 +631,11 @@ enum OpenAPIDocument {
                         "type": "string",
                         "format": "date-time",
                         "description": "When the last tick ran; absent before the first."
+                      },
+                      "log_files_refused": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Configured log_files paths the agent refuses to read at the last tick: a symlink to a file of another owner, a hard link not owned by its directory's owner, a FIFO or other non-regular file. Nothing of them is read; each is logged once."
                       }
                     }
                   },

@@ -111,21 +111,21 @@ public enum StatusRoutes {
             knownTenants: state.knownTenants,
             nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()
         )
-        // Every model is a series in every batch and sink: a tenant may not grow them without bound.
-        for clientID in Set(events.map(\.clientID)) {
-            let count = state.usage.modelCount(of: clientID, adding: events)
-            guard count <= maximumModelsPerTenant else {
-                throw APIError(
-                    .badRequest,
-                    code: "too_many_models",
-                    "client_id \"\(clientID)\" would have \(count) distinct models; the limit is \(maximumModelsPerTenant)"
-                )
-            }
+        // Every model is a series in every batch and sink: a tenant may not grow them without
+        // bound. Checked and reserved in one step, so concurrent posts cannot pass the cap together.
+        let admission = state.usage.admitModels(events, limit: maximumModelsPerTenant)
+        if let refused = admission.refused {
+            throw APIError(
+                .badRequest,
+                code: "too_many_models",
+                "client_id \"\(refused.clientID)\" would have \(refused.count) distinct models; the limit is \(maximumModelsPerTenant)"
+            )
         }
         do {
             // Durable before it is acknowledged: a crash after the 202 loses nothing.
             try await state.recorder.record(events)
         } catch {
+            state.usage.releaseModels(events)
             throw APIError(.serviceUnavailable, code: "spool_unavailable", "the event could not be stored: \(error)")
         }
         var json = JSONWriter()

@@ -11,11 +11,13 @@ public enum StatusServer {
         let config = state.config
         let api = Application(
             router: StatusRoutes.router(state: state),
+            server: state.apiConnections.http1Server(),
             configuration: .init(address: .hostname(config.listenAddress, port: config.port), serverName: nil),
             logger: logger
         )
         let metrics = Application(
             router: metricsRouter(state: state),
+            server: state.metricsConnections.http1Server(),
             configuration: .init(address: .hostname(config.listenAddress, port: config.metricsPort), serverName: nil),
             logger: logger
         )

@@ -23,6 +23,9 @@ public final class StatusState: Sendable {
     public let version: String
     public let agentID: String
     public let startedUnixMilliseconds: Int64
+    /// The `:5220` API's and the `:5221` exposition's connections (`http` limits).
+    public let apiConnections: ConnectionRegistry
+    public let metricsConnections: ConnectionRegistry
     let authenticator: TokenAuthenticator
     /// Where a usage event's append (fsync) runs, off the event loop.
     let ioThreadPool: NIOThreadPool
@@ -63,7 +66,9 @@ public final class StatusState: Sendable {
         self.agentID = agentID
         self.ioThreadPool = ioThreadPool
         self.startedUnixMilliseconds = RFC3339.nowUnixMilliseconds()
-        self.authenticator = TokenAuthenticator(auth: config.auth, loopbackOnly: config.listensOnLoopbackOnly)
+        self.authenticator = TokenAuthenticator(auth: config.auth)
+        self.apiConnections = ConnectionRegistry(server: "api", limits: config.http)
+        self.metricsConnections = ConnectionRegistry(server: "metrics", limits: config.http)
         self.knownTenants = Set(
             [config.clientID] + config.components.map(\.clientID) + config.auth.tokens.map(\.clientID)
         )

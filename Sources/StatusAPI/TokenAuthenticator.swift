@@ -27,28 +27,39 @@ public struct TokenAuthenticator: Sendable {
     private let operatorHashes: [[UInt8]]
     private let metricsHashes: [[UInt8]]
 
-    /// Whether `metrics_port` needs a (metrics or operator) token.
+    /// Whether `metrics_port` needs a (metrics or operator) token: as soon as any token is
+    /// configured. Its families name every tenant's components, models and token counts, and
+    /// other tenants' processes share loopback, so there is no loopback exception.
     public let metricsNeedToken: Bool
 
-    /// Checks tokens of `auth`. `/metrics` needs a token when `auth.metrics_tokens` is set, or
-    /// when any token is configured and the agent listens beyond loopback (`loopbackOnly` false):
-    /// its labels name every tenant's components.
-    public init(auth: AuthConfig, loopbackOnly: Bool = true) {
+    /// Checks tokens of `auth`.
+    public init(auth: AuthConfig) {
         tenantHashes = auth.tokens.compactMap { token in Self.bytes(hex: token.sha256).map { (token.clientID, $0) } }
         operatorHashes = auth.operatorTokens.compactMap { Self.bytes(hex: $0.sha256) }
         metricsHashes = auth.metricsTokens.compactMap { Self.bytes(hex: $0.sha256) }
-        metricsNeedToken = !auth.metricsTokens.isEmpty || (!loopbackOnly && !auth.isEmpty)
+        metricsNeedToken = !auth.isEmpty || !auth.metricsTokens.isEmpty
     }
 
-    /// Checks a scrape of `/metrics`: a metrics or operator token when `metrics_tokens` is set; 401 otherwise.
+    /// Checks a scrape of `/metrics`: a metrics or operator token passes; a tenant's token is
+    /// 403 (it would see other tenants); none or an unknown one is 401. Open when no token is
+    /// configured at all (the config allows that on loopback only).
     public func authenticateScrape(authorization: String?) throws(APIError) {
         guard metricsNeedToken else { return }
         guard let digest = Self.bearerDigest(authorization) else {
             throw APIError.unauthorized("missing bearer token: send Authorization: Bearer <token>")
         }
-        var matched = false
-        for hash in metricsHashes + operatorHashes where Self.constantTimeEqual(digest, hash) { matched = true }
-        guard matched else { throw APIError.unauthorized("unknown bearer token") }
+        // Compare with every hash, always: the time taken does not depend on which one matched.
+        var scraper = false
+        var tenant = false
+        for hash in metricsHashes + operatorHashes where Self.constantTimeEqual(digest, hash) { scraper = true }
+        for (_, hash) in tenantHashes where Self.constantTimeEqual(digest, hash) { tenant = true }
+        if scraper { return }
+        if tenant {
+            throw APIError.forbidden(
+                "a tenant token cannot read /metrics (it names every tenant): use a metrics_tokens or operator token"
+            )
+        }
+        throw APIError.unauthorized("unknown bearer token")
     }
 
     /// SHA-256 of the token in a `Bearer <token>` header value; nil when there is none.

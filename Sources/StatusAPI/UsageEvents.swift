@@ -6,6 +6,9 @@ import WatcherProto
 /// event and field); events accepted by earlier requests are never affected.
 enum UsageEvents {
     static let maximumEvents = 1000
+    /// What the parser allows: no array longer than a batch, no object with more members than
+    /// an event could need (the event has 7 fields; a few more get a precise unknown-field error).
+    static let limits = JSONParser.Limits(maximumArrayElements: maximumEvents, maximumObjectMembers: 32)
     /// Tokens one event may report: far above any real request, far below overflowing the totals.
     static let maximumTokensPerEvent = 1_000_000_000_000
     static let fields: Set<String> = [
@@ -26,7 +29,15 @@ enum UsageEvents {
         }
         let document: JSONValue
         do throws(JSONParser.SyntaxError) {
-            document = try JSONParser.parse(body)
+            // Bounded while parsing: 1 MiB of `[1,1,1,...]` stops at element 1,001, not after
+            // half a million values in memory.
+            document = try JSONParser.parse(body, limits: limits)
+        } catch  where error.isLimit {
+            throw .badRequest(
+                "too_many_events",
+                "a batch holds at most \(maximumEvents) events and an event at most \(limits.maximumObjectMembers)"
+                    + " fields: \(error.message) (line \(error.line), column \(error.column))"
+            )
         } catch {
             throw .badRequest(
                 "malformed_json",

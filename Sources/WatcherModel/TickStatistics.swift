@@ -7,15 +7,17 @@ public final class TickStatistics: Sendable {
         var lastDurationSeconds: Double = 0
         var durationSecondsSum: Double = 0
         var lastTickUnixMilliseconds: Int64?
+        var logFilesRefused = 0
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    /// Records one finished tick.
-    public func record(durationSeconds: Double, atUnixMilliseconds time: Int64) {
+    /// Records one finished tick, and how many log paths the tailer refuses to read after it.
+    public func record(durationSeconds: Double, atUnixMilliseconds time: Int64, logFilesRefused: Int = 0) {
         state.withLock { state in
+            state.logFilesRefused = logFilesRefused
             state.ticks += 1
             state.lastDurationSeconds = durationSeconds
             state.durationSecondsSum += durationSeconds
@@ -30,4 +32,8 @@ public final class TickStatistics: Sendable {
     ) {
         state.withLock { ($0.ticks, $0.lastDurationSeconds, $0.durationSecondsSum, $0.lastTickUnixMilliseconds) }
     }
+
+    /// Log paths the tailer refused to read at the last tick (a symlink or hard link to another
+    /// owner's file, a FIFO, ...).
+    public var logFilesRefused: Int { state.withLock { $0.logFilesRefused } }
 }

@@ -15,6 +15,9 @@ public final class UsageLedger: Sendable {
         var order: [Key] = []
         var totals: [Key: ResourceWatcher_V1_ModelUsage] = [:]
         var events: UInt64 = 0
+        /// Each tenant's models: those with totals, and those admitted (`admitModels`) whose
+        /// events are still on their way to the spool. The per-tenant cap counts these.
+        var modelsByTenant: [String: Set<Key>] = [:]
     }
 
     private let state = Mutex(State())
@@ -71,14 +74,56 @@ public final class UsageLedger: Sendable {
         model.latencyCount == 0 ? 0 : Double(model.latencyMicrosecondsSum) / Double(model.latencyCount) / 1000
     }
 
-    /// How many distinct (provider, model) pairs `clientID` would have after `events`.
-    public func modelCount(of clientID: String, adding events: [ResourceWatcher_V1_ModelUsage]) -> Int {
+    /// How many distinct (provider, model) pairs `clientID` has, or has admitted.
+    public func modelCount(of clientID: String) -> Int {
+        state.withLock { $0.modelsByTenant[clientID]?.count ?? 0 }
+    }
+
+    /// Admits the models of `events` under a cap of `limit` distinct (provider, model) pairs per
+    /// tenant, checking and reserving in one step so concurrent callers can never pass the cap
+    /// together. With `overflowModel`, an event whose model does not fit is renamed to it (it
+    /// always fits); without, nothing is admitted when any tenant would exceed the cap, and the
+    /// tenant and the count it would reach are returned in `refused`.
+    public func admitModels(
+        _ events: [ResourceWatcher_V1_ModelUsage],
+        limit: Int,
+        overflowModel: String? = nil
+    ) -> (events: [ResourceWatcher_V1_ModelUsage], refused: (clientID: String, count: Int)?) {
         state.withLock { state in
-            var keys = Set(state.order.filter { $0.clientID == clientID })
-            for event in events where event.clientID == clientID {
-                keys.insert(Key(clientID: event.clientID, provider: event.provider, model: event.name))
+            var admitted = events
+            var added: [String: Set<Key>] = [:]
+            for index in admitted.indices {
+                let event = admitted[index]
+                var key = Key(clientID: event.clientID, provider: event.provider, model: event.name)
+                let known = state.modelsByTenant[key.clientID, default: []]
+                let pending = added[key.clientID, default: []]
+                if known.contains(key) || pending.contains(key) { continue }
+                if known.count + pending.count >= limit {
+                    guard let overflowModel else {
+                        let wouldHave = known.union(pending).union(
+                            events.lazy.filter { $0.clientID == key.clientID }
+                                .map { Key(clientID: $0.clientID, provider: $0.provider, model: $0.name) }
+                        )
+                        return (events, (key.clientID, wouldHave.count))
+                    }
+                    admitted[index].name = overflowModel
+                    key = Key(clientID: key.clientID, provider: key.provider, model: overflowModel)
+                    if known.contains(key) || pending.contains(key) { continue }
+                }
+                added[key.clientID, default: []].insert(key)
             }
-            return keys.count
+            for (clientID, keys) in added { state.modelsByTenant[clientID, default: []].formUnion(keys) }
+            return (admitted, nil)
+        }
+    }
+
+    /// Gives back the admissions of `events` whose models never got totals (their append failed).
+    public func releaseModels(_ events: [ResourceWatcher_V1_ModelUsage]) {
+        state.withLock { state in
+            for event in events {
+                let key = Key(clientID: event.clientID, provider: event.provider, model: event.name)
+                if state.totals[key] == nil { state.modelsByTenant[key.clientID]?.remove(key) }
+            }
         }
     }
 
@@ -90,6 +135,7 @@ public final class UsageLedger: Sendable {
         guard var total = state.totals[key] else {
             state.order.append(key)
             state.totals[key] = event
+            state.modelsByTenant[key.clientID, default: []].insert(key)
             return
         }
         // Saturating: totals replayed from an old spool or posted by a hostile client must not trap.

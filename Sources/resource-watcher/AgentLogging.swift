@@ -66,12 +66,13 @@ struct LineLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        // Messages and values may come from outside (error bodies, file names): escaped, one line.
         var line =
-            "\(RFC3339.format(unixMilliseconds: RFC3339.nowUnixMilliseconds(), withMilliseconds: true)) \(event.level) \(event.message)"
+            "\(RFC3339.format(unixMilliseconds: RFC3339.nowUnixMilliseconds(), withMilliseconds: true)) \(event.level) "
+            + LogLineText.escaped("\(event.message)")
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         for key in merged.keys.sorted() {
-            let value = "\(merged[key]!)"
-            line += " \(key)=" + (value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value)
+            line += " \(LogLineText.escaped(key))=" + LogLineText.value("\(merged[key]!)")
         }
         output.write(line)
         var record = ResourceWatcher_V1_LogRecord()

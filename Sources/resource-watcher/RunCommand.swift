@@ -25,6 +25,9 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
+        // Everything the agent creates (spool, cursors, positions, its log) is its user's alone.
+        umask(0o077)
+        let descriptorLimit = Self.raiseDescriptorLimit()
         let agentLogs = LogBuffer()
         let logger = try AgentLogging.bootstrap(
             level: config.logLevel,
@@ -32,6 +35,8 @@ struct RunCommand: AsyncParsableCommand {
             clientID: config.clientID,
             spoolBuffer: agentLogs
         )
+
+        logger.debug("open file limit", metadata: ["rlimit.nofile": "\(descriptorLimit)"])
 
         // Blocking I/O (spool files, fsync, /proc) runs on these threads, never on the cooperative pool.
         let ioThreadPool = NIOThreadPool(numberOfThreads: 2)
@@ -161,5 +166,18 @@ struct RunCommand: AsyncParsableCommand {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown-host" }
         return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Raises the soft limit on open files to the hard limit (each HTTP connection, tailed log
+    /// and spool segment holds one); returns the soft limit now in force.
+    static func raiseDescriptorLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return UInt64(limit.rlim_cur)
     }
 }

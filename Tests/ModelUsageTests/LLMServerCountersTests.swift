@@ -347,62 +347,42 @@ private let model = ServerFixtures.llamaModel
         #expect(counters.deltas(from: parsePrometheus(back)).map(\.tokensOutput) == [450])
     }
 
+    /// A llama.cpp scrape whose only non-zero counter is the prompt tokens.
+    private func llamaCppPrompt(_ prompt: String) -> ExpositionDocument {
+        parsePrometheus(
+            ServerFixtures.llamaCpp(
+                promptTokens: prompt,
+                cachedTokens: "0",
+                promptSeconds: "0",
+                predictedTokens: "0",
+                predictedSeconds: "0"
+            )
+        )
+    }
+
     @Test func nonFiniteAndNegativeValuesAreIgnoredAndTheBaselineKept() {
         var counters = counters()
-        func scrape(_ prompt: String) -> ExpositionDocument {
-            parsePrometheus(
-                ServerFixtures.llamaCpp(
-                    promptTokens: prompt,
-                    cachedTokens: "0",
-                    promptSeconds: "0",
-                    predictedTokens: "0",
-                    predictedSeconds: "0"
-                )
-            )
-        }
-        _ = counters.deltas(from: scrape("100"))
-        #expect(counters.deltas(from: scrape("NaN")) == [])
-        #expect(counters.deltas(from: scrape("+Inf")) == [])
-        #expect(counters.deltas(from: scrape("-5")) == [])
-        #expect(counters.deltas(from: scrape("130")).map(\.tokensInput) == [30])
-        #expect(counters.deltas(from: scrape("1e300")).map(\.tokensInput) == [UInt64.max])
+        _ = counters.deltas(from: llamaCppPrompt("100"))
+        #expect(counters.deltas(from: llamaCppPrompt("NaN")) == [])
+        #expect(counters.deltas(from: llamaCppPrompt("+Inf")) == [])
+        #expect(counters.deltas(from: llamaCppPrompt("-5")) == [])
+        #expect(counters.deltas(from: llamaCppPrompt("130")).map(\.tokensInput) == [30])
+        #expect(counters.deltas(from: llamaCppPrompt("1e300")).map(\.tokensInput) == [UInt64.max])
     }
 
     @Test func aSeriesWithoutAValidValueOnTheFirstScrapeGetsItsBaselineLater() {
         var counters = counters()
-        func scrape(_ prompt: String) -> ExpositionDocument {
-            parsePrometheus(
-                ServerFixtures.llamaCpp(
-                    promptTokens: prompt,
-                    cachedTokens: "0",
-                    promptSeconds: "0",
-                    predictedTokens: "0",
-                    predictedSeconds: "0"
-                )
-            )
-        }
-        _ = counters.deltas(from: scrape("NaN"))
-        #expect(counters.deltas(from: scrape("90000")) == [])
-        #expect(counters.deltas(from: scrape("90010")).map(\.tokensInput) == [10])
+        _ = counters.deltas(from: llamaCppPrompt("NaN"))
+        #expect(counters.deltas(from: llamaCppPrompt("90000")) == [])
+        #expect(counters.deltas(from: llamaCppPrompt("90010")).map(\.tokensInput) == [10])
     }
 
     @Test func anUnrelatedScrapeIsNotRecognisedAndKeepsTheBaselines() {
         var counters = counters()
-        func scrape(_ prompt: String) -> ExpositionDocument {
-            parsePrometheus(
-                ServerFixtures.llamaCpp(
-                    promptTokens: prompt,
-                    cachedTokens: "0",
-                    promptSeconds: "0",
-                    predictedTokens: "0",
-                    predictedSeconds: "0"
-                )
-            )
-        }
-        _ = counters.deltas(from: scrape("100"))
+        _ = counters.deltas(from: llamaCppPrompt("100"))
         #expect(counters.deltas(from: parsePrometheus("<html>502 Bad Gateway</html>\n")) == [])
         #expect(counters.recognised == nil)
-        #expect(counters.deltas(from: scrape("120")).map(\.tokensInput) == [20])
+        #expect(counters.deltas(from: llamaCppPrompt("120")).map(\.tokensInput) == [20])
         #expect(counters.recognised == "llamacpp")
     }
 

@@ -56,6 +56,8 @@ struct ExpositionTests {
                       - job_name: \(job)
                         scrape_interval: 1s
                         scrape_timeout: 1s
+                        authorization:
+                          credentials: \(TenantFixtures.metricsToken)
                         static_configs:
                           - targets: ['\(target)']
 

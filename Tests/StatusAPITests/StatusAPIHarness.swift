@@ -29,11 +29,22 @@ final class StatusAPIHarness: Sendable {
     static let sinkName = "prometheus"
 
     /// Runs `body` against a started server and always stops it and removes its directory.
+    /// `listenAddress` other than loopback: `host` is the address clients connect to.
     static func withServer<Result>(
         seed: [ResourceWatcher_V1_Batch] = [TenantFixtures.sampleBatch()],
+        listenAddress: String = "127.0.0.1",
+        host: String = "127.0.0.1",
+        spoolOptions: SpoolOptions = SpoolOptions(),
+        configure: (inout Config) -> Void = { _ in },
         _ body: (StatusAPIHarness) async throws -> Result
     ) async throws -> Result {
-        let harness = try await start(seed: seed)
+        let harness = try await start(
+            seed: seed,
+            listenAddress: listenAddress,
+            host: host,
+            spoolOptions: spoolOptions,
+            configure: configure
+        )
         do {
             let result = try await body(harness)
             await harness.stop()
@@ -50,7 +61,8 @@ final class StatusAPIHarness: Sendable {
         pool: NIOThreadPool,
         state: StatusState,
         group: ServiceGroup,
-        running: Task<Void, Never>
+        running: Task<Void, Never>,
+        host: String
     ) {
         self.directory = directory
         self.spool = spool
@@ -58,13 +70,19 @@ final class StatusAPIHarness: Sendable {
         self.state = state
         self.group = group
         self.running = running
-        apiURL = "http://127.0.0.1:\(state.config.port)"
-        metricsURL = "http://127.0.0.1:\(state.config.metricsPort)"
+        apiURL = "http://\(host):\(state.config.port)"
+        metricsURL = "http://\(host):\(state.config.metricsPort)"
     }
 
     /// Appends `seed` as sample records, restores usage totals from the spool as the agent does at
     /// start, and serves; retries on fresh ports when one was taken between choosing and binding.
-    private static func start(seed: [ResourceWatcher_V1_Batch]) async throws -> StatusAPIHarness {
+    private static func start(
+        seed: [ResourceWatcher_V1_Batch],
+        listenAddress: String,
+        host: String,
+        spoolOptions: SpoolOptions,
+        configure: (inout Config) -> Void
+    ) async throws -> StatusAPIHarness {
         var logger = Logger(label: "status-api-test")
         logger.logLevel = .error
         var lastFailure = "never started"
@@ -74,16 +92,23 @@ final class StatusAPIHarness: Sendable {
             pool.start()
             let spool: Spool
             let usage = UsageLedger()
-            let config: Config
+            var config: Config
             do {
-                spool = try Spool(directory: directory.path + "/spool", consumers: [sinkName], logger: logger)
+                spool = try Spool(
+                    directory: directory.path + "/spool",
+                    options: spoolOptions,
+                    consumers: [sinkName],
+                    logger: logger
+                )
                 for batch in seed { try spool.append(kind: .sample, payload: try batch.serializedBytes()) }
                 try UsageRecorder.restore(usage, from: spool)
                 config = TenantFixtures.config(
                     spoolDirectory: directory.path + "/spool",
                     port: try ProcessHelpers.freeLoopbackPort(),
-                    metricsPort: try ProcessHelpers.freeLoopbackPort()
+                    metricsPort: try ProcessHelpers.freeLoopbackPort(),
+                    listenAddress: listenAddress
                 )
+                configure(&config)
             } catch {
                 try? await pool.shutdownGracefully()
                 directory.remove()
@@ -116,7 +141,8 @@ final class StatusAPIHarness: Sendable {
                 pool: pool,
                 state: state,
                 group: group,
-                running: running
+                running: running,
+                host: host
             )
             let serving: Bool
             do {
@@ -138,7 +164,13 @@ final class StatusAPIHarness: Sendable {
         while ContinuousClock.now < deadline {
             if failure.reason != nil { return false }
             let api = try? await client.send(HTTPRequest(url: apiURL + "/health", timeout: .seconds(2)))
-            let metrics = try? await client.send(HTTPRequest(url: metricsURL + "/metrics", timeout: .seconds(2)))
+            let metrics = try? await client.send(
+                HTTPRequest(
+                    url: metricsURL + "/metrics",
+                    headers: [("Authorization", "Bearer \(TenantFixtures.metricsToken)")],
+                    timeout: .seconds(2)
+                )
+            )
             if api?.status == 200 && metrics?.status == 200 { return true }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -191,9 +223,9 @@ final class StatusAPIHarness: Sendable {
         )
     }
 
-    /// The `:5221/metrics` exposition text.
-    func metricsText() async throws -> Reply {
-        try await send(.get, "/metrics", base: metricsURL)
+    /// `:5221/metrics`, scraped with `token` (by default the fixtures' metrics token).
+    func metricsText(token: String? = TenantFixtures.metricsToken) async throws -> Reply {
+        try await send(.get, "/metrics", token: token, base: metricsURL)
     }
 
     /// `/metrics/models` totals of `clientID`, by model name, read with the operator token.

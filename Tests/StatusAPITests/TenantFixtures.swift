@@ -10,6 +10,8 @@ enum TenantFixtures {
     static let acmeToken = "acme-token-8c1f0e"
     static let globexToken = "globex-token-51d7a2"
     static let operatorToken = "operator-token-e93b44"
+    /// A `metrics_tokens` entry: may scrape `:5221/metrics` and nothing else.
+    static let metricsToken = "metrics-token-0d6e21"
     static let wrongToken = "nobody-configured-this-token"
     static let unknownClientID = "initech"
 
@@ -22,19 +24,25 @@ enum TenantFixtures {
         "globex": ["vllm", "chroma", "falcon", "globex"],
     ]
 
-    static func config(spoolDirectory: String, port: Int, metricsPort: Int) -> Config {
+    static func config(
+        spoolDirectory: String,
+        port: Int,
+        metricsPort: Int,
+        listenAddress: String = "127.0.0.1"
+    ) -> Config {
         Config(
             clientID: "acme",
             port: port,
             metricsPort: metricsPort,
-            listenAddress: "127.0.0.1",
+            listenAddress: listenAddress,
             spool: SpoolConfig(directory: spoolDirectory),
             auth: AuthConfig(
                 tokens: [
                     .init(clientID: "acme", sha256: TokenAuthenticator.sha256Hex(acmeToken)),
                     .init(clientID: "globex", sha256: TokenAuthenticator.sha256Hex(globexToken)),
                 ],
-                operatorTokens: [.init(sha256: TokenAuthenticator.sha256Hex(operatorToken))]
+                operatorTokens: [.init(sha256: TokenAuthenticator.sha256Hex(operatorToken))],
+                metricsTokens: [.init(sha256: TokenAuthenticator.sha256Hex(metricsToken))]
             ),
             components: [
                 ComponentConfig(name: "ollama", clientID: "acme", containerName: "ollama"),

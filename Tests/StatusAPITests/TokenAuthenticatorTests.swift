@@ -25,25 +25,37 @@ struct TokenAuthenticatorTests {
         #expect(try TokenAuthenticator(auth: AuthConfig()).authenticate(authorization: nil) == .open)
     }
 
-    @Test("with metrics_tokens set, a scrape needs a metrics or operator token; without, it is open")
+    @Test("once any token is configured a scrape needs a metrics or operator token: tenant 403, none or unknown 401")
     func scrapeTokens() throws {
-        let authenticator = TokenAuthenticator(auth: auth)
-        try authenticator.authenticateScrape(authorization: "Bearer scraper-secret")
-        try authenticator.authenticateScrape(authorization: "Bearer operator-secret")
-        for header in [nil, "Bearer acme-secret", "Bearer wrong", "scraper-secret"] {
-            #expect(throws: APIError.self, "\(header ?? "none")") {
-                try authenticator.authenticateScrape(authorization: header)
+        let configured = [
+            auth,
+            AuthConfig(tokens: auth.tokens),
+            AuthConfig(operatorTokens: auth.operatorTokens),
+            AuthConfig(metricsTokens: auth.metricsTokens),
+        ]
+        for auth in configured {
+            let authenticator = TokenAuthenticator(auth: auth)
+            #expect(authenticator.metricsNeedToken)
+            for (header, status) in [
+                (nil, 401), ("Bearer wrong", 401), ("scraper-secret", 401), ("Bearer acme-secret", 403),
+            ] as [(String?, Int)] {
+                let expected = status == 403 && auth.tokens.isEmpty ? 401 : status
+                #expect("\(header ?? "none")") {
+                    try authenticator.authenticateScrape(authorization: header)
+                } throws: { error in
+                    Int((error as? APIError)?.status.code ?? 0) == expected
+                }
+            }
+            if !auth.metricsTokens.isEmpty {
+                try authenticator.authenticateScrape(authorization: "Bearer scraper-secret")
+            }
+            if !auth.operatorTokens.isEmpty {
+                try authenticator.authenticateScrape(authorization: "Bearer operator-secret")
             }
         }
-        let open = TokenAuthenticator(auth: AuthConfig(tokens: auth.tokens))
+        let open = TokenAuthenticator(auth: AuthConfig())
+        #expect(!open.metricsNeedToken)
         try open.authenticateScrape(authorization: nil)
-        // Secure by default: tokens configured and a listener beyond loopback close /metrics too.
-        let exposed = TokenAuthenticator(
-            auth: AuthConfig(tokens: auth.tokens, operatorTokens: auth.operatorTokens),
-            loopbackOnly: false
-        )
-        #expect(throws: APIError.self) { try exposed.authenticateScrape(authorization: nil) }
-        try exposed.authenticateScrape(authorization: "Bearer operator-secret")
     }
 
     @Test("the configured form of a token is its lowercase hex SHA-256")

@@ -128,7 +128,7 @@ struct UsageBadInputTests {
             testDescription: "more than 1000 events",
             body: Array(("[" + Array(repeating: good, count: 1001).joined(separator: ",") + "]").utf8),
             code: "too_many_events",
-            mentions: ["1000", "1001"]
+            mentions: ["at most 1000 events", "more than 1000 elements"]
         ),
         BadBody(
             testDescription: "invalid UTF-8 in a string names its line",

@@ -99,4 +99,56 @@ struct UsageLimitTests {
             #expect(few.status == 202, "\(few.text)")
         }
     }
+
+    @Test("concurrent posts of new models never take a tenant past the cap together (check and reserve in one step)")
+    func concurrentModelFloodsStayUnderTheCap() async throws {
+        try await StatusAPIHarness.withServer { api in
+            let limit = StatusRoutes.maximumModelsPerTenant
+            let before = try await api.modelTotals("acme").count
+            // 24 posts of 100 new models each, all at once: at most (limit - before) fit.
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for post in 0..<24 {
+                    group.addTask {
+                        let events = (0..<100).map {
+                            #"{"model": "flood-\#(post)-\#($0)", "tokens_input": 1, "tokens_output": 1}"#
+                        }
+                        let reply = try await api.postUsage(
+                            "[" + events.joined(separator: ",") + "]",
+                            token: TenantFixtures.acmeToken
+                        )
+                        #expect(
+                            reply.status == 202 || (reply.status == 400 && reply.text.contains("too_many_models")),
+                            "\(reply.status) \(reply.text)"
+                        )
+                        return reply.status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            let models = try await api.modelTotals("acme")
+            #expect(models.count <= limit, "over the cap: \(models.count)")
+            #expect(models.count == before + 100 * statuses.filter { $0 == 202 }.count)
+            #expect(statuses.filter { $0 == 202 }.count == (limit - before) / 100)
+        }
+    }
+
+    @Test("a 1 MiB array is refused while parsing, at its 1,001st element")
+    func hugeArrayIsRefusedWhileParsing() throws {
+        let body = Array(("[" + Array(repeating: "1", count: 400_000).joined(separator: ",") + "]").utf8)
+        #expect(body.count < 1 << 20)
+        #expect {
+            try UsageEvents.parse(
+                body,
+                principal: .tenant("acme"),
+                defaultClientID: "acme",
+                knownTenants: ["acme"],
+                nowUnixMilliseconds: 0
+            )
+        } throws: { error in
+            guard let error = error as? APIError else { return false }
+            // Column 2,002: the parser stopped at element 1,001, not at the end of the body.
+            return error.code == "too_many_events" && error.message.contains("more than 1000 elements")
+                && error.message.contains("column 2002")
+        }
+    }
 }

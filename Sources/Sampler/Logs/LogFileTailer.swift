@@ -114,6 +114,11 @@ final class LogFileTailer: Sendable {
         }
     }
 
+    /// How many watched paths are refused now (`LogFileIO.open`'s rules): nothing of them is read.
+    func refusedCount() -> Int {
+        state.withLock { state in state.files.values.filter { $0.refusal != nil }.count }
+    }
+
     /// Makes `read`'s positions the committed ones and saves them; call it only once its records
     /// are in the spool. A read older than the latest is ignored. Blocking (fsync).
     func commit(_ read: LogSourceRead<TailPosition>) {

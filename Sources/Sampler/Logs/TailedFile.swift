@@ -16,6 +16,9 @@ struct TailedFile {
     private var descriptors: [FileIdentity: Int32] = [:]
     /// The path was missing at the last look (logged once per disappearance).
     private var reportedMissing = false
+    /// Why what is at the path is not read (`LogFileIO.open`'s rules), while it is refused;
+    /// logged once per reason.
+    private(set) var refusal: String?
 
     init(path: String) {
         self.path = path
@@ -106,14 +109,30 @@ struct TailedFile {
             reportedMissing = false
             return identity
         }
-        guard let opened = LogFileIO.open(path) else {
+        let descriptor: Int32
+        let identity: FileIdentity
+        switch LogFileIO.open(path) {
+        case .missing:
+            refusal = nil
             if !reportedMissing {
                 logger.debug("log file missing; looking again every tick", metadata: ["log.path": "\(path)"])
                 reportedMissing = true
             }
             return nil
+        case .refused(let reason):
+            if refusal != reason {
+                logger.warning(
+                    "log file refused: nothing of it is read",
+                    metadata: ["log.path": "\(path)", "reason": "\(reason)"]
+                )
+            }
+            refusal = reason
+            return nil
+        case .file(let opened, let openedIdentity):
+            descriptor = opened
+            identity = openedIdentity
         }
-        let (descriptor, identity) = opened
+        refusal = nil
         reportedMissing = false
         if descriptors[identity] == nil {
             descriptors[identity] = descriptor

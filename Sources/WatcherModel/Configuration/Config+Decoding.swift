@@ -55,6 +55,8 @@ extension Config {
         config.retry = RetryConfig.decode(&retry)
         var auth = reader.object("auth")
         config.auth = AuthConfig.decode(&auth)
+        var http = reader.object("http")
+        config.http = HTTPServerConfig.decode(&http)
         var alerts = reader.object("alerts")
         config.alerts = AlertThresholds.decode(&alerts)
         config.components = reader.array("components").map {

@@ -28,6 +28,8 @@ public struct Config: Sendable, Equatable {
     public var retry: RetryConfig
     /// Bearer tokens of the status API, as SHA-256 hashes (`auth`).
     public var auth: AuthConfig
+    /// Timeouts and the connection cap of the two HTTP servers (`http`).
+    public var http: HTTPServerConfig = HTTPServerConfig()
     /// Alert thresholds of every component that does not override them (`alerts`).
     public var alerts: AlertThresholds
     /// The components to watch, in file order, names unique (`components`).

@@ -9,11 +9,27 @@ public struct JSONParser {
         public let line: Int
         public let column: Int
         public let message: String
+        /// The document is well-formed so far but larger than `Limits` allow.
+        public var isLimit = false
+    }
+
+    /// Bounds on what one document may hold, enforced while parsing: a body over them is refused
+    /// before it costs memory in proportion to its element count.
+    public struct Limits: Sendable {
+        /// Elements in any one array.
+        public var maximumArrayElements: Int
+        /// Members in any one object.
+        public var maximumObjectMembers: Int
+
+        public init(maximumArrayElements: Int = .max, maximumObjectMembers: Int = .max) {
+            self.maximumArrayElements = maximumArrayElements
+            self.maximumObjectMembers = maximumObjectMembers
+        }
     }
 
     /// Parses one JSON value that makes up the whole of `bytes` (a leading UTF-8 BOM is skipped).
-    public static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    public static func parse(_ bytes: [UInt8], limits: Limits = Limits()) throws(SyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, limits: limits)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.index = 3 }
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -25,10 +41,12 @@ public struct JSONParser {
     }
 
     private let bytes: [UInt8]
+    private let limits: Limits
     private var index = 0
 
-    private init(bytes: [UInt8]) {
+    private init(bytes: [UInt8], limits: Limits) {
         self.bytes = bytes
+        self.limits = limits
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -86,6 +104,11 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
+            guard object.members.count < limits.maximumObjectMembers else {
+                var error = error("an object holds more than \(limits.maximumObjectMembers) members")
+                error.isLimit = true
+                throw error
+            }
             object.members.append(JSONObject.Member(key: key, value: value))
             skipWhitespace()
             switch current {
@@ -114,6 +137,11 @@ public struct JSONParser {
         }
         while true {
             if current == UInt8(ascii: "]") { throw error("trailing comma before ']'") }
+            guard elements.count < limits.maximumArrayElements else {
+                var error = error("an array holds more than \(limits.maximumArrayElements) elements")
+                error.isLimit = true
+                throw error
+            }
             elements.append(try parseValue(depth: depth))
             skipWhitespace()
             switch current {
