@@ -105,8 +105,8 @@ struct ProxyResponder: HTTPResponder {
 
         // The upstream connection lives on this client connection's event loop: no thread hops,
         // and the exchange sees every body part the moment it is decoded (UpstreamExchange).
-        let exchange = UpstreamExchange(eventLoop: eventLoop)
-        let upstream: HTTPResponseHead
+        let exchange = UpstreamExchange(eventLoop: eventLoop, allowsWhole: request.method != .head)
+        let answer: UpstreamExchange.Answer
         let task: HTTPClient.Task<Void>
         do {
             let upstreamRequest = try HTTPClient.Request(
@@ -122,7 +122,7 @@ struct ProxyResponder: HTTPResponder {
                 deadline: .now() + .hours(1),
                 logger: nil
             )
-            upstream = try await exchange.head.futureResult.get()
+            answer = try await exchange.answer.futureResult.get()
         } catch {
             let reason = Self.failureReason(error)
             metrics.failed(reason)
@@ -138,8 +138,19 @@ struct ProxyResponder: HTTPResponder {
             return Self.badGateway(reason: reason, upstream: upstreamBase, error: error)
         }
 
+        let upstream: HTTPResponseHead
+        var wholeBody: ByteBuffer?
+        switch answer {
+        case .whole(let head, let body):
+            upstream = head
+            wholeBody = body
+        case .streaming(let head):
+            upstream = head
+        }
         var headers = HTTPFields()
-        let responseDropped = Self.droppedHeaders(upstream.headers)
+        var responseDropped = Self.droppedHeaders(upstream.headers)
+        // A whole answer's length is set again from its body.
+        if wholeBody != nil { responseDropped.insert("content-length") }
         var contentType: String?
         for header in upstream.headers {
             let name = header.name.lowercased()
@@ -161,9 +172,17 @@ struct ProxyResponder: HTTPResponder {
             metrics: metrics,
             logger: logger
         )
+        let responseStatus = HTTPResponse.Status(code: status, reasonPhrase: upstream.status.reasonPhrase)
+        if let wholeBody {
+            var scanner = metered.map { ResponseUsageScanner(dialect: $0, framing: framing) }
+            wholeBody.withUnsafeReadableBytes { scanner?.consume($0) }
+            let firstByte: Duration? = wholeBody.readableBytes > 0 ? ContinuousClock.now - started : nil
+            session.finish(usage: scanner?.finish(), framing: framing, firstByte: firstByte, failure: nil)
+            return Response(status: responseStatus, headers: headers, body: ResponseBody(byteBuffer: wholeBody))
+        }
         let body = exchange.parts
         return Response(
-            status: HTTPResponse.Status(code: status, reasonPhrase: upstream.status.reasonPhrase),
+            status: responseStatus,
             headers: headers,
             body: ResponseBody { writer in
                 var scanner = metered.map { ResponseUsageScanner(dialect: $0, framing: framing) }

@@ -23,16 +23,31 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
     static let bufferedPartsHigh = 64
     static let bufferedPartsLow = 16
 
-    /// The upstream's status line and headers, or why there are none.
-    let head: EventLoopPromise<HTTPResponseHead>
+    /// Answers with a Content-Length up to this size are read whole before the client gets
+    /// anything: one hand-over instead of one per part, and a non-streamed answer is of no use
+    /// to the client before its end anyway. Chunked answers (streams) pass part by part.
+    static let wholeAnswerLimit = 1 << 20
+
+    /// What the upstream answered: a whole small answer, or the head of one to stream.
+    enum Answer {
+        case whole(HTTPResponseHead, ByteBuffer)
+        case streaming(HTTPResponseHead)
+    }
+
+    /// The upstream's answer, or why there is none.
+    let answer: EventLoopPromise<Answer>
     /// The body, part by part, as the upstream sent it; ends with the upstream's error if it failed.
     let parts: Parts
     private let source: Parts.Source
     private let demand: Demand
-    private let answered = Mutex(false)
+    private let allowsWhole: Bool
+    /// Whether `answer` is settled; the head and body so far of an answer read whole.
+    private let state = Mutex<(answered: Bool, whole: (head: HTTPResponseHead, body: ByteBuffer)?)>((false, nil))
 
-    init(eventLoop: any EventLoop) {
-        head = eventLoop.makePromise(of: HTTPResponseHead.self)
+    /// `allowsWhole` false (a HEAD request) streams every answer.
+    init(eventLoop: any EventLoop, allowsWhole: Bool) {
+        answer = eventLoop.makePromise(of: Answer.self)
+        self.allowsWhole = allowsWhole
         demand = Demand()
         let made = Parts.makeSequence(
             backPressureStrategy: .init(lowWatermark: Self.bufferedPartsLow, highWatermark: Self.bufferedPartsHigh),
@@ -44,12 +59,24 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
     }
 
     func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        answered.withLock { $0 = true }
-        self.head.succeed(head)
+        let length = head.headers.first(name: "content-length").flatMap { Int($0) }
+        if allowsWhole, let length, length <= Self.wholeAnswerLimit, !head.headers.contains(name: "transfer-encoding") {
+            state.withLock { $0.whole = (head, ByteBuffer()) }
+        } else {
+            state.withLock { $0.answered = true }
+            answer.succeed(.streaming(head))
+        }
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let keptWhole = state.withLock { state -> Bool in
+            guard state.whole != nil else { return false }
+            var part = buffer
+            state.whole!.body.writeBuffer(&part)
+            return true
+        }
+        if keptWhole { return task.eventLoop.makeSucceededVoidFuture() }
         switch source.yield(buffer) {
         case .produceMore:
             return task.eventLoop.makeSucceededVoidFuture()
@@ -62,17 +89,21 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        let whole = state.withLock { state -> (head: HTTPResponseHead, body: ByteBuffer)? in
+            defer { state.answered = true }
+            return state.answered ? nil : state.whole
+        }
+        if let whole { answer.succeed(.whole(whole.head, whole.body)) }
         source.finish()
     }
 
     func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
-        let hadHead = answered.withLock { $0 }
-        if hadHead {
-            source.finish(error)
-        } else {
-            head.fail(error)
-            source.finish(error)
+        let answered = state.withLock { state in
+            defer { state.answered = true }
+            return state.answered
         }
+        if !answered { answer.fail(error) }
+        source.finish(error)
         demand.release()
     }
 
