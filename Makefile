@@ -5,6 +5,8 @@ CONFIG       ?= config/resource-watcher.json
 APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
+# Fuzzes the :5220 API against its /openapi.json in `make test` (scripts/schemathesis.sh).
+SCHEMATHESIS_VERSION := 4.32.5
 # A target that imports a module of this package it does not depend on fails the build.
 IMPORT_CHECK := --explicit-target-dependency-import-check error
 
@@ -19,9 +21,9 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@python3 -c 'import psutil, ollama, openai' 2>/dev/null || { \
-	  echo "make deps: installing psutil (test reference figures) and the official ollama and openai clients (proxy tests)"; \
-	  python3 -m pip install -q --disable-pip-version-check psutil ollama openai 2>&1 | grep -v "WARNING: Running pip as"; true; }
+	@python3 -c 'import psutil, ollama, openai, importlib.metadata as m; assert m.version("schemathesis") == "$(SCHEMATHESIS_VERSION)"' 2>/dev/null || { \
+	  echo "make deps: installing psutil (test reference figures), the official ollama and openai clients (proxy tests) and schemathesis $(SCHEMATHESIS_VERSION) (API fuzzing)"; \
+	  python3 -m pip install -q --disable-pip-version-check psutil ollama openai schemathesis==$(SCHEMATHESIS_VERSION) 2>&1 | grep -v "WARNING: Running pip as"; true; }
 
 build: deps
 	$(SWIFT) build $(IMPORT_CHECK)
@@ -46,9 +48,11 @@ resource-watcher-logs: build
 # The whole suite. Some tests mount a tmpfs, create cgroups and network namespaces, and so need
 # root (CI runs as root). Serial: on 2 cores, long blocking tests (the kill -9 cycles) would
 # otherwise hold the cooperative pool and starve the timing assertions of the async HTTP tests.
+# Then schemathesis against the built agent's /openapi.json: any finding fails the target.
 test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build --no-parallel
+	scripts/schemathesis.sh
 
 # The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so
 # the image needs only Debian's libcurl, libzstd and libsnappy.

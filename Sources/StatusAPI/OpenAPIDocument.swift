@@ -9,7 +9,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "resource-watcher status API",
             "version": "0.1.0",
-            "description": "The JSON API the resource-watcher agent serves on `port` (default 5220): health, the latest component metrics, model usage, active alerts, and model usage ingest. Reads are answered from the agent's in-memory head (the newest sample batch and its active alerts, the usage totals), never from disk. The Prometheus exposition is a separate server on `metrics_port` (default 5221, `GET /metrics`) and is not described here.\n\nUnits: `cpu_usage` is percent of the component's CPU capacity (its cgroup CPU limit, else all host cores), 0-100; `memory_usage` is MiB in use; `memory_usage_percent` is percent of the component's memory limit, else of host MemTotal; `disk_usage` is MiB the component occupies; `network_in` and `network_out` are KiB/s over the last interval. Timestamps are RFC 3339 UTC to the second.\n\nAuth: every endpoint but `/health` and `/openapi.json` needs `Authorization: Bearer <token>`. Tokens are configured as SHA-256 hashes (`auth.tokens`, `auth.operator_tokens`). A tenant token reads and writes its own `client_id` only; an operator token reads and writes every tenant. With no token configured (allowed only while `listen_address` is a loopback address) the API is open and the header is not needed.\n\nErrors: every error body is `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}`. A path not listed here gets 404 (code `not_found`); a listed path asked with another method (HEAD included) gets 405 (code `method_not_allowed`) with an `Allow` header; see `components.responses`."
+            "description": "The JSON API the resource-watcher agent serves on `port` (default 5220): health, the latest component metrics, model usage, active alerts, and model usage ingest. Reads are answered from the agent's in-memory head (the newest sample batch and its active alerts, the usage totals), never from disk. The Prometheus exposition is a separate server on `metrics_port` (default 5221, `GET /metrics`) and is not described here.\n\nUnits: `cpu_usage` is percent of the component's CPU capacity (its cgroup CPU limit, else all host cores), 0-100; `memory_usage` is MiB in use; `memory_usage_percent` is percent of the component's memory limit, else of host MemTotal; `disk_usage` is MiB the component occupies; `network_in` and `network_out` are KiB/s over the last interval. Timestamps are RFC 3339 UTC to the second.\n\nAuth: every endpoint but `/health` and `/openapi.json` needs `Authorization: Bearer <token>`. Tokens are configured as SHA-256 hashes (`auth.tokens`, `auth.operator_tokens`). A tenant token reads and writes its own `client_id` only; an operator token reads and writes every tenant. With no token configured (allowed only while `listen_address` is a loopback address) the API is open and the header is not needed.\n\nRules: the document states every rule the server checks, so a request that satisfies it is never refused as invalid (400): it can still be refused for who asks (401, 403), for what the agent holds (404 for an unknown tenant, 409 for a tenant's 1001st model) or because the spool cannot store it (503). A `client_id`, in a query or in an event, is a tenant name as the config has it: 1 to 128 characters, a letter or digit, then letters, digits, `_`, `.` or `-`. Model and provider names are 1 to 256 characters (Unicode code points) without control characters.\n\nErrors: every error body is `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}`. A path not listed here gets 404 (code `not_found`); a listed path asked with another method (HEAD included) gets 405 (code `method_not_allowed`) with an `Allow` header; see `components.responses`."
           },
           "servers": [
             {
@@ -141,7 +141,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "`client_id` is present but empty (code `invalid_parameter`).",
+                    "description": "`client_id` is present but not a tenant name: empty, longer than 128 characters, or not a letter or digit followed by letters, digits, `_`, `.` and `-` (code `invalid_parameter`).",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -215,7 +215,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "`client_id` is present but empty (code `invalid_parameter`).",
+                    "description": "`client_id` is present but not a tenant name: empty, longer than 128 characters, or not a letter or digit followed by letters, digits, `_`, `.` and `-` (code `invalid_parameter`).",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -288,7 +288,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "`client_id` is present but empty (code `invalid_parameter`).",
+                    "description": "`client_id` is present but not a tenant name: empty, longer than 128 characters, or not a letter or digit followed by letters, digits, `_`, `.` and `-` (code `invalid_parameter`).",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -330,7 +330,7 @@ enum OpenAPIDocument {
                 ],
                 "operationId": "postUsage",
                 "summary": "Record model usage events",
-                "description": "Each event is one model request. The body is checked whole before anything is stored: one invalid event refuses the request (400 naming the event and the field, e.g. `[2].tokens_input`) and stores none of it. Accepted events are in the spool (durable) before the 202, and show in `/metrics/models` at once. At most 1000 events and 1 MiB per request.",
+                "description": "Each event is one model request. The body is checked whole before anything is stored: one invalid event refuses the request (400 naming the event and the field, e.g. `[2].tokens_input`) and stores none of it. Accepted events are in the spool (durable) before the 202, and show in `/metrics/models` at once. At most 1000 events and 1 MiB per request; a tenant holds at most 1000 distinct (provider, model) pairs.",
                 "requestBody": {
                   "required": true,
                   "description": "One event, an array of events, or `{\"events\": [...]}`.",
@@ -370,7 +370,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "The body is not a valid batch of events. Codes: `empty_body`, `malformed_json`, `invalid_body` (not an object or array), `empty_batch`, `too_many_events`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_field`, `unknown_client_id` (an event's `client_id` is no configured tenant).",
+                    "description": "The body is not a valid batch of events, as the schema says. Codes: `empty_body`, `malformed_json`, `invalid_body` (not an object or array), `empty_batch`, `too_many_events`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_field` (a value of the wrong type, outside its range or length, with a control character, or a `client_id` that is no tenant name).",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -384,6 +384,26 @@ enum OpenAPIDocument {
                   },
                   "403": {
                     "description": "An event's `client_id` belongs to another tenant than the token's (code `forbidden`).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "An event's `client_id` is no configured tenant (code `unknown_client_id`): not the agent's own, no component's, no token's. Only an operator token, or an open API, can ask for one; a tenant token gets 403 first.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The events would give a tenant more than 1000 distinct (provider, model) pairs (code `too_many_models`); nothing was recorded. The request is valid: the tenant's models so far refuse it.",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -461,10 +481,12 @@ enum OpenAPIDocument {
                 "name": "client_id",
                 "in": "query",
                 "required": false,
-                "description": "The tenant to read. Default: the token's own tenant; with an operator token or no tokens configured, the agent's `client_id`.",
+                "description": "The tenant to read: 1 to 128 characters, a letter or digit, then letters, digits, `_`, `.` or `-` (the config's rule for `client_id`). Default: the token's own tenant; with an operator token or no tokens configured, the agent's `client_id`.",
                 "schema": {
                   "type": "string",
-                  "minLength": 1
+                  "minLength": 1,
+                  "maxLength": 128,
+                  "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
                 },
                 "example": "client1"
               }
@@ -1169,29 +1191,34 @@ enum OpenAPIDocument {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 256,
-                    "description": "The model's name, 1 to 256 bytes of UTF-8."
+                    "description": "The model's name: 1 to 256 characters (Unicode code points), none of them a control character (U+0000 to U+001F, U+007F).",
+                    "pattern": "^[^\\x00-\\x1F\\x7F]*$"
                   },
                   "provider": {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 256,
-                    "description": "1 to 256 bytes of UTF-8; `unknown` when absent."
+                    "description": "1 to 256 characters (Unicode code points), none of them a control character; `unknown` when absent.",
+                    "pattern": "^[^\\x00-\\x1F\\x7F]*$"
                   },
                   "client_id": {
                     "type": "string",
                     "minLength": 1,
-                    "maxLength": 256,
-                    "description": "A configured tenant the token may write. Default: the token's tenant; with an operator token or no tokens configured, the agent's `client_id`."
+                    "maxLength": 128,
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                    "description": "A configured tenant the token may write: 1 to 128 characters, a letter or digit, then letters, digits, `_`, `.` or `-`. Default: the token's tenant; with an operator token or no tokens configured, the agent's `client_id`."
                   },
                   "tokens_input": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Prompt tokens; a whole number (`12.0` is accepted as 12)."
+                    "maximum": 1000000000000,
+                    "description": "Prompt tokens; a whole number from 0 to 10^12 (`12.0` is accepted as 12)."
                   },
                   "tokens_output": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Completion tokens; a whole number (`12.0` is accepted as 12)."
+                    "maximum": 1000000000000,
+                    "description": "Completion tokens; a whole number from 0 to 10^12 (`12.0` is accepted as 12)."
                   },
                   "latency_ms": {
                     "type": "number",
@@ -1203,7 +1230,7 @@ enum OpenAPIDocument {
                   "timestamp": {
                     "type": "string",
                     "format": "date-time",
-                    "description": "When the request was made (RFC 3339); default: when the event is received. Becomes the model's `last_used`."
+                    "description": "When the request was made (RFC 3339, any offset); default: when the event is received. Becomes the model's `last_used` (in UTC, kept within the years 0001 to 9999)."
                   }
                 }
               },

@@ -69,7 +69,13 @@ public enum StatusRoutes {
         let asked = request.uri.queryParameters.get("client_id")
         let clientID: String
         if let asked {
-            guard !asked.isEmpty else { throw .badRequest("invalid_parameter", "client_id must not be empty") }
+            // The config's rule: a client_id outside it can name no tenant (docs/openapi.json says so).
+            guard isIdentifier(asked) else {
+                throw .badRequest(
+                    "invalid_parameter",
+                    "client_id must be 1 to 128 characters: a letter or digit, then letters, digits, '_', '.' or '-'"
+                )
+            }
             clientID = asked
         } else if case .tenant(let own) = principal {
             clientID = own
@@ -85,9 +91,16 @@ public enum StatusRoutes {
         return clientID
     }
 
+    /// Whether a `Content-Type` value is `application/json`, with or without parameters
+    /// (`; charset=utf-8`); `application/jsonl` or `application/json-seq` are other types.
+    static func isJSONMediaType(_ value: String) -> Bool {
+        let type = value.prefix { $0 != ";" }.lowercased()
+        return type.split(whereSeparator: { $0 == " " || $0 == "\t" }) == ["application/json"]
+    }
+
     static func ingestUsage(_ request: Request, state: StatusState) async throws -> Response {
         let principal = try state.authenticator.authenticate(authorization: request.headers[.authorization])
-        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+        if let type = request.headers[.contentType], !isJSONMediaType(type) {
             throw APIError(
                 .unsupportedMediaType,
                 code: "unsupported_media_type",
@@ -115,8 +128,9 @@ public enum StatusRoutes {
         // bound. Checked and reserved in one step, so concurrent posts cannot pass the cap together.
         let admission = state.usage.admitModels(events, limit: maximumModelsPerTenant)
         if let refused = admission.refused {
+            // 409: the request is valid, but the tenant's state (its models so far) refuses it.
             throw APIError(
-                .badRequest,
+                .conflict,
                 code: "too_many_models",
                 "client_id \"\(refused.clientID)\" would have \(refused.count) distinct models; the limit is \(maximumModelsPerTenant)"
             )

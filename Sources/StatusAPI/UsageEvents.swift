@@ -11,12 +11,21 @@ enum UsageEvents {
     static let limits = JSONParser.Limits(maximumArrayElements: maximumEvents, maximumObjectMembers: 32)
     /// Tokens one event may report: far above any real request, far below overflowing the totals.
     static let maximumTokensPerEvent = 1_000_000_000_000
+    /// Characters (Unicode code points, as JSON Schema's `maxLength` counts them) in a model or provider name.
+    static let maximumNameCharacters = 256
+    /// `latency_ms` is below a day.
+    static let latencyLimitMilliseconds = 86_400_000.0
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in Unix milliseconds: the years RFC 3339
+    /// and every date library can hold.
+    static let earliestTimestamp: Int64 = -62_135_596_800_000
+    static let latestTimestamp: Int64 = 253_402_300_799_999
     static let fields: Set<String> = [
         "client_id", "model", "provider", "tokens_input", "tokens_output", "latency_ms", "timestamp",
     ]
 
     /// The events of `body` as one-request `ModelUsage` deltas, for `principal`; `defaultClientID`
-    /// fills a missing `client_id`. Throws 400 naming what is wrong, or 403 for another tenant's event.
+    /// fills a missing `client_id`. Throws 400 naming what is wrong, 403 for another tenant's event, or
+    /// 404 for an event of no configured tenant.
     static func parse(
         _ body: [UInt8],
         principal: Principal,
@@ -118,8 +127,11 @@ enum UsageEvents {
                     "\(prefix)\(name) must be a string, got \(field.typeAndValueDescription)"
                 )
             }
-            guard !text.isEmpty, text.utf8.count <= 256 else {
-                throw .badRequest("invalid_field", "\(prefix)\(name) must be 1 to 256 bytes long")
+            guard !text.isEmpty, text.unicodeScalars.count <= maximumNameCharacters else {
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)\(name) must be 1 to \(maximumNameCharacters) characters long"
+                )
             }
             guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                 throw .badRequest("invalid_field", "\(prefix)\(name) must not contain control characters")
@@ -149,6 +161,12 @@ enum UsageEvents {
         let provider = try string("provider", required: false) ?? "unknown"
         let clientID: String
         if let given = try string("client_id", required: false) {
+            guard isIdentifier(given) else {
+                throw .badRequest(
+                    "invalid_field",
+                    "\(prefix)client_id must be 1 to 128 characters: a letter or digit, then letters, digits, '_', '.' or '-'"
+                )
+            }
             clientID = given
         } else if case .tenant(let own) = principal {
             clientID = own
@@ -159,7 +177,12 @@ enum UsageEvents {
             throw .forbidden("\(prefix)client_id \"\(clientID)\" belongs to another tenant")
         }
         guard knownTenants.contains(clientID) else {
-            throw .badRequest("unknown_client_id", "\(prefix)client_id \"\(clientID)\" is not a configured tenant")
+            // 404 as on the reads: the event is valid, the agent holds no such tenant.
+            throw APIError(
+                .notFound,
+                code: "unknown_client_id",
+                "\(prefix)client_id \"\(clientID)\" is not a configured tenant"
+            )
         }
         var usage = ResourceWatcher_V1_ModelUsage()
         usage.clientID = clientID
@@ -170,11 +193,11 @@ enum UsageEvents {
         usage.tokensOutput = try count("tokens_output")
         if let field = object["latency_ms"] {
             guard case .number(let number) = field, number.double.isFinite, number.double >= 0,
-                number.double < 86_400_000
+                number.double < latencyLimitMilliseconds
             else {
                 throw .badRequest(
                     "invalid_field",
-                    "\(prefix)latency_ms must be a number from 0 to 86400000, got \(field.typeAndValueDescription)"
+                    "\(prefix)latency_ms must be a number >= 0 and < 86400000 (a day), got \(field.typeAndValueDescription)"
                 )
             }
             ModelLatencyBuckets.observe(microseconds: UInt64((number.double * 1000).rounded()), on: &usage)
@@ -187,7 +210,9 @@ enum UsageEvents {
                     "\(prefix)timestamp must be an RFC 3339 time such as 2025-04-05T19:40:00Z, got \"\(text)\""
                 )
             }
-            usage.lastUsedUnixMs = time
+            // An offset can carry 0001-01-01 or 9999-12-31 past those years in UTC; `last_used`
+            // must stay a valid RFC 3339 time, so the instant is clamped to them.
+            usage.lastUsedUnixMs = min(max(time, earliestTimestamp), latestTimestamp)
         }
         return usage
     }

@@ -202,4 +202,92 @@ struct OpenAPIDocumentTests {
         #expect(required(of: sinkSchema).isSubset(of: Set(sink.keys)))
         #expect(sink["sent_samples"] != nil)
     }
+
+    /// Whether `text` satisfies a documented string schema: its length bounds (code points, as
+    /// JSON Schema counts) and its pattern. The document's patterns are anchored at both ends, and
+    /// in ECMA-262, JSON Schema's dialect, `$` is the end of the input: the match must be all of
+    /// `text` (ICU, like PCRE, would also let `$` match before a final newline).
+    private func satisfies(_ text: String, _ schema: [String: Any]) throws -> Bool {
+        let length = text.unicodeScalars.count
+        if let minimum = schema["minLength"] as? Int, length < minimum { return false }
+        if let maximum = schema["maxLength"] as? Int, length > maximum { return false }
+        guard let pattern = schema["pattern"] as? String else { return true }
+        #expect(pattern.hasPrefix("^") && pattern.hasSuffix("$"), "\(pattern) is not anchored")
+        let whole = NSRange(text.startIndex..., in: text)
+        return try NSRegularExpression(pattern: pattern).firstMatch(in: text, range: whole)?.range == whole
+    }
+
+    @Test("the documented limits of POST /v1/usage are the server's: names, tokens, latency, events per batch")
+    func usageLimitsMatchServer() throws {
+        let event = try schema("UsageEvent")
+        let fields = try #require(event["properties"] as? [String: [String: Any]])
+        #expect(event["additionalProperties"] as? Bool == false)
+        #expect(Set(fields.keys) == UsageEvents.fields)
+        #expect(required(of: event) == ["model", "tokens_input", "tokens_output"])
+        for name in ["model", "provider"] {
+            #expect(fields[name]?["minLength"] as? Int == 1, "\(name)")
+            #expect(fields[name]?["maxLength"] as? Int == UsageEvents.maximumNameCharacters, "\(name)")
+        }
+        for name in ["tokens_input", "tokens_output"] {
+            #expect(fields[name]?["type"] as? String == "integer", "\(name)")
+            #expect(fields[name]?["minimum"] as? Int == 0, "\(name)")
+            #expect(fields[name]?["maximum"] as? Int == UsageEvents.maximumTokensPerEvent, "\(name)")
+        }
+        #expect(fields["latency_ms"]?["maximum"] as? Double == UsageEvents.latencyLimitMilliseconds)
+        #expect(fields["latency_ms"]?["exclusiveMaximum"] as? Bool == true)
+        let forms = try #require(try schema("UsageEvents")["oneOf"] as? [[String: Any]])
+        let arrays = [forms[1], (forms[2]["properties"] as? [String: [String: Any]])?["events"] ?? [:]]
+        for array in arrays {
+            #expect(array["minItems"] as? Int == 1)
+            #expect(array["maxItems"] as? Int == UsageEvents.maximumEvents)
+        }
+    }
+
+    @Test("a client_id the document allows, in a query or an event, is exactly a tenant name the config allows")
+    func clientIDRuleMatchesServer() throws {
+        let components = try #require(try document()["components"] as? [String: Any])
+        let parameter = try #require((components["parameters"] as? [String: Any])?["ClientID"] as? [String: Any])
+        let query = try #require(parameter["schema"] as? [String: Any])
+        let inEvent = try #require((try schema("UsageEvent")["properties"] as? [String: [String: Any]])?["client_id"])
+        let samples = [
+            "a", "client1", "Acme_2.prod-eu", "9", String(repeating: "x", count: 128),
+            String(repeating: "x", count: 129),
+            "", "-acme", "_acme", ".acme", "acme corp", "acme\n", "acmé", "ｆｕｌｌ", "a/b", "a:b", "a\u{0}",
+        ]
+        for sample in samples {
+            #expect(try satisfies(sample, query) == isIdentifier(sample), "\(sample.debugDescription) in the query")
+            #expect(try satisfies(sample, inEvent) == isIdentifier(sample), "\(sample.debugDescription) in an event")
+        }
+    }
+
+    @Test("a model or provider name the document allows is exactly one the server takes")
+    func nameRuleMatchesServer() throws {
+        let fields = try #require(try schema("UsageEvent")["properties"] as? [String: [String: Any]])
+        let longest = String(repeating: "🦙", count: UsageEvents.maximumNameCharacters)
+        let samples = [
+            "llama2", "hf.co/org/model:Q4_K_M", "~", "\u{80}", "\u{2028}", "é", longest, longest + "a", "",
+            "a\u{0}", "a\u{1F}", "a\u{7F}", "a\nb", "a\tb", "a\rb",
+        ]
+        for name in ["model", "provider"] {
+            let documented = try #require(fields[name])
+            for sample in samples {
+                var body = ["model": "m", "tokens_input": 1, "tokens_output": 1] as [String: Any]
+                body[name] = sample
+                let accepted: Bool
+                do {
+                    _ = try UsageEvents.parse(
+                        Array(try JSONSerialization.data(withJSONObject: body)),
+                        principal: .open,
+                        defaultClientID: "default",
+                        knownTenants: ["default"],
+                        nowUnixMilliseconds: 0
+                    )
+                    accepted = true
+                } catch {
+                    accepted = false
+                }
+                #expect(try satisfies(sample, documented) == accepted, "\(name) \(sample.debugDescription)")
+            }
+        }
+    }
 }

@@ -131,7 +131,11 @@ struct TenancyMatrixTests {
                 ("?client_id=acme&client_id=globex", 200),
                 ("?CLIENT_ID=globex", 200),  // not the parameter: the token's own tenant
                 ("?client_id=", 400),
-                ("?client_id=%20globex", 403),
+                ("?client_id=%20globex", 400),  // no tenant name (docs/openapi.json's pattern)
+                ("?client_id=-globex", 400),
+                ("?client_id=glob%C3%A9x", 400),
+                ("?client_id=" + String(repeating: "g", count: 129), 400),
+                ("?client_id=" + String(repeating: "g", count: 128), 403),  // a tenant name, not acme's
             ]
             for path in Self.readEndpoints {
                 for (query, status) in queries {
@@ -165,8 +169,9 @@ struct TenancyMatrixTests {
         switch caller {
         case .noToken, .wrongToken: 401
         case .acmeToken, .globexToken: clientID == nil || clientID == caller.tenant ? 202 : 403
-        // An unknown tenant in the body is a bad field (400), not a missing resource.
-        case .operatorToken: clientID == TenantFixtures.unknownClientID ? 400 : 202
+        // An unknown tenant in the body is 404, as on the reads: the event is valid (docs/openapi.json
+        // allows any tenant name), the agent holds no such tenant.
+        case .operatorToken: clientID == TenantFixtures.unknownClientID ? 404 : 202
         }
     }
 

@@ -79,7 +79,7 @@ struct UsageLimitTests {
         }
     }
 
-    @Test("a tenant cannot grow its distinct models past the limit: the batch that would is refused whole")
+    @Test("a tenant cannot grow its distinct models past the limit: the batch that would is refused whole (409)")
     func modelCardinalityIsBounded() async throws {
         try await StatusAPIHarness.withServer { api in
             let limit = StatusRoutes.maximumModelsPerTenant
@@ -89,7 +89,7 @@ struct UsageLimitTests {
                 token: TenantFixtures.acmeToken
             )
             #expect(
-                posted.status == 400 && posted.text.contains("too_many_models"),
+                posted.status == 409 && posted.text.contains("too_many_models"),
                 "the seed's 2 models plus \(limit)"
             )
             let few = try await api.postUsage(
@@ -117,7 +117,7 @@ struct UsageLimitTests {
                             token: TenantFixtures.acmeToken
                         )
                         #expect(
-                            reply.status == 202 || (reply.status == 400 && reply.text.contains("too_many_models")),
+                            reply.status == 202 || (reply.status == 409 && reply.text.contains("too_many_models")),
                             "\(reply.status) \(reply.text)"
                         )
                         return reply.status

@@ -94,8 +94,9 @@ extension ObjectReader {
     }
 }
 
-/// `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`
-func isIdentifier(_ string: String) -> Bool {
+/// Whether `string` is a tenant or component name, `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`: the rule for
+/// every `client_id`, in the config and in the status API alike.
+public func isIdentifier(_ string: String) -> Bool {
     let utf8 = string.utf8
     guard let first = utf8.first, utf8.count <= 128, isASCIIAlphanumeric(first) else { return false }
     return utf8.allSatisfy {
