@@ -25,7 +25,11 @@ public struct RetryPolicy: Sendable, Equatable {
         case delivered
         /// Try the same request again after a backoff, no sooner than `notBefore` if the server said so.
         case retry(notBefore: Duration?)
-        /// Drop this request, count it under `reason`, and move on (4xx other than 408 and 429).
+        /// The sink is misconfigured (a wrong token or URL: 401, 403, 404, 405): keep the data,
+        /// try the same request again after the longest backoff, and say so loudly. A token
+        /// rotation or a receiver's deploy must not empty the backlog.
+        case misconfigured(reason: String)
+        /// Drop this request, count it under `reason`, and move on (a 4xx for the data itself).
         case drop(reason: String)
     }
 
@@ -46,6 +50,8 @@ public struct RetryPolicy: Sendable, Equatable {
             return .retry(
                 notBefore: retryAfter.flatMap { parseRetryAfter($0, nowUnixSeconds: nowUnixSeconds ?? Int(time(nil))) }
             )
+        case 401, 403, 404, 405:
+            return .misconfigured(reason: "http_\(status)")
         default:
             return .drop(reason: dropReason(status: status, body: body))
         }

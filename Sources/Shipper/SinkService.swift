@@ -225,6 +225,23 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                     ]
                 )
                 return true
+            case .misconfigured(let reason):
+                let failures = metrics.failed(error: description)
+                attempt += 1
+                let metadata: Logger.Metadata = [
+                    "sink.reason": "\(reason)", "http.response": "\(description)",
+                    "sink.retry_in_ms": "\(retryPolicy.maximumBackoff.inMilliseconds)",
+                    "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
+                ]
+                if failures == 1 {
+                    logger.error(
+                        "sink refuses the agent (check its URL and token); keeping the data and retrying",
+                        metadata: metadata
+                    )
+                } else {
+                    logger.debug("sink still refuses the agent", metadata: metadata)
+                }
+                guard await stop.sleep(for: retryPolicy.maximumBackoff) else { return false }
             case .retry(let notBefore):
                 let failures = metrics.failed(error: description)
                 let delay = retryPolicy.backoff(attempt: attempt, notBefore: notBefore, using: &random)

@@ -7,6 +7,7 @@ public final class LogBuffer: Sendable {
     private struct State {
         var records: [ResourceWatcher_V1_LogRecord] = []
         var dropped: UInt64 = 0
+        var lastTimestampUnixNs: Int64 = 0
     }
 
     public let capacity: Int
@@ -17,8 +18,16 @@ public final class LogBuffer: Sendable {
         self.capacity = capacity
     }
 
+    /// Buffers `record`, its timestamp moved 1 ns past the previous record's when it is not
+    /// later: Loki keeps one of several entries with the same stream, timestamp and line, so two
+    /// identical lines logged in the same millisecond would otherwise arrive once.
     public func append(_ record: ResourceWatcher_V1_LogRecord) {
+        var record = record
         state.withLock { state in
+            if record.timestampUnixNs <= state.lastTimestampUnixNs {
+                record.timestampUnixNs = state.lastTimestampUnixNs + 1
+            }
+            state.lastTimestampUnixNs = record.timestampUnixNs
             if state.records.count >= capacity {
                 state.records.removeFirst(state.records.count - capacity + 1)
                 state.dropped += 1

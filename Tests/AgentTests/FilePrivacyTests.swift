@@ -47,6 +47,20 @@ struct FilePrivacyTests {
             try await AgentProcess(config: configPath, logDirectory: directory.path, port: port)
         }
 
+        /// Waits until the tailer has saved its first position as a regular file (a file already
+        /// there is read from its end, so lines written before that would be history, not news).
+        func waitUntilTailing() async throws {
+            let deadline = ContinuousClock.now + .seconds(20)
+            var info = stat()
+            while lstat(spool + "/tail-positions.json", &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG {
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("the tailer never saved a position")
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
+            }
+        }
+
         var agentLog: String { (try? String(contentsOfFile: directory.path + "/agent.log", encoding: .utf8)) ?? "" }
     }
 
@@ -116,6 +130,7 @@ struct FilePrivacyTests {
         defer { umask(previousMask) }
         let agent = try await setup.start()
         defer { agent.kill() }
+        try await setup.waitUntilTailing()
 
         appendText("private line one\n", to: logFile)
         try await eventually("the log line at Loki and every kind of file written") {
@@ -173,6 +188,7 @@ struct FilePrivacyTests {
         }
         let agent = try await setup.start()
         defer { agent.kill() }
+        try await setup.waitUntilTailing()
         appendText("after the planted links\n", to: logFile)
         try await eventually(
             "the line at Loki and the loki cursor written",
@@ -239,6 +255,7 @@ struct FilePrivacyTests {
         defer { setup.directory.remove() }
         let agent = try await setup.start()
         defer { agent.kill() }
+        try await setup.waitUntilTailing()
         appendText("root secret\n", to: secret)
         appendText("owner-matched line\n", to: ownFile)
         try await eventually("the owner-matched line at Loki") {

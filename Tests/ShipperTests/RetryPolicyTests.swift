@@ -16,7 +16,10 @@ struct RetryPolicyTests {
         #expect(RetryPolicy.decide(status: 408) == .retry(notBefore: nil))
         #expect(RetryPolicy.decide(status: 429, retryAfter: "2") == .retry(notBefore: .seconds(2)))
         #expect(RetryPolicy.decide(status: 400) == .drop(reason: "http_400"))
-        #expect(RetryPolicy.decide(status: 404) == .drop(reason: "http_404"))
+        // A wrong token or URL keeps the data: retried after the longest backoff.
+        for status in [401, 403, 404, 405] {
+            #expect(RetryPolicy.decide(status: status) == .misconfigured(reason: "http_\(status)"))
+        }
         #expect(RetryPolicy.decide(status: 413) == .drop(reason: "http_413"))
     }
 

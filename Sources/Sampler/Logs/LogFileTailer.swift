@@ -106,8 +106,11 @@ final class LogFileTailer: Sendable {
                 let advance = file.advance(from: committed[source.path], limits: limits, logger: logger)
                 state.files[source.path] = file
                 positions[source.path] = advance.position
-                for line in advance.lines {
-                    records.append(Self.record(of: line, from: source, at: nowUnixNanoseconds))
+                // Each line its own, increasing timestamp (1 ns apart): Loki keeps one of several
+                // entries with the same stream, timestamp and line, so a line repeated in one
+                // tick would otherwise arrive once.
+                for (offset, line) in advance.lines.enumerated() {
+                    records.append(Self.record(of: line, from: source, at: nowUnixNanoseconds + Int64(offset)))
                 }
             }
             return LogSourceRead(records: records, positions: positions, generation: generation)
