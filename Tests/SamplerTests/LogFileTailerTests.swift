@@ -295,4 +295,58 @@ struct LogFileTailerTests {
         #expect(tailer.read().records.map(\.message) == ["not yet shipped"])
         #expect(try makeTailer().read().records.map(\.message) == ["not yet shipped"])
     }
+
+    // MARK: - Edges where a line could be lost (issue 16)
+
+    @Test("a failed first append does not move the starting point: what was written before the next tick is read")
+    func failedFirstAppendKeepsTheStartingPoint() throws {
+        let files = Files()
+        defer { files.directory.remove() }
+        append("history\n", to: files.log)
+        let tailer = try files.tailer()
+        _ = tailer.read()  // the first tick's append fails: no commit
+        append("written in between\n", to: files.log)
+        #expect(tick(tailer) == ["written in between"])
+        // And a restarted agent starts from the same point.
+        append("after\n", to: files.log)
+        #expect(tick(try files.tailer()) == ["after"])
+    }
+
+    @Test("a file that appears after start is read from its start, even when the first append failed")
+    func fileAppearingAfterStartIsReadFromItsStart() throws {
+        let files = Files()
+        defer { files.directory.remove() }
+        let tailer = try files.tailer()
+        _ = tailer.read()  // no file yet; the append fails: no commit
+        append("first line of a new file\n", to: files.log)
+        #expect(tick(tailer) == ["first line of a new file"])
+    }
+
+    @Test("lines read in one tick carry distinct, increasing timestamps (Loki keeps one of identical entries)")
+    func distinctTimestampsWithinATick() throws {
+        let files = Files()
+        defer { files.directory.remove() }
+        let tailer = try watchingEmptyLog(files)
+        append("same\nsame\nsame\n", to: files.log)
+        let read = tailer.read(nowUnixNanoseconds: 1_000_000_000)
+        #expect(read.records.map(\.timestampUnixNs) == [1_000_000_000, 1_000_000_001, 1_000_000_002])
+    }
+
+    @Test("two rotations before a commit: the file in between is read whole, nothing skipped")
+    func twoRotationsBeforeACommit() throws {
+        let files = Files()
+        defer { files.directory.remove() }
+        let tailer = try watchingEmptyLog(files)
+        append("a1\n", to: files.log)
+        _ = tailer.read()  // appends fail from here: no commit
+        rename(files.log, files.log + ".1")
+        append("b1\n", to: files.log)
+        _ = tailer.read()
+        rename(files.log + ".1", files.log + ".2")
+        rename(files.log, files.log + ".1")
+        append("c1\n", to: files.log)
+        #expect(tick(tailer) == ["a1", "b1", "c1"])
+        append("c2\n", to: files.log)
+        #expect(tick(tailer) == ["c2"])
+    }
 }

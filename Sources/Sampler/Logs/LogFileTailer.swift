@@ -101,11 +101,13 @@ final class LogFileTailer: Sendable {
             let generation = state.ledger.beginRead()
             var records: [ResourceWatcher_V1_LogRecord] = []
             var positions: [String: TailPosition] = [:]
+            var starting: [String: TailPosition] = [:]
             for source in sources {
                 var file = state.files[source.path] ?? TailedFile(path: source.path)
                 let advance = file.advance(from: committed[source.path], limits: limits, logger: logger)
                 state.files[source.path] = file
                 positions[source.path] = advance.position
+                if committed[source.path] == nil { starting[source.path] = advance.position }
                 // Each line its own, increasing timestamp (1 ns apart): Loki keeps one of several
                 // entries with the same stream, timestamp and line, so a line repeated in one
                 // tick would otherwise arrive once.
@@ -113,6 +115,7 @@ final class LogFileTailer: Sendable {
                     records.append(Self.record(of: line, from: source, at: nowUnixNanoseconds + Int64(offset)))
                 }
             }
+            state.ledger.adoptStartingPositions(starting, logger: logger, saveFailed: "cannot save log tail positions")
             return LogSourceRead(records: records, positions: positions, generation: generation)
         }
     }

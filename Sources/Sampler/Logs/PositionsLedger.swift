@@ -91,6 +91,25 @@ struct PositionsLedger<Position: Codable & Equatable & Sendable>: Sendable {
         return true
     }
 
+    /// Makes `positions` committed at once for sources that have no committed position yet,
+    /// and saves them: where a source seen for the first time starts (the end of a file already
+    /// there, or "await the file") must not move because the tick's append failed, or a later
+    /// read would start at a later end and skip what was written in between. Blocking (fsync).
+    mutating func adoptStartingPositions(_ positions: [String: Position], logger: Logger, saveFailed: Logger.Message) {
+        guard var committed, !positions.isEmpty else { return }
+        for (source, position) in positions where committed[source] == nil { committed[source] = position }
+        self.committed = committed
+        guard committed != saved else { return }
+        do {
+            try Self.save(committed, to: path, sourcesKey: sourcesKey)
+            saved = committed
+            saveFailing = false
+        } catch {
+            if !saveFailing { logger.warning(saveFailed, metadata: ["log.positions": "\(path)", "error": "\(error)"]) }
+            saveFailing = true
+        }
+    }
+
     /// The positions a file holds; nil when there is no file yet. Blocking.
     static func load(from path: String, sourcesKey: String) throws -> [String: Position]? {
         guard let bytes = try LogFileIO.readWholeFile(path) else { return nil }

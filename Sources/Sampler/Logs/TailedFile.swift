@@ -11,9 +11,12 @@ import Glibc
 /// descriptor, and is read before the new file at the path. Blocking; used under the tailer's lock.
 struct TailedFile {
     let path: String
-    /// Open descriptors by the identity of the file they hold (at most: the committed position's
-    /// file and the file now at the path).
+    /// Open descriptors by the identity of the file they hold: the committed position's file,
+    /// the file now at the path, and any seen at the path in between (rotated away before a
+    /// commit).
     private var descriptors: [FileIdentity: Int32] = [:]
+    /// The files of `descriptors` in the order they were first seen at the path.
+    private var seenOrder: [FileIdentity] = []
     /// The path was missing at the last look (logged once per disappearance).
     private var reportedMissing = false
     /// Why what is at the path is not read (`LogFileIO.open`'s rules), while it is refused;
@@ -73,6 +76,21 @@ struct TailedFile {
                     return Advance(lines: lines, position: deleted ? .start(of: .none) : position)
                 }
             }
+            // Files seen at the path after that one and rotated away since (two rotations before
+            // a commit): each from its start, in order, before the one there now.
+            while let next = fileSeen(after: position.file), next != atPath, let descriptor = descriptors[next] {
+                logger.debug("log file rotated twice; reading the one in between", metadata: ["log.path": "\(path)"])
+                position = .start(of: next)
+                let drained = read(
+                    descriptor,
+                    position: &position,
+                    budget: &budget,
+                    limits: limits,
+                    flushingPartialLine: true,
+                    into: &lines
+                )
+                guard drained else { return Advance(lines: lines, position: position) }
+            }
             guard let atPath else { return Advance(lines: lines, position: position) }
             logger.debug("log file replaced; reading the new one from its start", metadata: ["log.path": "\(path)"])
             position = .start(of: atPath)
@@ -96,6 +114,17 @@ struct TailedFile {
     mutating func keepOnly(_ file: FileIdentity) {
         for (identity, descriptor) in descriptors where identity != file { close(descriptor) }
         descriptors = descriptors.filter { $0.key == file }
+        seenOrder = seenOrder.filter { $0 == file }
+    }
+
+    /// The file first seen at the path right after `file`, if its descriptor is still open;
+    /// for `FileIdentity.none` (nothing was there), the first one seen.
+    private func fileSeen(after file: FileIdentity) -> FileIdentity? {
+        guard let index = seenOrder.firstIndex(of: file) else {
+            return file == .none ? seenOrder.first : nil
+        }
+        let next = seenOrder.index(after: index)
+        return next < seenOrder.endIndex ? seenOrder[next] : nil
     }
 
     /// Closes every descriptor.
@@ -136,6 +165,7 @@ struct TailedFile {
         reportedMissing = false
         if descriptors[identity] == nil {
             descriptors[identity] = descriptor
+            seenOrder.append(identity)
         } else {
             close(descriptor)
         }
