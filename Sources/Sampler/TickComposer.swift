@@ -47,6 +47,11 @@ public final class TickComposer: Sendable {
         self.agentID = agentID
     }
 
+    /// Starts the alert evaluator from the active set of the last batch before a restart.
+    public func restoreAlerts(active: [ResourceWatcher_V1_Alert]) {
+        evaluator.withLock { $0.restore(active: active) }
+    }
+
     /// The container components' samples, waiting for the engine at most `timeout`. Async, and
     /// its blocking I/O runs on the transport's own thread. Empty without container components.
     public func sampleContainers(timeout: Duration) async -> ContainerSamples {

@@ -21,7 +21,10 @@ struct NothingLostTests {
         let port: Int
         let logFile: String
 
-        init(lokiPort: Int) throws {
+        var processName = "no-such-process"
+
+        init(lokiPort: Int, processName: String = "no-such-process") throws {
+            self.processName = processName
             directory = TemporaryDirectory(prefix: "rw-loss")
             configPath = directory.path + "/config.json"
             port = try ProcessHelpers.freeLoopbackPort()
@@ -38,7 +41,7 @@ struct NothingLostTests {
                  "spool": {"dir": "\(directory.path)/spool"},
                  "sinks": {"loki": {"url": "http://127.0.0.1:\(lokiPort)/loki/api/v1/push", "tenant_header": \(tenantHeader)}},
                  "retry": {"min_backoff_ms": 50, "max_backoff_ms": 300},
-                 "components": [{"name": "app", "process_name": "no-such-process", "log_files": ["\(logFile)"]}]}
+                 "components": [{"name": "app", "process_name": "\(processName)", "log_files": ["\(logFile)"]}]}
                 """,
                 to: configPath
             )
@@ -66,6 +69,33 @@ struct NothingLostTests {
             fputs(text, file)
             fclose(file)
         }
+    }
+
+    /// The alert transitions (`state`, `alert_type`) Loki holds for component `app`, in order.
+    private func alertEvents(_ loki: FixtureServer) async throws -> [(state: String, type: String)] {
+        let reply = try await http.send(HTTPRequest(url: loki.baseURL + "/control/accepted"))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
+        let streams = (document["streams"] as? [[String: Any]] ?? []).filter {
+            ($0["labels"] as? [String: String])?["component"] == "app"
+        }
+        var events: [(at: String, state: String, type: String)] = []
+        for stream in streams {
+            for entry in stream["entries"] as? [[Any]] ?? [] {
+                guard let time = entry.first as? String, let line = entry.last as? String,
+                    let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    event["event"] as? String == "alert"
+                else { continue }
+                events.append((time, event["state"] as? String ?? "", event["alert_type"] as? String ?? ""))
+            }
+        }
+        return events.sorted { $0.at.count == $1.at.count ? $0.at < $1.at : $0.at.count < $1.at.count }
+            .map { ($0.state, $0.type) }
+    }
+
+    private func ticks(_ setup: Setup) async throws -> Int {
+        let reply = try await http.send(HTTPRequest(url: "http://127.0.0.1:\(setup.port)/health"))
+        let health = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
+        return (health?["sampler"] as? [String: Any])?["ticks"] as? Int ?? 0
     }
 
     /// The lines the Loki stand-in accepted for component `app`, and how many entries it
@@ -138,5 +168,41 @@ struct NothingLostTests {
         try await eventually("the five lines at Loki") { try await accepted(loki).lines.count >= 5 }
         let lines = try await accepted(loki).lines
         #expect(lines == (1...5).map { "kept line \($0)" }, "\(lines)")
+    }
+
+    @Test(
+        "alert state survives a restart: kill -9 while an alert is active, then recovery: one firing and one resolved"
+    )
+    func alertStateSurvivesARestart() async throws {
+        let loki = try FixtureServer("loki_server.py")
+        defer { loki.stop() }
+        // The component is a process of its own name; it is not running at first (down).
+        let name = "rwa\(getpid())"
+        let setup = try Setup(lokiPort: loki.port, processName: name)
+        defer { setup.directory.remove() }
+        try setup.write(lokiPort: loki.port, tenantHeader: false)
+        var agent = try await setup.start()
+        try await eventually("component_down firing at Loki") {
+            try await alertEvents(loki).contains { $0.state == "firing" && $0.type == "component_down" }
+        }
+        agent.kill(SIGKILL)
+        agent = try await setup.start()
+        defer { agent.kill() }
+        // Several ticks after the restart, still down: no second firing.
+        let restartedAt = try await ticks(setup)
+        try await eventually("five ticks after the restart") { try await ticks(setup) >= restartedAt + 5 }
+        // The component comes up: the restarted agent resolves the alert it did not fire.
+        let binary = setup.directory.path + "/" + name
+        try #require(link("/bin/sleep", binary) == 0 || symlink("/bin/sleep", binary) == 0)
+        let process = try ChildProcess(binary, ["60"])
+        defer {
+            process.kill(SIGKILL)
+            _ = process.wait()
+        }
+        try await eventually("component_down resolved at Loki") {
+            try await alertEvents(loki).contains { $0.state == "resolved" && $0.type == "component_down" }
+        }
+        let events = try await alertEvents(loki).filter { $0.type == "component_down" }
+        #expect(events.map(\.state) == ["firing", "resolved"], "\(events)")
     }
 }

@@ -296,4 +296,27 @@ struct AlertEvaluatorTests {
         #expect(samples.map(\.status) == [.degraded, .healthy, .down])
         #expect(evaluation.active.map(\.component) == ["ollama", "worker"])
     }
+
+    @Test("restored from the last batch's active set, an alert is neither fired again nor forgotten: it resolves once")
+    func restoredAlertsResolveOnce() throws {
+        let components = [ComponentConfig(name: "ollama", clientID: "tenant-a", processName: "ollama")]
+        var before = Ticker(AlertThresholds(forSamples: 3), components: components)
+        _ = before.memory([85, 85, 85])
+        let active = before.evaluator.active
+        try #require(active.count == 1 && active[0].alertType == .highMemoryUsage)
+
+        // The restarted agent: a new evaluator, restored from that set.
+        var after = Ticker(AlertThresholds(forSamples: 3), components: components)
+        after.now = before.now
+        after.evaluator.restore(active: active)
+        #expect(after.evaluator.active == active)
+        let still = after.memory([86, 87])
+        #expect(still.allSatisfy { $0.transitions.isEmpty }, "fired again after the restart")
+        let resolved = try #require(after.memory([10]).first?.transitions.first)
+        #expect(resolved.state == .resolved && resolved.alert.sinceUnixMs == active[0].sinceUnixMs)
+        // An alert of a component no longer configured is not taken up (nothing would resolve it).
+        var other = Ticker(AlertThresholds(forSamples: 3), components: [])
+        other.evaluator.restore(active: active)
+        #expect(other.evaluator.active.isEmpty)
+    }
 }

@@ -84,6 +84,18 @@ public struct AlertEvaluator: Sendable {
         return evaluation
     }
 
+    /// Starts from `active`, the active set of the last batch written before a restart, so a
+    /// restart neither fires an active alert again (one `firing` per episode at the
+    /// orchestrator and in Loki) nor forgets to resolve it. Alerts of components no longer
+    /// configured are left out: nothing would ever resolve them.
+    public mutating func restore(active: [ResourceWatcher_V1_Alert]) {
+        for alert in active {
+            guard var state = components[alert.component] else { continue }
+            state.restore(alert, thresholds: thresholds(for: alert.component))
+            components[alert.component] = state
+        }
+    }
+
     /// Every alert firing after the last tick, ordered by component name, then alert type.
     public var active: [ResourceWatcher_V1_Alert] {
         components.keys.sorted().flatMap { components[$0]!.activeAlerts(thresholds: thresholds(for: $0)) }

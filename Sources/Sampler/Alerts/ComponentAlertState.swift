@@ -60,6 +60,19 @@ struct ComponentAlertState: Sendable {
         return transitions
     }
 
+    /// Takes up `alert` as firing, as it was in the last batch before a restart: the next tick
+    /// neither fires it again nor forgets to resolve it.
+    mutating func restore(_ alert: ResourceWatcher_V1_Alert, thresholds: AlertThresholds) {
+        if !alert.clientID.isEmpty { clientID = alert.clientID }
+        if alert.alertType == .componentDown {
+            down = .restored(firingSince: alert.sinceUnixMs, forSamples: thresholds.forSamples)
+            return
+        }
+        guard let resource = AlertResource.allCases.first(where: { $0.alertType == alert.alertType }) else { return }
+        let firing = ThresholdAlertState.Firing(severity: alert.severity, sinceUnixMilliseconds: alert.sinceUnixMs)
+        resources[resource] = .restored(firing, lastValueCenti: alert.valueCenti)
+    }
+
     /// The alerts firing after the last tick, in alert-type order.
     func activeAlerts(thresholds: AlertThresholds) -> [ResourceWatcher_V1_Alert] {
         var alerts: [ResourceWatcher_V1_Alert] = []

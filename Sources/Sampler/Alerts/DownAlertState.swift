@@ -13,6 +13,14 @@ struct DownAlertState: Sendable, Equatable {
     /// When the alert started firing; nil while it is not firing.
     private(set) var firingSinceUnixMilliseconds: Int64?
 
+    /// Firing since `since` (before a restart): the down count is already paid.
+    static func restored(firingSince since: Int64, forSamples: Int) -> DownAlertState {
+        var state = DownAlertState()
+        state.firingSinceUnixMilliseconds = since
+        state.consecutiveDown = max(1, forSamples)
+        return state
+    }
+
     /// Takes one tick's verdict and returns what changed, if anything.
     mutating func observe(isDown: Bool, forSamples: Int, nowUnixMilliseconds: Int64) -> Change? {
         guard isDown else {

@@ -36,6 +36,14 @@ struct ThresholdAlertState: Sendable, Equatable {
     /// The last value observed, reported by a firing alert on ticks without a new figure.
     private(set) var lastValueCenti: Int64 = 0
 
+    /// Firing as `firing` since before a restart, last seen at `lastValueCenti`.
+    static func restored(_ firing: Firing, lastValueCenti: Int64) -> ThresholdAlertState {
+        var state = ThresholdAlertState()
+        state.firing = firing
+        state.lastValueCenti = lastValueCenti
+        return state
+    }
+
     /// Takes one tick's value and returns what changed, if anything.
     mutating func observe(valueCenti: Int64, levels: AlertLevels, nowUnixMilliseconds: Int64) -> Change? {
         lastValueCenti = valueCenti
