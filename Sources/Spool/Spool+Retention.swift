@@ -50,9 +50,15 @@ extension Spool {
     }
 
     /// Deletes closed segments that every consumer has acknowledged.
+    ///
+    /// The segment holding the newest sample record is kept whatever the cursors say: a restart
+    /// rebuilds the head (and the usage totals, and the active alerts) from it.
     func deleteAcknowledgedSegments(state: inout State) {
         guard let minimumCursor = state.cursors.values.min() else { return }
-        while state.segments.count > 1, state.segments[1].firstSequence - 1 <= minimumCursor {
+        let newestSample = state.head[.sample]?.sequence ?? 0
+        while state.segments.count > 1, state.segments[1].firstSequence - 1 <= minimumCursor,
+            state.segments[1].firstSequence <= newestSample || newestSample == 0
+        {
             let segment = state.segments.removeFirst()
             do { try FileIO.remove(segment.path) } catch {
                 logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])

@@ -33,8 +33,12 @@ struct SpoolOpener {
             let scanned = try scanLastSegment(&segments[lastIndex], report: &report)
             lastSequence = scanned.lastSequence
             head = scanned.latest
-            if head[.sample] == nil, lastIndex > 0 {
-                let previous = try latestRecords(in: segments[lastIndex - 1].path)
+            // The newest sample may be further back than the last segment (a tick's logs can
+            // fill segments of their own): look back until one is found.
+            var index = lastIndex
+            while head[.sample] == nil, index > 0 {
+                index -= 1
+                let previous = try latestRecords(in: segments[index].path)
                 head.merge(previous.latest) { newer, _ in newer }
                 if lastSequence == nil { lastSequence = previous.lastSequence }
             }
