@@ -33,7 +33,7 @@ public struct LokiSink: SinkEncoder {
     }
 
     /// One log line on its way into a stream.
-    struct Entry {
+    struct Entry: Sendable {
         let labels: [String]  // client_id, component, source, level
         let timestampNanoseconds: Int64
         let line: String
@@ -139,6 +139,18 @@ public struct LokiSink: SinkEncoder {
     }
 
     /// One push per tenant (or one for all), streams in first-seen order, entries sorted by time.
+    /// The pushes of `entries` in two halves (each split again if still too large), for a 413;
+    /// nil for a single entry.
+    private func halves(of entries: [Entry]) -> (@Sendable () -> [OutgoingRequest])? {
+        guard entries.count > 1 else { return nil }
+        let encoder = self
+        return { @Sendable () -> [OutgoingRequest] in
+            let middle = entries.count / 2
+            return encoder.pushes(of: Array(entries[..<middle]), acknowledging: nil)
+                + encoder.pushes(of: Array(entries[middle...]), acknowledging: nil)
+        }
+    }
+
     private func pushes(of entries: [Entry], acknowledging sequence: UInt64?) -> [OutgoingRequest] {
         var tenantOrder: [String] = []
         var byTenant: [String: [Entry]] = [:]
@@ -193,7 +205,8 @@ public struct LokiSink: SinkEncoder {
                     request: HTTPRequest(method: .post, url: pushURL, headers: headers, body: json.bytes),
                     itemCount: tenantEntries.count,
                     acknowledgeThrough: nil,
-                    oldestUnixMilliseconds: oldest / 1_000_000
+                    oldestUnixMilliseconds: oldest / 1_000_000,
+                    split: halves(of: tenantEntries)
                 )
             )
         }

@@ -29,6 +29,9 @@ public struct RetryPolicy: Sendable, Equatable {
         /// try the same request again after the longest backoff, and say so loudly. A token
         /// rotation or a receiver's deploy must not empty the backlog.
         case misconfigured(reason: String)
+        /// The destination refused the request as too large (413): send its items again in
+        /// smaller requests; a single item too large is dropped as `too_large`.
+        case tooLarge
         /// Drop this request, count it under `reason`, and move on (a 4xx for the data itself).
         case drop(reason: String)
     }
@@ -52,6 +55,8 @@ public struct RetryPolicy: Sendable, Equatable {
             )
         case 401, 403, 404, 405:
             return .misconfigured(reason: "http_\(status)")
+        case 413:
+            return .tooLarge
         default:
             return .drop(reason: dropReason(status: status, body: body))
         }

@@ -29,12 +29,22 @@ public struct OutgoingRequest: Sendable {
     public var acknowledgeThrough: UInt64?
     /// Timestamp (Unix ms) of the oldest data in the request, for the sink's lag in seconds.
     public var oldestUnixMilliseconds: Int64
+    /// The same items as two or more smaller requests, in order, for a destination that
+    /// refused this one as too large (413); nil when the request cannot be split (one item).
+    public var split: (@Sendable () -> [OutgoingRequest])?
 
-    public init(request: HTTPRequest, itemCount: Int, acknowledgeThrough: UInt64?, oldestUnixMilliseconds: Int64) {
+    public init(
+        request: HTTPRequest,
+        itemCount: Int,
+        acknowledgeThrough: UInt64?,
+        oldestUnixMilliseconds: Int64,
+        split: (@Sendable () -> [OutgoingRequest])? = nil
+    ) {
         self.request = request
         self.itemCount = itemCount
         self.acknowledgeThrough = acknowledgeThrough
         self.oldestUnixMilliseconds = oldestUnixMilliseconds
+        self.split = split
     }
 }
 

@@ -225,6 +225,29 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                     ]
                 )
                 return true
+            case .tooLarge:
+                guard let split = outgoing.split else {
+                    metrics.dropped(items: outgoing.itemCount, reason: "too_large", error: description)
+                    logger.warning(
+                        "request too large for the destination, and it holds one item; dropped",
+                        metadata: [
+                            "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
+                            "http.response": "\(description)",
+                        ]
+                    )
+                    return true
+                }
+                let parts = split()
+                logger.info(
+                    "request too large for the destination; sending it in smaller parts",
+                    metadata: [
+                        "sink.items": "\(outgoing.itemCount) \(metrics.itemName)", "sink.parts": "\(parts.count)",
+                    ]
+                )
+                for part in parts {
+                    guard await settle(part, stop: stop) else { return false }
+                }
+                return true
             case .misconfigured(let reason):
                 let failures = metrics.failed(error: description)
                 attempt += 1

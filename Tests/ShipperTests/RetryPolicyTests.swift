@@ -20,7 +20,7 @@ struct RetryPolicyTests {
         for status in [401, 403, 404, 405] {
             #expect(RetryPolicy.decide(status: status) == .misconfigured(reason: "http_\(status)"))
         }
-        #expect(RetryPolicy.decide(status: 413) == .drop(reason: "http_413"))
+        #expect(RetryPolicy.decide(status: 413) == .tooLarge)
     }
 
     @Test("Retry-After is read as seconds or as an HTTP date")
