@@ -64,20 +64,76 @@ public struct RemoteWriteSink: SinkEncoder {
                 ("X-Prometheus-Remote-Write-Version", "0.1.0"),
             ]
             if let tenant = encoded.tenant { headers.append(("X-Scope-OrgID", tenant)) }
-            return OutgoingRequest(
-                request: HTTPRequest(
-                    method: .post,
-                    url: url,
-                    headers: headers,
-                    body: RemoteWriteEncoder.snappyCompress(encoded.bytes)
-                ),
-                itemCount: encoded.sampleCount,
-                acknowledgeThrough: nil,
-                oldestUnixMilliseconds: oldest
+            return Self.request(
+                url: url,
+                headers: headers,
+                bytes: encoded.bytes,
+                samples: encoded.sampleCount,
+                oldest: oldest
             )
         }
         if requests.isEmpty { return [] }
         requests[requests.count - 1].acknowledgeThrough = group.last?.sequence
         return requests
+    }
+
+    /// One request of `bytes` (an uncompressed `WriteRequest`), splittable for a rejection.
+    static func request(
+        url: String,
+        headers: [(name: String, value: String)],
+        bytes: [UInt8],
+        samples: Int,
+        oldest: Int64
+    ) -> OutgoingRequest {
+        OutgoingRequest(
+            request: HTTPRequest(
+                method: .post,
+                url: url,
+                headers: headers,
+                body: RemoteWriteEncoder.snappyCompress(bytes)
+            ),
+            itemCount: samples,
+            acknowledgeThrough: nil,
+            oldestUnixMilliseconds: oldest,
+            split: samples > 1
+                ? { @Sendable in halves(url: url, headers: headers, bytes: bytes, oldest: oldest) } : nil
+        )
+    }
+
+    /// The request of `bytes` as two: its series in halves, or a single series' samples in
+    /// halves (time order kept). A receiver that refuses a whole request for some samples
+    /// (Prometheus rolls back a request with any sample older than its series' newest) then
+    /// takes the rest: a resend after a crash or an outage that repeats samples it already
+    /// holds, drawn with other request boundaries, no longer takes fresh samples down with it.
+    static func halves(
+        url: String,
+        headers: [(name: String, value: String)],
+        bytes: [UInt8],
+        oldest: Int64
+    ) -> [OutgoingRequest] {
+        guard let whole = try? Prometheus_WriteRequest(serializedBytes: bytes) else { return [] }
+        var parts: [Prometheus_WriteRequest] = []
+        if whole.timeseries.count > 1 {
+            let middle = whole.timeseries.count / 2
+            for range in [0..<middle, middle..<whole.timeseries.count] {
+                var part = Prometheus_WriteRequest()
+                part.timeseries = Array(whole.timeseries[range])
+                parts.append(part)
+            }
+        } else if let series = whole.timeseries.first, series.samples.count > 1 {
+            let middle = series.samples.count / 2
+            for range in [0..<middle, middle..<series.samples.count] {
+                var part = Prometheus_WriteRequest()
+                var piece = series
+                piece.samples = Array(series.samples[range])
+                part.timeseries = [piece]
+                parts.append(part)
+            }
+        }
+        return parts.compactMap { part in
+            guard let partBytes: [UInt8] = try? part.serializedBytes() else { return nil }
+            let samples = part.timeseries.reduce(0) { $0 + $1.samples.count }
+            return request(url: url, headers: headers, bytes: partBytes, samples: samples, oldest: oldest)
+        }
     }
 }

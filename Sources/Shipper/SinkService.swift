@@ -216,8 +216,27 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 metrics.delivered(items: outgoing.itemCount, atUnixMilliseconds: RFC3339.nowUnixMilliseconds())
                 return true
             case .drop(let reason):
+                // A request refused for some of its items (one out-of-order sample, one line too
+                // old) is sent again in halves, so the others still arrive; only the refused
+                // items themselves are dropped.
+                if let split = outgoing.split {
+                    let parts = split()
+                    if parts.count > 1 {
+                        logger.debug(
+                            "request rejected; sending it in halves to keep what the destination accepts",
+                            metadata: ["sink.reason": "\(reason)", "sink.items": "\(outgoing.itemCount)"]
+                        )
+                        for part in parts {
+                            guard await settle(part, stop: stop) else { return false }
+                        }
+                        return true
+                    }
+                }
                 metrics.dropped(items: outgoing.itemCount, reason: reason, error: description)
-                logger.warning(
+                // Out of order or duplicate: a repeat of what the destination already holds (a
+                // resend after a crash), counted; anything else is worth a warning.
+                logger.log(
+                    level: reason == "out_of_order" || reason == "duplicate" ? .debug : .warning,
                     "request rejected; dropped",
                     metadata: [
                         "sink.reason": "\(reason)", "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
