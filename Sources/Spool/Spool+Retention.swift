@@ -13,8 +13,9 @@ extension Spool {
         state.loadSegmentMetadata()
         var total = state.totalBytes
         while total > options.maxBytes, state.segments.count > 1 {
-            total -= state.segments[0].sizeBytes
-            dropOldestSegment(reason: "max_bytes", state: &state)
+            let size = state.segments[0].sizeBytes
+            guard dropOldestSegment(reason: "max_bytes", state: &state) else { return }
+            total -= size
         }
         // Age is checked on the first append and then at most every 10 s: it needs the clock only.
         guard let maxAge = options.maxAge else { return }
@@ -22,12 +23,19 @@ extension Spool {
         state.lastAgeCheck = ContinuousClock.now
         let oldestAllowed = Int(time(nil)) - Int(maxAge.components.seconds)
         while state.segments.count > 1, state.segments[0].lastWriteUnixSeconds < oldestAllowed {
-            dropOldestSegment(reason: "max_age", state: &state)
+            guard dropOldestSegment(reason: "max_age", state: &state) else { return }
         }
     }
 
     /// Deletes the oldest segment for a cap; consumers that had not passed it lose its records.
-    func dropOldestSegment(reason: String, state: inout State) {
+    /// False when the file could not be deleted: it stays listed (its bytes still count against
+    /// `max_bytes`), and the next append tries again.
+    @discardableResult
+    func dropOldestSegment(reason: String, state: inout State) -> Bool {
+        do { try FileIO.remove(state.segments[0].path) } catch {
+            logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])
+            return false
+        }
         let segment = state.segments.removeFirst()
         let lastSequence = state.segments[0].firstSequence - 1
         var behind: Logger.Metadata = [:]
@@ -35,9 +43,6 @@ extension Spool {
             behind[name] = "\(lastSequence - max(cursor, segment.firstSequence - 1))"
         }
         if !behind.isEmpty { state.segmentsDroppedByCap += 1 }
-        do { try FileIO.remove(segment.path) } catch {
-            logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])
-        }
         let metadata: Logger.Metadata = [
             "spool.segment": "\(segment.path)", "spool.reason": "\(reason)",
             "spool.consumers_behind": .dictionary(behind),
@@ -47,6 +52,7 @@ extension Spool {
         } else {
             logger.warning("spool segment deleted by cap before every consumer read it", metadata: metadata)
         }
+        return true
     }
 
     /// Deletes closed segments that every consumer has acknowledged.
@@ -59,11 +65,12 @@ extension Spool {
         while state.segments.count > 1, state.segments[1].firstSequence - 1 <= minimumCursor,
             state.segments[1].firstSequence <= newestSample || newestSample == 0
         {
-            let segment = state.segments.removeFirst()
-            do { try FileIO.remove(segment.path) } catch {
+            // Listed until the file is really gone: a segment left on disk still counts.
+            do { try FileIO.remove(state.segments[0].path) } catch {
                 logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])
                 return
             }
+            let segment = state.segments.removeFirst()
             logger.debug(
                 "spool segment deleted after every consumer passed it",
                 metadata: ["spool.segment": "\(segment.path)"]

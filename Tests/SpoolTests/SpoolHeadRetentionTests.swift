@@ -34,3 +34,35 @@ struct SpoolHeadRetentionTests {
         #expect(reopened.latest(.sample)?.payload == Array("next tick".utf8))
     }
 }
+
+/// A segment whose file cannot be deleted stays listed, so `max_bytes` and the statistics
+/// count what is really on disk (issue 16). The directory is made immutable (`chattr +i`, as
+/// root) so that unlink fails for real.
+@Suite("Spool retention when a delete fails", .serialized)
+struct SpoolUndeletableSegmentTests {
+    @Test("a segment whose unlink failed stays listed and is deleted once it can be")
+    func undeletableSegmentStaysCounted() throws {
+        let directory = TemporaryDirectory()
+        defer {
+            _ = run("/usr/bin/chattr", ["-i", directory.path + "/spool"])
+            directory.remove()
+        }
+        let path = directory.path + "/spool"
+        let spool = try openSpool(path, segmentSizeBytes: 4 << 10)
+        var last: UInt64 = 0
+        for index in 0..<40 { last = try spool.append(kind: .logs, payload: CrashPayload.make(index: UInt64(index))) }
+        try spool.append(kind: .sample, payload: [1])
+        let files = try segmentFiles(path).count
+        #expect(files > 2)
+        try #require(run("/usr/bin/chattr", ["+i", path]) == 0, "chattr +i")
+        try spool.acknowledge(consumer: "test", through: last)
+        // Nothing could be deleted: everything is still listed and counted.
+        #expect(try segmentFiles(path).count == files)
+        #expect(spool.statistics().segmentCount == files)
+        #expect(spool.statistics().totalBytes == (try segmentFiles(path).reduce(0) { $0 + (try readFile($1)).count }))
+        try #require(run("/usr/bin/chattr", ["-i", path]) == 0)
+        try spool.acknowledge(consumer: "test", through: last + 1)
+        #expect(try segmentFiles(path).count == 1)
+        #expect(spool.statistics().segmentCount == 1)
+    }
+}
