@@ -67,16 +67,17 @@ public struct SamplerService: Service {
         // One engine for the stats and the logs: one negotiated API version, one socket.
         let dockerEngine = DockerEngine(socketPath: config.dockerSocket)
         self.composer = TickComposer(config: config, agentID: agentID, dockerEngine: dockerEngine, logger: logger)
-        // Alerts active before a restart stay active (the head holds the last batch's set).
-        if let record = spool.latest(.sample),
-            let last = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload),
-            !last.activeAlerts.isEmpty
+        // Alerts active before a restart stay active, and batch times keep moving forward (the
+        // head holds the last batch).
+        if let record = spool.latest(.sample), let last = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload)
         {
-            composer.restoreAlerts(active: last.activeAlerts)
-            logger.info(
-                "alerts restored from the last batch",
-                metadata: ["alerts.active": "\(last.activeAlerts.count)"]
-            )
+            composer.restore(from: last)
+            if !last.activeAlerts.isEmpty {
+                logger.info(
+                    "alerts restored from the last batch",
+                    metadata: ["alerts.active": "\(last.activeAlerts.count)"]
+                )
+            }
         }
         self.spool = spool
         self.ioThreadPool = ioThreadPool

@@ -47,9 +47,14 @@ public final class TickComposer: Sendable {
         self.agentID = agentID
     }
 
-    /// Starts the alert evaluator from the active set of the last batch before a restart.
-    public func restoreAlerts(active: [ResourceWatcher_V1_Alert]) {
-        evaluator.withLock { $0.restore(active: active) }
+    /// The time of the last batch composed (Unix ms); batch times only move forward.
+    private let lastTimestamp = Mutex<Int64>(0)
+
+    /// Starts the alert evaluator from the active set of the last batch before a restart, and
+    /// the batch clock from its time (the next batch is later, whatever the wall clock says).
+    public func restore(from last: ResourceWatcher_V1_Batch) {
+        evaluator.withLock { $0.restore(active: last.activeAlerts) }
+        lastTimestamp.withLock { $0 = max($0, last.timestampUnixMs) }
     }
 
     /// The container components' samples, waiting for the engine at most `timeout`. Async, and
@@ -83,14 +88,20 @@ public final class TickComposer: Sendable {
                 diskUsedPercent[sample.name] = percent
             }
         }
+        // Batch times only move forward: a wall clock stepped back (NTP, a VM resumed) must not
+        // put a series' samples out of order at the destinations, which refuse them.
+        let stamp = lastTimestamp.withLock { last -> Int64 in
+            last = max(nowUnixMilliseconds, last + 1)
+            return last
+        }
         let evaluation = evaluator.withLock {
-            $0.evaluate(samples: samples, diskUsedPercent: diskUsedPercent, nowUnixMilliseconds: nowUnixMilliseconds)
+            $0.evaluate(samples: samples, diskUsedPercent: diskUsedPercent, nowUnixMilliseconds: stamp)
         }
         AlertEvaluator.applyingStatus(to: &samples, active: evaluation.active)
         var batch = ResourceWatcher_V1_Batch()
         batch.schemaVersion = 1
         batch.agentID = agentID
-        batch.timestampUnixMs = nowUnixMilliseconds
+        batch.timestampUnixMs = stamp
         batch.intervalSeconds = intervalSeconds
         batch.components = samples
         batch.activeAlerts = evaluation.active

@@ -58,4 +58,21 @@ struct TickComposerTests {
         #expect(transitions.map(\.state) == [.resolved])
         #expect(transitions.first?.alert.alertType == .componentDown)
     }
+
+    @Test("a wall clock stepping backwards does not put batches (and so a series' samples) out of order")
+    func clockSteppingBack() {
+        var config = Config()
+        config.components = [ComponentConfig(name: "agent", clientID: "tenant-a", processName: "resource-watcher")]
+        let composer = TickComposer(config: config, agentID: "test")
+        let times = [5_000_000, 5_001_000, 4_000_000, 4_001_000, 5_003_000].map {
+            composer.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: Int64($0)).timestampUnixMs
+        }
+        #expect(times == [5_000_000, 5_001_000, 5_001_001, 5_001_002, 5_003_000])
+        // After a restart, from the last batch's time.
+        var last = ResourceWatcher_V1_Batch()
+        last.timestampUnixMs = 5_003_000
+        let restarted = TickComposer(config: config, agentID: "test")
+        restarted.restore(from: last)
+        #expect(restarted.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: 4_500_000).timestampUnixMs == 5_003_001)
+    }
 }
