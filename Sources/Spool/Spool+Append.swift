@@ -64,6 +64,10 @@ extension Spool {
                 }
             }.get()
             try syncIfDue(path: segment.path, state: &state)
+            if state.directoryUnsynced {
+                try syncDirectory()
+                state.directoryUnsynced = false
+            }
         } catch {
             // Cut the partial frame off so the segment never holds half a record.
             if (try? FileIO.truncate(state.activeDescriptor, path: segment.path, to: segment.sizeBytes)) == nil {
@@ -108,11 +112,26 @@ extension Spool {
         )
         state.activeDescriptor = descriptor
         if options.fsync != .never {
-            do { try FileIO.syncDirectory(directory) } catch {
-                logger.warning("spool directory fsync failed", metadata: ["spool.error": "\(error)"])
+            do { try syncDirectory() } catch {
+                // `batch` promises a returned append is on disk, and a segment whose name is not
+                // is not: fail this append, and make the next one sync the directory first.
+                guard options.fsync == .batch else {
+                    logger.warning("spool directory fsync failed", metadata: ["spool.error": "\(error)"])
+                    return
+                }
+                state.directoryUnsynced = true
+                throw error
             }
         }
         logger.debug("spool segment started", metadata: ["spool.segment": "\(path)"])
+    }
+
+    /// fsync of the spool directory (a new segment's name), or the test seam's failure.
+    func syncDirectory() throws(SpoolError) {
+        if options.directorySyncFailsForTesting {
+            throw SpoolError.system("fsync", path: directory, errno: EIO)
+        }
+        try FileIO.syncDirectory(directory)
     }
 
     func syncIfDue(path: String, state: inout State) throws(SpoolError) {

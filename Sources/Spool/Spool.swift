@@ -60,6 +60,8 @@ public final class Spool: Sendable {
         var lastDropLog: ContinuousClock.Instant?
         var dropsSinceLastLog = 0
         var closed = false
+        /// A segment was created and the directory holding its name is not known to be on disk.
+        var directoryUnsynced = false
         var totalBytes: Int { segments.reduce(0) { $0 + $1.sizeBytes } }
 
         /// The figures `Spool.statistics()` publishes.

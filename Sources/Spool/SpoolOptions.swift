@@ -23,6 +23,9 @@ public struct SpoolOptions: Sendable {
     /// A test seam standing in for a slow disk: every append's fdatasync first sleeps this long
     /// (under the append lock, as a slow fsync holds it). The agent never sets it.
     public var syncDelayForTesting: Duration?
+    /// A test seam standing in for a failing disk: fsync of the spool directory fails with EIO
+    /// while this is true. The agent never sets it.
+    public var directorySyncFailsForTesting = false
 
     public init(
         maxBytes: Int = 1 << 30,

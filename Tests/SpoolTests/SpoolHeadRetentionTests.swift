@@ -66,3 +66,38 @@ struct SpoolUndeletableSegmentTests {
         #expect(spool.statistics().segmentCount == 1)
     }
 }
+
+/// `fsync: batch` promises that a returned append is on disk; a new segment whose name the
+/// directory fsync could not make durable is not (issue 16). The failure comes from the spool's
+/// test seam (a directory fsync does not fail on demand on a healthy disk).
+@Suite("Spool durability when the directory fsync fails")
+struct SpoolDirectorySyncTests {
+    @Test("under fsync batch, an append that needs a new segment fails when the directory fsync fails")
+    func batchFailsTheAppend() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var options = SpoolOptions(fsync: .batch)
+        options.directorySyncFailsForTesting = true
+        let spool = try Spool(
+            directory: directory.path + "/spool",
+            options: options,
+            consumers: [],
+            logger: quietLogger
+        )
+        #expect(throws: SpoolError.self) { try spool.append(kind: .sample, payload: [1, 2, 3]) }
+        #expect(spool.latest(.sample) == nil)
+        #expect(spool.statistics().droppedAppends.values.reduce(0, +) == 1)
+
+        // Under `interval`, durability is already relaxed: the append goes ahead (logged).
+        let relaxed = TemporaryDirectory()
+        defer { relaxed.remove() }
+        options.fsync = .interval
+        let intervalSpool = try Spool(
+            directory: relaxed.path + "/spool",
+            options: options,
+            consumers: [],
+            logger: quietLogger
+        )
+        #expect(try intervalSpool.append(kind: .sample, payload: [1]) == 1)
+    }
+}
