@@ -88,6 +88,11 @@ private final class LoggingEngine {
         }
     }
 
+    /// Writes `text` to the container's stdout without a line end (a line being written).
+    func writeWithoutLineEnd(_ name: String, _ text: String) throws {
+        try engine.docker("exec", prefix + name, "sh", "-c", "printf '%s' \"$1\" > /proc/1/fd/1", "sh", text)
+    }
+
     func write(_ name: String, _ texts: String...) async throws {
         try await write(name, texts.map { (stream: "stdout", text: $0) })
     }
@@ -333,6 +338,29 @@ struct ContainerLogTests {
         try await engine.write("talker", long, "after")
         let records = await ticks(reader, until: 2)
         #expect(records.map(\.message) == [long, "after"])
+    }
+
+    @Test(
+        "long container log lines: the rest of a line read half-written arrives (the engine stamps every part with the first part's time)"
+    )
+    func restOfAHalfWrittenLineArrives() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let reader = try engine.reader()
+        #expect(await tick(reader).isEmpty)
+        // 20,000 bytes without a line end: the engine logs a first partial message of 16 KiB and
+        // holds the rest; a tick reads (and ships) that part.
+        let head = String(repeating: "0123456789", count: 2000)
+        try engine.writeWithoutLineEnd("talker", head)
+        var shipped = await ticks(reader, until: 1)
+        #expect(shipped.count == 1 && shipped.first.map { head.hasPrefix($0.message) } == true)
+        // The line ends: its last part carries the first part's time, already shipped.
+        try await engine.write("talker", "-end", "after")
+        shipped += await ticks(reader, until: 2)
+        #expect(shipped.map(\.message).joined(separator: "|").hasSuffix("|after"))
+        let whole = shipped.dropLast().map(\.message).joined()
+        #expect(whole == head + "-end", "got \(whole.count) bytes of \(head.count + 4)")
     }
 
     @Test("container lines join the log batch, and positions are committed only after the append")

@@ -182,11 +182,14 @@ final class ContainerLogReader: Sendable {
                 continue
             }
             guard let container else { continue }
-            let shippedThrough =
+            let after =
                 position.containerID == container.id
-                ? position.shippedThroughUnixNanoseconds
-                : max(0, container.createdUnixSeconds * 1_000_000_000 - 1)
-            guard let result = await fetch(source, container, after: shippedThrough, now: now, deadline: deadline)
+                ? position
+                : ContainerLogPosition(
+                    containerID: container.id,
+                    shippedThroughUnixNanoseconds: max(0, container.createdUnixSeconds * 1_000_000_000 - 1)
+                )
+            guard let result = await fetch(source, container, after: after, now: now, deadline: deadline)
             else { continue }
             fetched.results.withLock { $0[source.component] = result }
         }
@@ -197,10 +200,11 @@ final class ContainerLogReader: Sendable {
     private func fetch(
         _ source: Source,
         _ container: DockerContainer,
-        after shippedThrough: Int64,
+        after position: ContainerLogPosition,
         now: Int64,
         deadline: ContinuousClock.Instant
     ) async -> (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition)? {
+        let shippedThrough = position.shippedThroughUnixNanoseconds
         guard let isTTY = await isTTY(container) else { return nil }
         var window = state.withLock { $0.windowNanoseconds[source.component] }
         // Each too-large answer halves the window: a few dozen halvings reach a millisecond.
@@ -221,7 +225,7 @@ final class ContainerLogReader: Sendable {
                     window = shippedThrough + widened >= now ? nil : widened
                     state.withLock { $0.windowNanoseconds[source.component] = window }
                 }
-                return take(body, multiplexed: !isTTY, from: source, container, after: shippedThrough, until: until)
+                return take(body, multiplexed: !isTTY, from: source, container, after: position, until: until)
             } catch  where error.transportError?.code == .responseTooLarge {
                 let span = window ?? max(now - shippedThrough, 2_000_000)
                 window = max(1_000_000, span / 2)
@@ -247,11 +251,31 @@ final class ContainerLogReader: Sendable {
         multiplexed: Bool,
         from source: Source,
         _ container: DockerContainer,
-        after shippedThrough: Int64,
+        after position: ContainerLogPosition,
         until: Int64?
     ) -> (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition) {
-        let lines = DockerLogStream(maxLineBytes: limits.maxLineBytes).lines(of: body, multiplexed: multiplexed)
-            .filter { $0.timestampUnixNanoseconds > shippedThrough }
+        let shippedThrough = position.shippedThroughUnixNanoseconds
+        // Lines before the position were shipped, and the first `shippedAtThrough` bytes of the
+        // lines at it: a line shipped in part (read half-written) continues with its rest.
+        var alreadyAtThrough = position.shippedAtThrough
+        var lines: [DockerLogStream.Line] = []
+        for line in DockerLogStream(maxLineBytes: limits.maxLineBytes).lines(of: body, multiplexed: multiplexed) {
+            if line.timestampUnixNanoseconds > shippedThrough {
+                lines.append(line)
+                continue
+            }
+            guard line.timestampUnixNanoseconds == shippedThrough, shippedThrough > 0 else { continue }
+            let length = Self.length(of: line)
+            if alreadyAtThrough >= length {
+                alreadyAtThrough -= length
+                continue
+            }
+            var rest = line
+            rest.text = String(decoding: line.text.utf8.dropFirst(alreadyAtThrough), as: UTF8.self)
+            rest.originalLength = line.originalLength.map { $0 - alreadyAtThrough }
+            alreadyAtThrough = 0
+            lines.append(rest)
+        }
         var count = 0
         var bytes = 0
         while count < lines.count, count < limits.maxLinesPerSource,
@@ -260,24 +284,36 @@ final class ContainerLogReader: Sendable {
             bytes += lines[count].text.utf8.count
             count += 1
         }
-        /// Whether the lines at `index - 1` and `index` share a timestamp (so no cut may fall between).
-        func tied(_ index: Int) -> Bool {
-            index > 0 && index < lines.count
-                && lines[index].timestampUnixNanoseconds <= lines[index - 1].timestampUnixNanoseconds
+        let taken = lines[..<count]
+        var through = shippedThrough
+        var atThrough = position.shippedAtThrough == Int.max ? 0 : position.shippedAtThrough
+        for line in taken {
+            if line.timestampUnixNanoseconds > through {
+                through = line.timestampUnixNanoseconds
+                atThrough = Self.length(of: line)
+            } else if line.timestampUnixNanoseconds == through {
+                atThrough += Self.length(of: line)
+            }
         }
-        var cut = count
-        while tied(cut) { cut -= 1 }
-        if cut == 0 {
-            // Every line so far shares one timestamp: take them all rather than split them.
-            cut = count
-            while tied(cut) { cut += 1 }
-        }
-        let taken = lines[..<cut]
-        var through = max(shippedThrough, taken.last?.timestampUnixNanoseconds ?? shippedThrough)
         // The whole window was taken: nothing before its end is left, even if it held no line.
-        if cut == lines.count, let until { through = max(through, until) }
+        if count == lines.count, let until, until > through {
+            through = until
+            atThrough = 0
+        }
         let records = taken.map { Self.record(of: $0, from: source, containerID: container.id) }
-        return (records, ContainerLogPosition(containerID: container.id, shippedThroughUnixNanoseconds: through))
+        return (
+            records,
+            ContainerLogPosition(
+                containerID: container.id,
+                shippedThroughUnixNanoseconds: through,
+                shippedAtThrough: atThrough
+            )
+        )
+    }
+
+    /// A line's length in bytes as the engine has it (before any cut to `maxLineBytes`).
+    private static func length(of line: DockerLogStream.Line) -> Int {
+        line.originalLength ?? line.text.utf8.count
     }
 
     private func isTTY(_ container: DockerContainer) async -> Bool? {
