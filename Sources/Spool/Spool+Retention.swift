@@ -32,6 +32,8 @@ extension Spool {
     /// `max_bytes`), and the next append tries again.
     @discardableResult
     func dropOldestSegment(reason: String, state: inout State) -> Bool {
+        // What kinds of records it held (frame headers only), for the readers behind it.
+        let kinds = Self.kindCounts(ofSegment: state.segments[0].path)
         do { try FileIO.remove(state.segments[0].path) } catch {
             logger.error("spool segment could not be deleted", metadata: ["spool.error": "\(error)"])
             return false
@@ -43,6 +45,11 @@ extension Spool {
             behind[name] = "\(lastSequence - max(cursor, segment.firstSequence - 1))"
         }
         if !behind.isEmpty { state.segmentsDroppedByCap += 1 }
+        if let kinds, !behind.isEmpty {
+            let minimumCursor = state.cursors.values.min() ?? 0
+            state.droppedByCap.removeAll { $0.last <= minimumCursor }
+            state.droppedByCap.append(DroppedRange(first: segment.firstSequence, last: lastSequence, kinds: kinds))
+        }
         let metadata: Logger.Metadata = [
             "spool.segment": "\(segment.path)", "spool.reason": "\(reason)",
             "spool.consumers_behind": .dictionary(behind),
@@ -53,6 +60,35 @@ extension Spool {
             logger.warning("spool segment deleted by cap before every consumer read it", metadata: metadata)
         }
         return true
+    }
+
+    /// How many records of each kind the segment at `path` holds; nil when it cannot be read.
+    static func kindCounts(ofSegment path: String) -> [UInt8: UInt64]? {
+        guard let bytes = try? FileIO.readWholeFile(path) else { return nil }
+        return bytes.withUnsafeBytes { buffer in
+            var counts: [UInt8: UInt64] = [:]
+            for frame in FrameCodec.scan(buffer).frames { counts[frame.kind, default: 0] += 1 }
+            return counts
+        }
+    }
+
+    /// Records lost between `delivered` and `next` (exclusive) for a reader of `kinds` (nil: all):
+    /// the records of those kinds in segments a cap deleted, and every sequence of the gap that
+    /// no such deletion explains (a corrupt region, a file removed by hand: kind unknown).
+    func lostRecords(after delivered: UInt64, before next: UInt64, kinds: Set<RecordKind>?) -> UInt64 {
+        guard next > delivered + 1 else { return 0 }
+        let gap = (delivered + 1)...(next - 1)
+        return state.withLock { state in
+            var explained: UInt64 = 0
+            var lost: UInt64 = 0
+            for range in state.droppedByCap where gap.contains(range.first) && gap.contains(range.last) {
+                explained += range.last - range.first + 1
+                for (kind, count) in range.kinds where kinds?.contains(RecordKind(rawValue: kind)) ?? true {
+                    lost += count
+                }
+            }
+            return lost + (UInt64(gap.count) - min(explained, UInt64(gap.count)))
+        }
     }
 
     /// Deletes closed segments that every consumer has acknowledged.

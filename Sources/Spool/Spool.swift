@@ -41,6 +41,12 @@ public final class Spool: Sendable {
         var metadataKnown = true
     }
 
+    struct DroppedRange {
+        let first: UInt64
+        let last: UInt64
+        let kinds: [UInt8: UInt64]
+    }
+
     struct State {
         var segments: [Segment]
         /// Descriptor of the last segment, open for writing; -1 until the first append.
@@ -62,6 +68,9 @@ public final class Spool: Sendable {
         var closed = false
         /// A segment was created and the directory holding its name is not known to be on disk.
         var directoryUnsynced = false
+        /// The sequences of segments deleted by a cap, with how many records of each kind they
+        /// held, so a reader counts as lost only the kinds its sink ships.
+        var droppedByCap: [DroppedRange] = []
         var totalBytes: Int { segments.reduce(0) { $0 + $1.sizeBytes } }
 
         /// The figures `Spool.statistics()` publishes.

@@ -173,7 +173,11 @@ public final class SpoolReader: Sendable {
                 guard header.sequence > state.delivered else { continue }
                 let kind = RecordKind(rawValue: header.kind)
                 if let kinds, !kinds.contains(kind) {
-                    result.lostRecords += header.sequence - state.delivered - 1
+                    result.lostRecords += spool.lostRecords(
+                        after: state.delivered,
+                        before: header.sequence,
+                        kinds: kinds
+                    )
                     state.delivered = header.sequence
                     continue
                 }
@@ -187,7 +191,7 @@ public final class SpoolReader: Sendable {
                     )
                     continue
                 }
-                result.lostRecords += header.sequence - state.delivered - 1
+                result.lostRecords += spool.lostRecords(after: state.delivered, before: header.sequence, kinds: kinds)
                 state.delivered = header.sequence
                 payloadBytes += payload.count
                 result.records.append(SpoolRecord(sequence: header.sequence, kind: kind, payload: payload))

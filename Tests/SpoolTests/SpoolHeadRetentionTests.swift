@@ -101,3 +101,37 @@ struct SpoolDirectorySyncTests {
         #expect(try intervalSpool.append(kind: .sample, payload: [1]) == 1)
     }
 }
+
+/// A reader counts as lost only records of the kinds its sink ships (issue 16): log segments a
+/// cap deleted are no loss to the remote-write sink, which ships samples only.
+@Suite("Spool loss per kind")
+struct SpoolLossPerKindTests {
+    @Test(
+        "segments of log records deleted by max_bytes are not lost samples; lost log lines are counted for a logs reader"
+    )
+    func lossIsCountedPerKind() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let spool = try openSpool(
+            directory.path,
+            segmentSizeBytes: 4 << 10,
+            maxBytes: 16 << 10,
+            consumers: ["samples", "logs"]
+        )
+        var logs: UInt64 = 0
+        for index in 0..<60 {
+            try spool.append(kind: .logs, payload: CrashPayload.make(index: UInt64(index)))
+            logs += 1
+        }
+        try spool.append(kind: .sample, payload: Array("the only sample".utf8))
+        #expect(spool.statistics().segmentsDroppedByCap > 0)
+
+        let samples = try spool.reader(for: "samples").read(maxRecords: 1000, kinds: [.sample])
+        #expect(samples.records.map(\.payload) == [Array("the only sample".utf8)])
+        #expect(samples.lostRecords == 0, "log records counted as lost samples")
+
+        let lines = try spool.reader(for: "logs").read(maxRecords: 1000, kinds: [.logs])
+        #expect(lines.lostRecords > 0)
+        #expect(lines.lostRecords + UInt64(lines.records.count) == logs)
+    }
+}
