@@ -96,7 +96,8 @@ public struct RemoteWriteSink: SinkEncoder {
             acknowledgeThrough: nil,
             oldestUnixMilliseconds: oldest,
             split: samples > 1
-                ? { @Sendable in halves(url: url, headers: headers, bytes: bytes, oldest: oldest) } : nil
+                ? { @Sendable in halves(url: url, headers: headers, bytes: bytes, oldest: oldest) } : nil,
+            splitsOnRejection: true
         )
     }
 

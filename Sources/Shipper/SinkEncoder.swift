@@ -32,14 +32,20 @@ public struct OutgoingRequest: Sendable {
     /// The same items as two or more smaller requests, in order, for a destination that
     /// refused this one as too large (413); nil when the request cannot be split (one item).
     public var split: (@Sendable () -> [OutgoingRequest])?
+    /// Whether a destination that refuses this request for some of its items (4xx) drops the
+    /// whole request, so the others must be sent again in halves (Prometheus rolls back a
+    /// remote-write request); false where it keeps the valid items itself (Loki).
+    public var splitsOnRejection: Bool
 
     public init(
         request: HTTPRequest,
         itemCount: Int,
         acknowledgeThrough: UInt64?,
         oldestUnixMilliseconds: Int64,
-        split: (@Sendable () -> [OutgoingRequest])? = nil
+        split: (@Sendable () -> [OutgoingRequest])? = nil,
+        splitsOnRejection: Bool = false
     ) {
+        self.splitsOnRejection = splitsOnRejection
         self.request = request
         self.itemCount = itemCount
         self.acknowledgeThrough = acknowledgeThrough

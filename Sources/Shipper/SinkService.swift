@@ -216,10 +216,11 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 metrics.delivered(items: outgoing.itemCount, atUnixMilliseconds: RFC3339.nowUnixMilliseconds())
                 return true
             case .drop(let reason):
-                // A request refused for some of its items (one out-of-order sample, one line too
-                // old) is sent again in halves, so the others still arrive; only the refused
-                // items themselves are dropped.
-                if let split = outgoing.split {
+                // A request the destination refuses whole for some of its items (Prometheus rolls
+                // back a request with one out-of-order sample) is sent again in halves, so the
+                // others still arrive; only the refused items themselves are dropped. Loki keeps
+                // the valid entries of a push itself.
+                if outgoing.splitsOnRejection, let split = outgoing.split {
                     let parts = split()
                     if parts.count > 1 {
                         logger.debug(
