@@ -60,7 +60,10 @@ grep -q '"orchestrator_url": "http://localhost:5210"' "$config" || fail "no orch
 grep -q '"port": 5320' "$config" || fail "--port is not in the config"
 grep -q '"metrics_port": 5321' "$config" || fail "--metrics-port is not in the config"
 # The tokens are printed once; only their SHA-256 is stored, and the log never holds them.
-tenant_token=$(sed -n 's/^  tenant .*: \([0-9a-f]\{64\}\)$/\1/p' "$output")
+printed_token() { sed -n "s/^  $1 .*: \\([0-9a-f]\\{64\\}\\)\$/\\1/p" "$output"; }
+tenant_token=$(printed_token tenant)
+operator_token=$(printed_token operator)
+metrics_token=$(printed_token metrics)
 [ -n "$tenant_token" ] || fail "no tenant token printed"
 tenant_sha=$(printf '%s' "$tenant_token" | sha256sum | cut -d' ' -f1)
 grep -q "\"client_id\": \"acme\", \"sha256\": \"$tenant_sha\"" "$config" || fail "the config lacks the tenant token's SHA-256"
@@ -111,7 +114,50 @@ check_refused "--purge without --uninstall" "${install_args[@]}" --purge
 [ "$(tree_state)" = "$before" ] || fail "a refused command line changed the tree"
 if "$script" --help | grep -q "^Usage:"; then pass "--help prints the usage"; else fail "--help"; fi
 
-# 5. --uninstall: what was installed goes, the spool stays; --purge removes it.
+# 5. The upgraded agent runs from the install root (its spool there) and answers the first
+# install's tokens; make resource-watcher-status and -logs reach it through INSTALL_ROOT.
+read -r api_port metrics_port < <(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))')
+sed -i "s/\"port\": 5320/\"port\": $api_port/; s/\"metrics_port\": 5321/\"metrics_port\": $metrics_port/" "$config"
+"$installed_binary" run --config "$config" --spool-dir "$spool" >"$root.agent.log" 2>&1 &
+agent=$!
+trap 'kill "$agent" 2>/dev/null || true; rm -rf "$root" "$output" "$root.agent.log"' EXIT
+deadline=$((SECONDS + 60))
+until curl -sf -o /dev/null "http://127.0.0.1:$api_port/health"; do
+  [ "$SECONDS" -lt "$deadline" ] || {
+    fail "the installed agent did not answer within 60 s: $(cat "$root.agent.log")"
+    break
+  }
+  sleep 0.2
+done
+http_status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(http_status -H "Authorization: Bearer $tenant_token" "http://127.0.0.1:$api_port/metrics/components")" = 200 ] ||
+  fail "the tenant token is refused"
+[ "$(http_status "http://127.0.0.1:$api_port/metrics/components")" = 401 ] || fail "no token is not 401"
+[ "$(http_status -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$metrics_port/metrics")" = 200 ] ||
+  fail "the metrics token is refused"
+[ "$(http_status -H "Authorization: Bearer $tenant_token" "http://127.0.0.1:$metrics_port/metrics")" = 403 ] ||
+  fail "a tenant token scrapes /metrics"
+pass "the installed agent answers the printed tenant and metrics tokens"
+# status exits 1 here (degraded: no Docker engine), so make fails: only its report counts.
+status_report=$(RESOURCE_WATCHER_TOKEN=$operator_token make --no-print-directory resource-watcher-status \
+  INSTALL_ROOT="$root" 2>&1 || true)
+if grep -q "^resource-watcher at http://127.0.0.1:$api_port is" <<<"$status_report"; then
+  pass "make resource-watcher-status reaches the installed agent with the operator token"
+else
+  fail "make resource-watcher-status INSTALL_ROOT=$root: $status_report"
+fi
+if make --no-print-directory resource-watcher-logs INSTALL_ROOT="$root" LOGS_ARGS="--lines 1" 2>&1 | grep -q "acme/resource-watcher"; then
+  pass "make resource-watcher-logs reads the installed agent's spool"
+else
+  fail "make resource-watcher-logs INSTALL_ROOT=$root"
+fi
+kill -TERM "$agent"
+wait "$agent" || fail "the installed agent exited $? on SIGTERM"
+
+# 6. --uninstall: what was installed goes, the spool stays; --purge removes it.
 if "$script" --uninstall --prefix="$root" >"$output" 2>&1; then pass "--uninstall exits 0"; else fail "--uninstall exited $?"; fi
 for path in "$installed_binary" "$config" "$unit" "$root/opt/agency_stack/resource_watcher"; do
   [ ! -e "$path" ] || fail "--uninstall left ${path#"$root"}"
