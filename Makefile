@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static shellcheck
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static shellcheck systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 # Fuzzes the :5220 API against its /openapi.json in `make test` (scripts/schemathesis.sh).
@@ -78,12 +78,14 @@ endif
 # root (CI runs as root). Serial: on 2 cores, long blocking tests (the kill -9 cycles) would
 # otherwise hold the cooperative pool and starve the timing assertions of the async HTTP tests.
 # Then schemathesis against the built agent's /openapi.json: any finding fails the target, the
-# install script in a temporary --prefix, and shellcheck on every script.
+# install script in a temporary --prefix, the systemd unit (verify, security score at most 5.0),
+# and shellcheck on every script.
 test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build --no-parallel
 	scripts/schemathesis.sh
 	RESOURCE_WATCHER_BINARY=.build/debug/resource-watcher scripts/test-install.sh
+	RESOURCE_WATCHER_BINARY=.build/debug/resource-watcher scripts/test-unit.sh
 	shellcheck $(SHELL_SCRIPTS) && echo "shellcheck: no findings"
 
 # The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so
