@@ -41,13 +41,14 @@ installed_binary=$root/usr/local/bin/resource-watcher
 unit=$root/etc/systemd/system/resource-watcher.service
 log=$root/var/log/agency_stack/components/resource_watcher.log
 
-# 1. A first install.
-if "$script" "${install_args[@]}" --port=5320 --metrics-port=5321 >"$output" 2>&1; then
+# 1. A first install (with the monitoring snippet, which a later --force must keep listed).
+if "$script" "${install_args[@]}" --enable-monitoring --port=5320 --metrics-port=5321 >"$output" 2>&1; then
   pass "install exits 0"
 else
   fail "install exited $?: $(cat "$output")"
 fi
-for path in "$installed_binary" "$config" "$unit" "$log"; do
+snippet=$root/opt/agency_stack/resource_watcher/monitoring/prometheus-scrape.yml
+for path in "$installed_binary" "$config" "$unit" "$log" "$snippet"; do
   [ -f "$path" ] || fail "install did not create ${path#"$root"}"
 done
 [ "$(stat -c %a "$spool")" = 700 ] || fail "the spool is not 0700"
@@ -163,6 +164,10 @@ for path in "$installed_binary" "$config" "$unit" "$root/opt/agency_stack/resour
   [ ! -e "$path" ] || fail "--uninstall left ${path#"$root"}"
 done
 if [ -f "$spool/marker" ]; then pass "--uninstall kept the spool"; else fail "--uninstall removed the spool"; fi
+[ -f "$log" ] || fail "--uninstall removed the install log"
+"$script" --uninstall --purge --prefix="$root" >/dev/null 2>&1 || fail "--purge after --uninstall exited $?"
+if [ ! -e "$spool" ]; then pass "--purge after --uninstall removed the kept spool"; else fail "--purge after --uninstall left the spool"; fi
+mkdir -p "$spool" && echo "spool record" >"$spool/marker"
 if "$script" "${install_args[@]}" >/dev/null 2>&1 && [ -f "$config" ] && [ -f "$spool/marker" ]; then
   pass "reinstall over a kept spool"
 else

@@ -167,8 +167,23 @@ if [ -z "$root" ] && ! is_root; then
   exit 1
 fi
 
+purge_spool_and_user() {
+  rm -rf -- "$spool_path"
+  rmdir "$(dirname "$spool_path")" 2>/dev/null || true
+  log "purged the spool $SPOOL_DIR"
+  if [ -z "$root" ] && getent passwd "$SERVICE_USER" >/dev/null; then
+    userdel "$SERVICE_USER" && log "removed the system user $SERVICE_USER"
+  fi
+}
+
 uninstall_agent() {
   if [ ! -f "$manifest_path" ]; then
+    # What an earlier --uninstall kept is still purged.
+    if [ "$purge" = true ] && { [ -e "$spool_path" ] || { [ -z "$root" ] && getent passwd "$SERVICE_USER" >/dev/null; }; }; then
+      start_logging
+      purge_spool_and_user
+      exit 0
+    fi
     echo "resource-watcher is not installed under ${root:-/}: nothing to remove"
     exit 0
   fi
@@ -183,15 +198,10 @@ uninstall_agent() {
     log "removed $relative"
   done <"$manifest_path"
   rm -f -- "$install_dir"/config.json.bak.* "$manifest_path"
-  rmdir "$install_dir" 2>/dev/null || true
+  rmdir "$install_dir/monitoring" "$install_dir" 2>/dev/null || true
   if [ -z "$root" ] && systemd_running; then systemctl daemon-reload; fi
   if [ "$purge" = true ]; then
-    rm -rf -- "$spool_path"
-    rmdir "$(dirname "$spool_path")" 2>/dev/null || true
-    log "purged the spool $SPOOL_DIR"
-    if [ -z "$root" ] && getent passwd "$SERVICE_USER" >/dev/null; then
-      userdel "$SERVICE_USER" && log "removed the system user $SERVICE_USER"
-    fi
+    purge_spool_and_user
   else
     log "kept the spool $SPOOL_DIR (remove it with --uninstall --purge)"
   fi
@@ -325,6 +335,8 @@ if [ "$upgrading" = true ]; then
   backup=$config_path.bak.$(date -u +%Y%m%dT%H%M%SZ)
   cp -p "$config_path" "$backup"
   log "upgrade: kept the config, backed up to ${backup#"$root"}; the spool is kept"
+  grep -q "\"client_id\": \"$client_id\"," "$config_path" ||
+    log "warning: the kept config's client_id is not $client_id; edit ${config_path#"$root"} to change it"
 else
   write_config
 fi
@@ -366,6 +378,10 @@ fi
   die "the installed binary refuses the config ${config_path#"$root"}; see $log_path"
 log "check-config passed"
 
+# An upgrade keeps what the install before it put there (a monitoring snippet) listed.
+if [ "$upgrading" = true ]; then
+  installed_files=$(printf '%s\n%s\n' "$installed_files" "$(cat "$manifest_path")" | sort -u)
+fi
 echo "$installed_files" >"$manifest_path"
 
 if [ -n "$root" ]; then
