@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static shellcheck systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 # Fuzzes the :5220 API against its /openapi.json in `make test` (scripts/schemathesis.sh).
@@ -10,7 +10,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 # A target that imports a module of this package it does not depend on fails the build.
 IMPORT_CHECK := --explicit-target-dependency-import-check error
 
-.PHONY: openapi deps build run test image image-test bench format lint proto check-config resource-watcher-status resource-watcher-logs clean
+.PHONY: openapi deps build run test image image-test bench format lint proto check-config resource-watcher resource-watcher-restart resource-watcher-status resource-watcher-logs clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -35,24 +35,58 @@ run: build
 check-config: build
 	$(SWIFT) run --skip-build resource-watcher check-config --config $(CONFIG)
 
-# The running agent's health, components, alerts, spool and sinks. The API token comes from
-# RESOURCE_WATCHER_TOKEN. Exit 0 healthy, 1 degraded, 2 bad config, 3 agent unreachable or refusing.
+# An installed agent (scripts/components/install_resource_watcher.sh; INSTALL_ROOT is its --prefix)
+# is the one status, logs and restart talk to, unless CONFIG is given; else the checkout's.
+INSTALL_ROOT     ?=
+INSTALLED_BINARY := $(INSTALL_ROOT)/usr/local/bin/resource-watcher
+INSTALLED_CONFIG := $(INSTALL_ROOT)/opt/agency_stack/resource_watcher/config.json
+# Under an INSTALL_ROOT the config's spool path is the target host's: the one under the root is used.
+INSTALLED_FLAGS  := $(if $(INSTALL_ROOT),--spool-dir $(INSTALL_ROOT)/var/lib/resource-watcher/spool)
+USE_INSTALLED    := $(if $(filter file,$(origin CONFIG)),$(shell [ -x $(INSTALLED_BINARY) ] && [ -f $(INSTALLED_CONFIG) ] && echo yes))
+
+# Installs (or with FORCE=true upgrades in place) the agent as a service: make resource-watcher
+# CLIENT_ID=acme DOMAIN=example.com [FORCE=true] [INSTALL_ARGS="--port=5320 --with-deps ..."].
+resource-watcher:
+	scripts/components/install_resource_watcher.sh --client-id=$(CLIENT_ID) --domain=$(DOMAIN) \
+	  $(if $(filter true,$(FORCE)),--force) $(INSTALL_ARGS)
+
+# Restarts the installed service; where systemd is not running, says how to restart it by hand.
+resource-watcher-restart:
+	@if [ -d /run/systemd/system ]; then systemctl restart resource-watcher.service && systemctl --no-pager status resource-watcher.service; \
+	else echo "systemd is not running here: stop the agent with SIGTERM and start it again with $(INSTALLED_BINARY) run --config $(INSTALLED_CONFIG)" >&2; exit 1; fi
+
+# The running agent's health, components, alerts, spool and sinks. The API token (an operator
+# token for everything) comes from RESOURCE_WATCHER_TOKEN. Exit 0 healthy, 1 degraded, 2 bad
+# config, 3 agent unreachable or refusing.
+# The log records in the spool (the agent's, components' files, containers'); pass options in
+# LOGS_ARGS, e.g. make resource-watcher-logs LOGS_ARGS="--follow --level warning".
+ifeq ($(USE_INSTALLED),yes)
+resource-watcher-status:
+	$(INSTALLED_BINARY) status --config $(INSTALLED_CONFIG) $(INSTALLED_FLAGS)
+
+resource-watcher-logs:
+	$(INSTALLED_BINARY) logs --config $(INSTALLED_CONFIG) $(INSTALLED_FLAGS) $(LOGS_ARGS)
+else
 resource-watcher-status: build
 	$(SWIFT) run --skip-build resource-watcher status --config $(CONFIG)
 
-# The log records in the spool (the agent's, components' files, containers'); pass options in
-# LOGS_ARGS, e.g. make resource-watcher-logs LOGS_ARGS="--follow --level warning".
 resource-watcher-logs: build
 	$(SWIFT) run --skip-build resource-watcher logs --config $(CONFIG) $(LOGS_ARGS)
+endif
 
 # The whole suite. Some tests mount a tmpfs, create cgroups and network namespaces, and so need
 # root (CI runs as root). Serial: on 2 cores, long blocking tests (the kill -9 cycles) would
 # otherwise hold the cooperative pool and starve the timing assertions of the async HTTP tests.
-# Then schemathesis against the built agent's /openapi.json: any finding fails the target.
+# Then schemathesis against the built agent's /openapi.json: any finding fails the target, the
+# install script in a temporary --prefix, the systemd unit (verify, security score at most 5.0),
+# and shellcheck on every script.
 test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build --no-parallel
 	scripts/schemathesis.sh
+	RESOURCE_WATCHER_BINARY=.build/debug/resource-watcher scripts/test-install.sh
+	RESOURCE_WATCHER_BINARY=.build/debug/resource-watcher scripts/test-unit.sh
+	shellcheck $(SHELL_SCRIPTS) && echo "shellcheck: no findings"
 
 # The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so
 # the image needs only Debian's libcurl, libzstd and libsnappy.
@@ -68,6 +102,8 @@ image-test:
 bench: deps
 	$(SWIFT) build -c release --product resource-watcher-bench
 	.build/release/resource-watcher-bench
+
+SHELL_SCRIPTS = $(shell find scripts -name '*.sh')
 
 # Every Swift file but the generated ones (protobuf, the OpenAPI document).
 SWIFT_FILES = $(shell find Sources Tests -name '*.swift' ! -path 'Sources/WatcherProto/*' ! -name OpenAPIDocument.swift) Package.swift
