@@ -87,6 +87,8 @@ test: deps lint
 	RESOURCE_WATCHER_BINARY=.build/debug/resource-watcher scripts/test-install.sh
 	RESOURCE_WATCHER_BINARY=.build/debug/resource-watcher scripts/test-unit.sh
 	shellcheck $(SHELL_SCRIPTS) && echo "shellcheck: no findings"
+	promtool check rules config/prometheus/alerts.yml
+	cd config/prometheus && promtool test rules alerts_test.yml
 
 # The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so
 # the image needs only Debian's libcurl, libzstd and libsnappy.
