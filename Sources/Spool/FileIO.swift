@@ -132,8 +132,11 @@ public enum FileIO {
         guard fdatasync(descriptor) == 0 else { throw SpoolError.system("fdatasync", path: path, errno: errno) }
     }
 
+    /// fsync of a directory. Opened read-only and may be a link: the configured spool
+    /// directory can be one (the operator's choice), and nothing is written through it.
     static func syncDirectory(_ path: String) throws(SpoolError) {
-        let descriptor = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        let descriptor = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SpoolError.system("open", path: path, errno: errno) }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 else { throw SpoolError.system("fsync", path: path, errno: errno) }
     }

@@ -3,6 +3,10 @@ import Testing
 
 @testable import Spool
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What a restart needs from the spool (the newest sample record: usage totals, active alerts)
 /// stays reachable whatever retention deletes (issue 16, "usage totals after a rollover").
 @Suite("Spool head and retention")
@@ -99,6 +103,23 @@ struct SpoolDirectorySyncTests {
             logger: quietLogger
         )
         #expect(try intervalSpool.append(kind: .sample, payload: [1]) == 1)
+    }
+
+    @Test("a configured spool directory that is a link (the operator's choice) works under fsync batch")
+    func spoolDirectoryAsALink() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try #require(mkdir(directory.path + "/real", 0o700) == 0)
+        try #require(symlink(directory.path + "/real", directory.path + "/spool") == 0)
+        let spool = try Spool(
+            directory: directory.path + "/spool",
+            options: SpoolOptions(segmentSizeBytes: 4 << 10, fsync: .batch),
+            consumers: ["test"],
+            logger: quietLogger
+        )
+        for index in 0..<20 { try spool.append(kind: .logs, payload: CrashPayload.make(index: UInt64(index))) }
+        #expect(try segmentFiles(directory.path + "/real").count > 1)
+        try spool.acknowledge(consumer: "test", through: 20)
     }
 }
 
