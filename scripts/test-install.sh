@@ -52,6 +52,15 @@ for path in "$installed_binary" "$config" "$unit" "$log" "$snippet"; do
   [ -f "$path" ] || fail "install did not create ${path#"$root"}"
 done
 [ "$(stat -c %a "$spool")" = 700 ] || fail "the spool is not 0700"
+monitoring=$root/opt/agency_stack/resource_watcher/monitoring
+for name in prometheus-remote-write.yml alerts.yml; do
+  [ -f "$monitoring/$name" ] || fail "--enable-monitoring did not write monitoring/$name"
+done
+if cmp -s "$monitoring/alerts.yml" config/prometheus/alerts.yml && promtool check rules "$monitoring/alerts.yml" >/dev/null; then
+  pass "--enable-monitoring installed the alert rules, and promtool accepts them"
+else
+  fail "the installed alert rules differ from config/prometheus/alerts.yml or promtool refuses them"
+fi
 if "$installed_binary" check-config --config "$config" >/dev/null; then
   pass "the installed binary passes check-config on the installed config"
 else

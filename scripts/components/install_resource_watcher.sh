@@ -42,7 +42,8 @@ Options:
   --with-deps             install the runtime libraries with apt-get if missing
   --force                 reinstall/upgrade in place: binary and unit replaced, config kept
                           (a backup config.json.bak.<time> is made), spool kept
-  --enable-monitoring     write a Prometheus scrape snippet under the install root
+  --enable-monitoring     write the Prometheus scrape and remote-write snippets and the alert
+                          rules under the install root
   --prefix=DIR            install under DIR instead of / (tests, packaging); no user is
                           created and no service is started
   --binary=PATH           install this binary instead of building the release one
@@ -369,9 +370,17 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$metrics_port']
 EOF
+  cat >"$monitoring_dir/prometheus-remote-write.yml" <<EOF
+# The agent ships by remote-write when its config has sinks.prometheus_remote_write.url, e.g.
+#   "sinks": {"prometheus_remote_write": {"url": "http://127.0.0.1:9090/api/v1/write"}}
+# and Prometheus accepts it when started with --web.enable-remote-write-receiver.
+EOF
+  install -m 0644 "$repository_dir/config/prometheus/alerts.yml" "$monitoring_dir/alerts.yml"
   installed_files="$installed_files
-/opt/agency_stack/resource_watcher/monitoring/prometheus-scrape.yml"
-  log "monitoring: Prometheus scrape snippet in ${monitoring_dir#"$root"}/prometheus-scrape.yml (dashboard and alert rules: not yet part of this install)"
+/opt/agency_stack/resource_watcher/monitoring/prometheus-scrape.yml
+/opt/agency_stack/resource_watcher/monitoring/prometheus-remote-write.yml
+/opt/agency_stack/resource_watcher/monitoring/alerts.yml"
+  log "monitoring: in ${monitoring_dir#"$root"}: prometheus-scrape.yml (add to scrape_configs), prometheus-remote-write.yml, alerts.yml (add to rule_files); the Grafana dashboard is not yet part of this install"
 fi
 
 "$bin_path" check-config --config "$config_path" >>"$log_path" 2>&1 ||
