@@ -171,7 +171,7 @@ struct ConnectionLimitTests {
             clients.append(client)
         }
         // Over the cap: the oldest half-open ones made room, the newest are still open.
-        try await eventually("10 evictions") {
+        try await pollUntil("10 evictions") {
             try await closedCount(setup.metricsPort, reason: "evicted") >= 10
         }
         // The ones closed are among the oldest (connections alternate between two event loops,
@@ -186,15 +186,6 @@ struct ConnectionLimitTests {
             #expect(answer.status == 200)
         }
         #expect(try await closedCount(setup.metricsPort, reason: "over_capacity") == 0)
-    }
-
-    private func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
-        }
-        Issue.record("timed out waiting for \(what)")
     }
 
     @Test(

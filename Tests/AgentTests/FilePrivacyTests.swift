@@ -50,14 +50,9 @@ struct FilePrivacyTests {
         /// Waits until the tailer has saved its first position as a regular file (a file already
         /// there is read from its end, so lines written before that would be history, not news).
         func waitUntilTailing() async throws {
-            let deadline = ContinuousClock.now + .seconds(20)
-            var info = stat()
-            while lstat(spool + "/tail-positions.json", &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG {
-                guard ContinuousClock.now < deadline else {
-                    Issue.record("the tailer never saved a position")
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
+            try await pollUntil("the tailer's first saved position, as a regular file") {
+                var info = stat()
+                return lstat(spool + "/tail-positions.json", &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
             }
         }
 
@@ -79,21 +74,6 @@ struct FilePrivacyTests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
         let streams = document["streams"] as? [[String: Any]] ?? []
         return streams.flatMap { ($0["entries"] as? [[Any]] ?? []).compactMap { $0.last as? String } }
-    }
-
-    /// Polls `condition` until it holds or 20 s pass.
-    private func eventually(
-        _ what: String,
-        context: @autoclosure () -> String = "",
-        _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
-        }
-        Issue.record("timed out waiting for \(what) \(context())")
-        throw CancellationError()
     }
 
     /// Mode bits (permissions) of every directory and file under `root`, `root` included; links
@@ -133,7 +113,7 @@ struct FilePrivacyTests {
         try await setup.waitUntilTailing()
 
         appendText("private line one\n", to: logFile)
-        try await eventually("the log line at Loki and every kind of file written") {
+        try await pollUntil("the log line at Loki and every kind of file written") {
             let names = Set(modes(under: setup.spool).map { ($0.path as NSString).lastPathComponent })
             return try await lokiLines(loki).contains("private line one")
                 && names.isSuperset(of: ["LOCK", "cursors", "loki.cursor", "tail-positions.json"])
@@ -190,7 +170,7 @@ struct FilePrivacyTests {
         defer { agent.kill() }
         try await setup.waitUntilTailing()
         appendText("after the planted links\n", to: logFile)
-        try await eventually(
+        try await pollUntil(
             "the line at Loki and the loki cursor written",
             context: "\(modes(under: setup.spool).map(\.path)) \(setup.agentLog)"
         ) {
@@ -258,11 +238,11 @@ struct FilePrivacyTests {
         try await setup.waitUntilTailing()
         appendText("root secret\n", to: secret)
         appendText("owner-matched line\n", to: ownFile)
-        try await eventually("the owner-matched line at Loki") {
+        try await pollUntil("the owner-matched line at Loki") {
             try await lokiLines(loki).contains("owner-matched line")
         }
         let firstTicks = try await health(setup)["sampler"].flatMap { ($0 as? [String: Any])?["ticks"] as? Int } ?? 0
-        try await eventually("three more ticks (a FIFO does not block them)") {
+        try await pollUntil("three more ticks (a FIFO does not block them)") {
             let sampler = try await health(setup)["sampler"] as? [String: Any]
             return (sampler?["ticks"] as? Int ?? 0) >= firstTicks + 3
         }

@@ -54,13 +54,8 @@ struct NothingLostTests {
         /// Waits until the tailer has saved its first position (a file already there is read from
         /// its end, so lines written before that would be history, not news).
         func waitUntilTailing() async throws {
-            let deadline = ContinuousClock.now + .seconds(20)
-            while access(directory.path + "/spool/tail-positions.json", F_OK) != 0 {
-                guard ContinuousClock.now < deadline else {
-                    Issue.record("the tailer never saved a position")
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
+            try await pollUntil("the tailer's first saved position") {
+                access(directory.path + "/spool/tail-positions.json", F_OK) == 0
             }
         }
 
@@ -111,16 +106,6 @@ struct NothingLostTests {
         return (lines.filter { !$0.hasPrefix(#"{"event":"alert""#) }, document["duplicate_entries"] as? Int ?? -1)
     }
 
-    private func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
-        }
-        Issue.record("timed out waiting for \(what)")
-        throw CancellationError()
-    }
-
     @Test("identical lines in one tick: a line written three times arrives three times")
     func identicalLinesInOneTick() async throws {
         let loki = try FixtureServer("loki_server.py")
@@ -132,7 +117,7 @@ struct NothingLostTests {
         defer { agent.kill() }
         try await setup.waitUntilTailing()
         setup.append("same line\nsame line\nsame line\nlast\n")
-        try await eventually("the last line at Loki") { try await accepted(loki).lines.contains("last") }
+        try await pollUntil("the last line at Loki") { try await accepted(loki).lines.contains("last") }
         let (lines, duplicates) = try await accepted(loki)
         #expect(lines.filter { $0 == "same line" }.count == 3, "\(lines)")
         #expect(duplicates == 0)
@@ -149,7 +134,7 @@ struct NothingLostTests {
         try await setup.waitUntilTailing()
         setup.append((1...5).map { "kept line \($0)\n" }.joined())
         // The refusal shows on /health, and nothing is dropped.
-        try await eventually("loki failing with the 401 on /health") {
+        try await pollUntil("loki failing with the 401 on /health") {
             let reply = try await http.send(HTTPRequest(url: "http://127.0.0.1:\(setup.port)/health"))
             let health = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
             let sinks = health?["sinks"] as? [[String: Any]] ?? []
@@ -165,7 +150,7 @@ struct NothingLostTests {
         try setup.write(lokiPort: loki.port, tenantHeader: true)
         agent = try await setup.start()
         defer { agent.kill() }
-        try await eventually("the five lines at Loki") { try await accepted(loki).lines.count >= 5 }
+        try await pollUntil("the five lines at Loki") { try await accepted(loki).lines.count >= 5 }
         let lines = try await accepted(loki).lines
         #expect(lines == (1...5).map { "kept line \($0)" }, "\(lines)")
     }
@@ -182,7 +167,7 @@ struct NothingLostTests {
         defer { setup.directory.remove() }
         try setup.write(lokiPort: loki.port, tenantHeader: false)
         var agent = try await setup.start()
-        try await eventually("component_down firing at Loki") {
+        try await pollUntil("component_down firing at Loki") {
             try await alertEvents(loki).contains { $0.state == "firing" && $0.type == "component_down" }
         }
         agent.kill(SIGKILL)
@@ -190,7 +175,7 @@ struct NothingLostTests {
         defer { agent.kill() }
         // Several ticks after the restart, still down: no second firing.
         let restartedAt = try await ticks(setup)
-        try await eventually("five ticks after the restart") { try await ticks(setup) >= restartedAt + 5 }
+        try await pollUntil("five ticks after the restart") { try await ticks(setup) >= restartedAt + 5 }
         // The component comes up: the restarted agent resolves the alert it did not fire.
         let binary = setup.directory.path + "/" + name
         try #require(link("/bin/sleep", binary) == 0 || symlink("/bin/sleep", binary) == 0)
@@ -199,7 +184,7 @@ struct NothingLostTests {
             process.kill(SIGKILL)
             _ = process.wait()
         }
-        try await eventually("component_down resolved at Loki") {
+        try await pollUntil("component_down resolved at Loki") {
             try await alertEvents(loki).contains { $0.state == "resolved" && $0.type == "component_down" }
         }
         let events = try await alertEvents(loki).filter { $0.type == "component_down" }

@@ -79,7 +79,14 @@ struct PositionsLedger<Position: Codable & Equatable & Sendable>: Sendable {
     ) -> Bool {
         guard generation == self.generation else { return false }
         committed = positions
-        guard positions != saved else { return true }
+        saveIfChanged(positions, logger: logger, saveFailed: saveFailed)
+        return true
+    }
+
+    /// Rewrites the file when `positions` differ from what it holds; a failure is logged once
+    /// with `saveFailed` until a save works again. Blocking (fsync).
+    private mutating func saveIfChanged(_ positions: [String: Position], logger: Logger, saveFailed: Logger.Message) {
+        guard positions != saved else { return }
         do {
             try Self.save(positions, to: path, sourcesKey: sourcesKey)
             saved = positions
@@ -88,7 +95,6 @@ struct PositionsLedger<Position: Codable & Equatable & Sendable>: Sendable {
             if !saveFailing { logger.warning(saveFailed, metadata: ["log.positions": "\(path)", "error": "\(error)"]) }
             saveFailing = true
         }
-        return true
     }
 
     /// Makes `positions` committed at once for sources that have no committed position yet,
@@ -99,15 +105,7 @@ struct PositionsLedger<Position: Codable & Equatable & Sendable>: Sendable {
         guard var committed, !positions.isEmpty else { return }
         for (source, position) in positions where committed[source] == nil { committed[source] = position }
         self.committed = committed
-        guard committed != saved else { return }
-        do {
-            try Self.save(committed, to: path, sourcesKey: sourcesKey)
-            saved = committed
-            saveFailing = false
-        } catch {
-            if !saveFailing { logger.warning(saveFailed, metadata: ["log.positions": "\(path)", "error": "\(error)"]) }
-            saveFailing = true
-        }
+        saveIfChanged(committed, logger: logger, saveFailed: saveFailed)
     }
 
     /// The positions a file holds; nil when there is no file yet. Blocking.
