@@ -1,3 +1,4 @@
+import Foundation  // JSONSerialization, to read /health
 import HTTPTransport
 import TestSupport
 import Testing
@@ -27,6 +28,7 @@ struct OutageTests {
         let prometheus: PrometheusServer
         let worker: ChildProcess
         let configPath: String
+        let port: Int
 
         func cleanUp() {
             prometheus.kill()
@@ -42,10 +44,11 @@ struct OutageTests {
         let worker = try ChildProcess("/bin/sleep", ["3600"])
         writeText("\(worker.pid)\n", to: directory.path + "/worker.pid")
         let configPath = directory.path + "/config.json"
+        let port = try ProcessHelpers.freeLoopbackPort()
         writeText(
             """
             {"client_id": "acme", "poll_interval_seconds": 0.5, "log_level": "info",
-             "port": \(Int.random(in: 20_000...40_000)), "metrics_port": \(Int.random(in: 40_001...60_000)),
+             "port": \(port), "metrics_port": \(try ProcessHelpers.freeLoopbackPort()),
              "spool": {"dir": "\(directory.path)/spool"},
              "sinks": {"prometheus_remote_write": {"url": "\(prometheus.writeURL)"}},
              "retry": {"min_backoff_ms": 100, "max_backoff_ms": 1000, "request_timeout_seconds": 5},
@@ -54,7 +57,13 @@ struct OutageTests {
             """,
             to: configPath
         )
-        return Setup(directory: directory, prometheus: prometheus, worker: worker, configPath: configPath)
+        return Setup(
+            directory: directory,
+            prometheus: prometheus,
+            worker: worker,
+            configPath: configPath,
+            port: port
+        )
     }
 
     private func startAgent(_ setup: Setup) throws -> ChildProcess {
@@ -63,6 +72,28 @@ struct OutageTests {
             "/bin/sh",
             ["-c", "exec '\(agent)' run --config '\(setup.configPath)' >>'\(setup.directory.path)/agent.log' 2>&1"]
         )
+    }
+
+    /// When a (re)started agent has taken its first sample: the moment its `/health` first counts
+    /// a tick. Samples are only owed from then on; how long the start took is not loss.
+    private func firstTick(_ setup: Setup) async throws -> Int64 {
+        let client = CurlTransport(userAgent: "outage-tests", connectTimeout: .seconds(1), requestTimeout: .seconds(5))
+        var ticks = 0
+        try await pollUntil("the restarted agent's first tick", timeout: .seconds(60), context: agentLog(setup)) {
+            guard let reply = try? await client.send(HTTPRequest(url: "http://127.0.0.1:\(setup.port)/health")),
+                reply.status == 200,
+                let health = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
+            else { return false }
+            ticks = (health["sampler"] as? [String: Any])?["ticks"] as? Int ?? 0
+            return ticks >= 1
+        }
+        return RFC3339.nowUnixMilliseconds()
+    }
+
+    /// The end of the agent's log, to name what it was doing when an expectation failed.
+    private func agentLog(_ setup: Setup) -> String {
+        let text = (try? String(contentsOfFile: setup.directory.path + "/agent.log", encoding: .utf8)) ?? ""
+        return "agent.log ends: " + text.split(separator: "\n").suffix(30).joined(separator: "\n")
     }
 
     /// Polls (with a deadline) until every series of both components has a sample at or after `time`.
@@ -78,31 +109,34 @@ struct OutageTests {
 
     /// Every series has raw samples across [from, to] at the poll interval: at least 90% of the
     /// ticks, and no gap longer than three intervals (a tick may slip under load, none may vanish).
-    private func expectCoverage(from: Int64, to: Int64, _ prometheus: PrometheusServer, _ what: String) async throws {
-        let series = try await prometheus.rawSampleTimes("{__name__=~\"resource_watcher_component_.*\"}[10m]")
-        #expect(series.count == metrics.count * 2, "series: \(series.keys.sorted())")
+    private func expectCoverage(from: Int64, to: Int64, _ setup: Setup, _ what: String) async throws {
+        let series = try await setup.prometheus.rawSampleTimes("{__name__=~\"resource_watcher_component_.*\"}[10m]")
+        var held = series.count == metrics.count * 2
+        #expect(held, "series: \(series.keys.sorted())")
         let expectedTicks = (to - from) / pollIntervalMilliseconds
         for (name, times) in series.sorted(by: { $0.key < $1.key }) {
             let inside = times.filter { $0 >= from && $0 <= to }.sorted()
+            let enough = Int64(inside.count) * 10 >= expectedTicks * 9
             #expect(
-                Int64(inside.count) * 10 >= expectedTicks * 9,
+                enough,
                 "\(what): \(name) has \(inside.count) samples in \(to - from) ms, expected about \(expectedTicks)"
             )
             let edges = [from] + inside + [to]
             let largestGap = zip(edges, edges.dropFirst()).map { $1 - $0 }.max() ?? 0
-            #expect(largestGap <= 3 * pollIntervalMilliseconds, "\(what): \(name) has a \(largestGap) ms gap")
+            let noGap = largestGap <= 3 * pollIntervalMilliseconds
+            #expect(noGap, "\(what): \(name) has a \(largestGap) ms gap")
+            held = held && enough && noGap
         }
         // The same through PromQL's own counting of raw samples over the window.
         let window = (to - from) / 1000
-        let counted = try await prometheus.query(
+        let counted = try await setup.prometheus.query(
             "count_over_time(resource_watcher_component_cpu_usage{component=\"worker\"}[\(window)s])",
             at: Double(to) / 1000
         )
         let count = ((counted.first?["value"] as? [Any])?.last as? String).flatMap(Int64.init) ?? 0
-        #expect(
-            count * 10 >= expectedTicks * 9,
-            "\(what): count_over_time gave \(count), expected about \(expectedTicks)"
-        )
+        let countEnough = count * 10 >= expectedTicks * 9
+        #expect(countEnough, "\(what): count_over_time gave \(count), expected about \(expectedTicks)")
+        if !(held && countEnough) { Issue.record("\(what): \(agentLog(setup))") }
     }
 
     @Test("samples taken while Prometheus is down for 30 s all arrive once it is back")
@@ -123,7 +157,7 @@ struct OutageTests {
         let outageEnd = RFC3339.nowUnixMilliseconds()
 
         try await waitUntilDelivered(through: outageEnd, setup.prometheus)
-        try await expectCoverage(from: outageStart, to: outageEnd, setup.prometheus, "outage")
+        try await expectCoverage(from: outageStart, to: outageEnd, setup, "outage")
         agent.kill(SIGTERM)
         #expect(agent.wait() == 0)
     }
@@ -146,14 +180,14 @@ struct OutageTests {
             agent.kill(SIGKILL)
             _ = agent.wait()
         }
-        let restartedAt = RFC3339.nowUnixMilliseconds()
+        let firstTickAfterRestart = try await firstTick(setup)
         try await Task.sleep(for: outage / 2)
         try await setup.prometheus.start()
         let outageEnd = RFC3339.nowUnixMilliseconds()
 
         try await waitUntilDelivered(through: outageEnd, setup.prometheus)
         // The first agent's backlog (it sampled until it was killed) and the second's.
-        try await expectCoverage(from: outageStart, to: killedAt - 1000, setup.prometheus, "before the kill")
-        try await expectCoverage(from: restartedAt + 1500, to: outageEnd, setup.prometheus, "after the restart")
+        try await expectCoverage(from: outageStart, to: killedAt - 1000, setup, "before the kill")
+        try await expectCoverage(from: firstTickAfterRestart, to: outageEnd, setup, "after the restart")
     }
 }
