@@ -5,7 +5,7 @@ import Glibc
 /// The one error type of the Spool module.
 public struct SpoolError: Error, CustomStringConvertible, Sendable {
     /// What went wrong, in a form callers can branch on.
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         case diskFull = "disk_full"
         case io = "io"
         case locked = "locked"

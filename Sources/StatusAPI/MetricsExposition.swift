@@ -1,4 +1,5 @@
 import Prometheus
+import Spool
 import WatcherModel
 import WatcherProto
 
@@ -58,7 +59,11 @@ public enum MetricsExposition {
         .increment(by: Int64(statistics.appendedRecords))
         registry.gauge(name: "resource_watcher_spool_last_sequence", help: "Sequence number of the newest spool record")
             .set(Double(statistics.lastSequence))
-        for (reason, count) in statistics.droppedAppends.sorted(by: { $0.key < $1.key }) {
+        // Every reason from zero, so `increase()` sees the first drop (a series that appears
+        // with its first increment has nothing to increase from).
+        let spoolZeros = SpoolError.Code.allCases.map { ($0.rawValue, UInt64(0)) }
+        let droppedAppends = Dictionary(uniqueKeysWithValues: spoolZeros).merging(statistics.droppedAppends) { $1 }
+        for (reason, count) in droppedAppends.sorted(by: { $0.key < $1.key }) {
             registry.counter(
                 name: "resource_watcher_spool_dropped_appends_total",
                 labels: [("reason", reason)],
@@ -105,7 +110,9 @@ public enum MetricsExposition {
                 help: "Attempts followed by a retry after backoff"
             )
             .increment(by: Int64(sink.retries))
-            for (reason, count) in sink.droppedRequests.sorted(by: { $0.key < $1.key }) {
+            let sinkZeros = SinkMetrics.knownDropReasons.map { ($0, UInt64(0)) }
+            let droppedRequests = Dictionary(uniqueKeysWithValues: sinkZeros).merging(sink.droppedRequests) { $1 }
+            for (reason, count) in droppedRequests.sorted(by: { $0.key < $1.key }) {
                 registry.counter(
                     name: "resource_watcher_sink_dropped_requests_total",
                     labels: labels + [("reason", reason)],

@@ -22,6 +22,11 @@ public final class SinkMetrics: Sendable {
         var lostRecords: UInt64 = 0
     }
 
+    /// The drop reasons every sink can meet, shown on `/metrics` from zero (with `http_<status>`
+    /// for other refusals, which appear when they first happen). RetryPolicy and SinkService
+    /// give these names.
+    public static let knownDropReasons = ["duplicate", "out_of_order", "too_large", "too_old"]
+
     public init(sink: String, itemName: String) {
         self.sink = sink
         self.itemName = itemName

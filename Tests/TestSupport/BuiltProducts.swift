@@ -30,4 +30,10 @@ public enum Fixtures {
         let testsDirectory = "\(file)".split(separator: "/").dropLast(2).joined(separator: "/")
         return "/" + testsDirectory + "/Fixtures/" + name
     }
+
+    /// A file of the repository itself (`config/grafana/dashboard.json`), by its path from the root.
+    public static func repositoryPath(_ relative: String, file: StaticString = #filePath) -> String {
+        let root = "\(file)".split(separator: "/").dropLast(3).joined(separator: "/")
+        return "/" + root + "/" + relative
+    }
 }

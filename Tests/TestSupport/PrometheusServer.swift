@@ -20,12 +20,19 @@ public final class PrometheusServer: @unchecked Sendable {
     /// The server's base URL.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts a Prometheus with `scrapeConfig` (YAML under `scrape_configs:`, empty for none) and waits until it is ready.
-    public init(directory: String, scrapeConfigs: String = "", extraArguments: [String] = []) async throws {
+    /// Starts a Prometheus with `scrapeConfig` (YAML under `scrape_configs:`, empty for none) and
+    /// the rule files `ruleFiles` (evaluated every second), and waits until it is ready.
+    public init(
+        directory: String,
+        scrapeConfigs: String = "",
+        ruleFiles: [String] = [],
+        extraArguments: [String] = []
+    ) async throws {
         self.directory = directory
-        self.port = Int.random(in: 20_000...60_000)
+        self.port = try ProcessHelpers.freeLoopbackPort()
         self.extraArguments = extraArguments
-        var config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1m\n"
+        var config = "global:\n  scrape_interval: 1s\n  evaluation_interval: \(ruleFiles.isEmpty ? "1m" : "1s")\n"
+        if !ruleFiles.isEmpty { config += "rule_files:\n" + ruleFiles.map { "  - '\($0)'\n" }.joined() }
         if !scrapeConfigs.isEmpty { config += "scrape_configs:\n" + scrapeConfigs }
         writeText(config, to: directory + "/prometheus.yml")
         try await start()
@@ -78,6 +85,20 @@ public final class PrometheusServer: @unchecked Sendable {
             )
         }
         return result
+    }
+
+    /// The `data` of `GET <path>` on Prometheus' HTTP API (`/api/v1/rules`, ...).
+    public func api(_ path: String) async throws -> [String: Any] {
+        let response = try await client.send(HTTPRequest(url: baseURL + path))
+        guard response.status == 200,
+            let body = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
+            let data = body["data"] as? [String: Any]
+        else {
+            throw ChildProcess.Failure(
+                description: "GET \(path): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))"
+            )
+        }
+        return data
     }
 
     /// Raw sample timestamps (Unix ms) of every series a range-vector query returns, by the
