@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io busybox-static shellcheck systemd
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io docker-compose busybox-static shellcheck systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 # Fuzzes the :5220 API against its /openapi.json in `make test` (scripts/schemathesis.sh).
@@ -89,6 +89,9 @@ test: deps lint
 	shellcheck $(SHELL_SCRIPTS) && echo "shellcheck: no findings"
 	promtool check rules config/prometheus/alerts.yml
 	cd config/prometheus && promtool test rules alerts_test.yml
+	docker-compose -f deploy/docker-compose.yml config -q && echo "docker-compose config: deploy/docker-compose.yml is valid"
+	promtool check config deploy/compose/prometheus.yml
+	.build/debug/resource-watcher check-config --config deploy/compose/resource-watcher.json
 
 # The release binary the Dockerfile's `prebuilt` stage copies: the Swift runtime linked in, so
 # the image needs only Debian's libcurl, libzstd and libsnappy.

@@ -61,6 +61,12 @@ if cmp -s "$monitoring/alerts.yml" config/prometheus/alerts.yml && promtool chec
 else
   fail "the installed alert rules differ from config/prometheus/alerts.yml or promtool refuses them"
 fi
+if cmp -s "$monitoring/grafana-dashboard.json" config/grafana/dashboard.json &&
+  python3 -m json.tool "$monitoring/grafana-dashboard.json" >/dev/null; then
+  pass "--enable-monitoring installed the Grafana dashboard"
+else
+  fail "--enable-monitoring did not install config/grafana/dashboard.json as monitoring/grafana-dashboard.json"
+fi
 if "$installed_binary" check-config --config "$config" >/dev/null; then
   pass "the installed binary passes check-config on the installed config"
 else

@@ -376,11 +376,13 @@ EOF
 # and Prometheus accepts it when started with --web.enable-remote-write-receiver.
 EOF
   install -m 0644 "$repository_dir/config/prometheus/alerts.yml" "$monitoring_dir/alerts.yml"
+  install -m 0644 "$repository_dir/config/grafana/dashboard.json" "$monitoring_dir/grafana-dashboard.json"
   installed_files="$installed_files
 /opt/agency_stack/resource_watcher/monitoring/prometheus-scrape.yml
 /opt/agency_stack/resource_watcher/monitoring/prometheus-remote-write.yml
-/opt/agency_stack/resource_watcher/monitoring/alerts.yml"
-  log "monitoring: in ${monitoring_dir#"$root"}: prometheus-scrape.yml (add to scrape_configs), prometheus-remote-write.yml, alerts.yml (add to rule_files); the Grafana dashboard is not yet part of this install"
+/opt/agency_stack/resource_watcher/monitoring/alerts.yml
+/opt/agency_stack/resource_watcher/monitoring/grafana-dashboard.json"
+  log "monitoring: in ${monitoring_dir#"$root"}: prometheus-scrape.yml (add to scrape_configs), prometheus-remote-write.yml, alerts.yml (add to rule_files), grafana-dashboard.json (Grafana: Dashboards > New > Import, pick your Prometheus as its datasource)"
 fi
 
 "$bin_path" check-config --config "$config_path" >>"$log_path" 2>&1 ||
