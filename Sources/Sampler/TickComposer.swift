@@ -45,15 +45,35 @@ public final class TickComposer: Sendable {
         self.containers = ContainerSampler(components: config.components, engine: dockerEngine, logger: logger)
         self.evaluator = Mutex(AlertEvaluator(global: config.alerts, components: config.components))
         self.agentID = agentID
+        self.pendingRestoreWindowMilliseconds = Self.pendingRestoreWindow(
+            pollIntervalSeconds: config.pollIntervalSeconds
+        )
     }
+
+    /// How old the last batch may be for its pending alerts' counts to go on after a restart:
+    /// a minute plus two poll intervals. After a longer gap the samples in between were never
+    /// taken, so the counts start again.
+    static func pendingRestoreWindow(pollIntervalSeconds: Double) -> Int64 {
+        60_000 + Int64((2 * pollIntervalSeconds * 1000).rounded())
+    }
+
+    private let pendingRestoreWindowMilliseconds: Int64
 
     /// The time of the last batch composed (Unix ms); batch times only move forward.
     private let lastTimestamp = Mutex<Int64>(0)
 
-    /// Starts the alert evaluator from the active set of the last batch before a restart, and
-    /// the batch clock from its time (the next batch is later, whatever the wall clock says).
-    public func restore(from last: ResourceWatcher_V1_Batch) {
-        evaluator.withLock { $0.restore(active: last.activeAlerts) }
+    /// Starts the alert evaluator from the active set of the last batch before a restart (and
+    /// its pending counts, when the batch is recent: `pendingRestoreWindow`), and the batch
+    /// clock from its time (the next batch is later, whatever the wall clock says).
+    public func restore(
+        from last: ResourceWatcher_V1_Batch,
+        nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()
+    ) {
+        let recent = nowUnixMilliseconds - last.timestampUnixMs <= pendingRestoreWindowMilliseconds
+        evaluator.withLock { evaluator in
+            evaluator.restore(active: last.activeAlerts)
+            if recent { evaluator.restore(pending: last.pendingAlerts) }
+        }
         lastTimestamp.withLock { $0 = max($0, last.timestampUnixMs) }
     }
 
@@ -94,8 +114,13 @@ public final class TickComposer: Sendable {
             last = max(nowUnixMilliseconds, last + 1)
             return last
         }
-        let evaluation = evaluator.withLock {
-            $0.evaluate(samples: samples, diskUsedPercent: diskUsedPercent, nowUnixMilliseconds: stamp)
+        let (evaluation, pending) = evaluator.withLock { evaluator in
+            let evaluation = evaluator.evaluate(
+                samples: samples,
+                diskUsedPercent: diskUsedPercent,
+                nowUnixMilliseconds: stamp
+            )
+            return (evaluation, evaluator.pending)
         }
         AlertEvaluator.applyingStatus(to: &samples, active: evaluation.active)
         var batch = ResourceWatcher_V1_Batch()
@@ -105,6 +130,7 @@ public final class TickComposer: Sendable {
         batch.intervalSeconds = intervalSeconds
         batch.components = samples
         batch.activeAlerts = evaluation.active
+        batch.pendingAlerts = pending
         batch.transitions = evaluation.transitions
         if let problem = containers?.engineProblem {
             var sourceProblem = ResourceWatcher_V1_SourceProblem()

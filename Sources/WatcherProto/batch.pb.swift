@@ -446,6 +446,25 @@ public nonisolated struct ResourceWatcher_V1_Alert: Sendable {
   public init() {}
 }
 
+/// An alert counting toward its `for_samples`, not firing yet: restored after a restart so the
+/// count goes on where it stood.
+public nonisolated struct ResourceWatcher_V1_PendingAlert: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var component: String = String()
+
+  public var alertType: ResourceWatcher_V1_AlertType = .unspecified
+
+  /// Consecutive samples at or above the threshold (down, for component_down) so far.
+  public var consecutiveSamples: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct ResourceWatcher_V1_AlertTransition: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -584,6 +603,9 @@ public nonisolated struct ResourceWatcher_V1_Batch: Sendable {
 
   /// Sources that failed this tick; empty when every source answered.
   public var sourceProblems: [ResourceWatcher_V1_SourceProblem] = []
+
+  /// Alerts counting toward `for_samples` after this tick (PendingAlert).
+  public var pendingAlerts: [ResourceWatcher_V1_PendingAlert] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1043,6 +1065,46 @@ nonisolated extension ResourceWatcher_V1_Alert: SwiftProtobuf.Message, SwiftProt
   }
 }
 
+nonisolated extension ResourceWatcher_V1_PendingAlert: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PendingAlert"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}alert_type\0\u{3}consecutive_samples\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.component) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.alertType) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.consecutiveSamples) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.component.isEmpty {
+      try visitor.visitSingularStringField(value: self.component, fieldNumber: 1)
+    }
+    if self.alertType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.alertType, fieldNumber: 2)
+    }
+    if self.consecutiveSamples != 0 {
+      try visitor.visitSingularUInt32Field(value: self.consecutiveSamples, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ResourceWatcher_V1_PendingAlert, rhs: ResourceWatcher_V1_PendingAlert) -> Bool {
+    if lhs.component != rhs.component {return false}
+    if lhs.alertType != rhs.alertType {return false}
+    if lhs.consecutiveSamples != rhs.consecutiveSamples {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension ResourceWatcher_V1_AlertTransition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AlertTransition"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}alert\0\u{1}state\0\u{3}at_unix_ms\0")
@@ -1193,7 +1255,7 @@ nonisolated extension ResourceWatcher_V1_SourceProblem: SwiftProtobuf.Message, S
 
 nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Batch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{3}timestamp_unix_ms\0\u{3}agent_id\0\u{3}interval_seconds\0\u{1}components\0\u{1}models\0\u{3}active_alerts\0\u{1}transitions\0\u{1}logs\0\u{3}source_problems\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{3}timestamp_unix_ms\0\u{3}agent_id\0\u{3}interval_seconds\0\u{1}components\0\u{1}models\0\u{3}active_alerts\0\u{1}transitions\0\u{1}logs\0\u{3}source_problems\0\u{3}pending_alerts\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1211,6 +1273,7 @@ nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProt
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.transitions) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.logs) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.sourceProblems) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.pendingAlerts) }()
       default: break
       }
     }
@@ -1247,6 +1310,9 @@ nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProt
     if !self.sourceProblems.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.sourceProblems, fieldNumber: 10)
     }
+    if !self.pendingAlerts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.pendingAlerts, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1261,6 +1327,7 @@ nonisolated extension ResourceWatcher_V1_Batch: SwiftProtobuf.Message, SwiftProt
     if lhs.transitions != rhs.transitions {return false}
     if lhs.logs != rhs.logs {return false}
     if lhs.sourceProblems != rhs.sourceProblems {return false}
+    if lhs.pendingAlerts != rhs.pendingAlerts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -319,4 +319,48 @@ struct AlertEvaluatorTests {
         other.evaluator.restore(active: active)
         #expect(other.evaluator.active.isEmpty)
     }
+
+    @Test("a restart during for_samples: the count goes on from the last batch's pending alerts")
+    func pendingCountsSurviveARestart() throws {
+        let components = [
+            ComponentConfig(name: "ollama", clientID: "tenant-a", processName: "ollama"),
+            ComponentConfig(name: "worker", clientID: "tenant-a", processName: "worker"),
+        ]
+        var before = Ticker(AlertThresholds(forSamples: 3), components: components)
+        // Two of three: ollama's memory high, worker missing (down).
+        for _ in 0..<2 { _ = before.tick([sample("ollama", memory: 85)]) }
+        #expect(before.evaluator.active.isEmpty)
+        let pending = before.evaluator.pending
+        #expect(
+            pending.map { "\($0.component) \($0.alertType) \($0.consecutiveSamples)" } == [
+                "ollama highMemoryUsage 2", "worker componentDown 2",
+            ]
+        )
+
+        // The restarted agent takes the counts up: the third sample fires both.
+        var after = Ticker(AlertThresholds(forSamples: 3), components: components)
+        after.now = before.now
+        after.evaluator.restore(active: [])
+        after.evaluator.restore(pending: pending)
+        let fired = after.tick([sample("ollama", memory: 85)])
+        #expect(
+            fired.transitions.map { "\($0.alert.component) \($0.alert.alertType) \($0.state)" } == [
+                "ollama highMemoryUsage firing", "worker componentDown firing",
+            ]
+        )
+        // Without them the count starts again: nothing fires on that sample.
+        var fresh = Ticker(AlertThresholds(forSamples: 3), components: components)
+        #expect(fresh.tick([sample("ollama", memory: 85)]).transitions.isEmpty)
+        // A pending count never overrides a restored firing alert, and a component no longer
+        // configured is left out.
+        var firing = Ticker(AlertThresholds(forSamples: 3), components: components)
+        _ = firing.memory([85, 85, 85])
+        var restored = Ticker(AlertThresholds(forSamples: 3), components: components)
+        restored.evaluator.restore(active: firing.evaluator.active)
+        restored.evaluator.restore(pending: pending)
+        #expect(restored.evaluator.active == firing.evaluator.active)
+        var other = Ticker(AlertThresholds(forSamples: 3), components: [])
+        other.evaluator.restore(pending: pending)
+        #expect(other.evaluator.pending.isEmpty)
+    }
 }

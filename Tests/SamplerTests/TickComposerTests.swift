@@ -75,4 +75,39 @@ struct TickComposerTests {
         restarted.restore(from: last)
         #expect(restarted.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: 4_500_000).timestampUnixMs == 5_003_001)
     }
+
+    @Test(
+        "every batch carries the alerts counting toward for_samples; a restart takes them up only from a recent batch"
+    )
+    func pendingAlertsRideInBatches() throws {
+        let duration = "600.\(UInt32.random(in: 0...UInt32.max))"  // no such process: the component is down
+        var config = Config()
+        config.alerts.forSamples = 3
+        config.pollIntervalSeconds = 1
+        config.components = [ComponentConfig(name: "worker", clientID: "tenant-a", cmdline: "^/bin/sleep \(duration)$")]
+        let composer = TickComposer(config: config, agentID: "test")
+        _ = composer.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: 1_000_000)
+        let last = composer.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: 1_001_000)
+        #expect(last.activeAlerts.isEmpty)
+        #expect(
+            last.pendingAlerts.map { "\($0.component) \($0.alertType) \($0.consecutiveSamples)" } == [
+                "worker componentDown 2"
+            ]
+        )
+        // Through the spool's encoding, as a restart reads it.
+        let decoded = try ResourceWatcher_V1_Batch(serializedBytes: try last.serializedBytes() as [UInt8])
+
+        // Restarted within the window: the third down tick fires.
+        let window = TickComposer.pendingRestoreWindow(pollIntervalSeconds: 1)
+        let soon = TickComposer(config: config, agentID: "test")
+        soon.restore(from: decoded, nowUnixMilliseconds: 1_001_000 + window)
+        let fired = soon.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: 1_001_000 + window)
+        #expect(fired.transitions.map(\.alert.alertType) == [.componentDown])
+        // Restarted later: the samples in between were never taken, so the count starts again.
+        let late = TickComposer(config: config, agentID: "test")
+        late.restore(from: decoded, nowUnixMilliseconds: 1_001_000 + window + 1)
+        let quiet = late.composeBatch(intervalSeconds: 1, nowUnixMilliseconds: 1_001_000 + window + 1)
+        #expect(quiet.transitions.isEmpty)
+        #expect(quiet.pendingAlerts.first?.consecutiveSamples == 1)
+    }
 }

@@ -96,6 +96,23 @@ public struct AlertEvaluator: Sendable {
         }
     }
 
+    /// Takes up the alerts that were counting toward `for_samples` in the last batch before a
+    /// restart (`pending_alerts`), so a restart does not start their count again. Call after
+    /// `restore(active:)`; components no longer configured are left out.
+    public mutating func restore(pending: [ResourceWatcher_V1_PendingAlert]) {
+        for alert in pending {
+            guard var state = components[alert.component] else { continue }
+            state.restore(pending: alert)
+            components[alert.component] = state
+        }
+    }
+
+    /// Every alert counting toward `for_samples` after the last tick, ordered by component
+    /// name, then alert type.
+    public var pending: [ResourceWatcher_V1_PendingAlert] {
+        components.keys.sorted().flatMap { components[$0]!.pendingAlerts }
+    }
+
     /// Every alert firing after the last tick, ordered by component name, then alert type.
     public var active: [ResourceWatcher_V1_Alert] {
         components.keys.sorted().flatMap { components[$0]!.activeAlerts(thresholds: thresholds(for: $0)) }

@@ -73,6 +73,37 @@ struct ComponentAlertState: Sendable {
         resources[resource] = .restored(firing, lastValueCenti: alert.valueCenti)
     }
 
+    /// Takes up `pending`, an alert of this component counting toward `for_samples` in the last
+    /// batch before a restart (one not firing: an active alert is restored by `restore`).
+    mutating func restore(pending: ResourceWatcher_V1_PendingAlert) {
+        let count = Int(pending.consecutiveSamples)
+        if pending.alertType == .componentDown {
+            if down.firingSinceUnixMilliseconds == nil { down = .pending(consecutiveDown: count) }
+            return
+        }
+        guard let resource = AlertResource.allCases.first(where: { $0.alertType == pending.alertType }),
+            resources[resource]?.firing == nil
+        else { return }
+        resources[resource] = .pending(consecutiveAtOrAbove: count)
+    }
+
+    /// The alerts counting toward `for_samples` after the last tick, in alert-type order.
+    var pendingAlerts: [ResourceWatcher_V1_PendingAlert] {
+        var counts: [(ResourceWatcher_V1_AlertType, Int)] = []
+        for resource in AlertResource.allCases {
+            guard let state = resources[resource], state.firing == nil, state.consecutiveAtOrAbove > 0 else { continue }
+            counts.append((resource.alertType, state.consecutiveAtOrAbove))
+        }
+        if down.pendingCount > 0 { counts.append((.componentDown, down.pendingCount)) }
+        return counts.map { type, count in
+            var pending = ResourceWatcher_V1_PendingAlert()
+            pending.component = name
+            pending.alertType = type
+            pending.consecutiveSamples = UInt32(clamping: count)
+            return pending
+        }
+    }
+
     /// The alerts firing after the last tick, in alert-type order.
     func activeAlerts(thresholds: AlertThresholds) -> [ResourceWatcher_V1_Alert] {
         var alerts: [ResourceWatcher_V1_Alert] = []

@@ -21,6 +21,16 @@ struct DownAlertState: Sendable, Equatable {
         return state
     }
 
+    /// Down for `count` ticks in a row before a restart, not firing yet: the count goes on.
+    static func pending(consecutiveDown count: Int) -> DownAlertState {
+        var state = DownAlertState()
+        state.consecutiveDown = max(0, count)
+        return state
+    }
+
+    /// Down ticks in a row counted toward firing; 0 while firing or up.
+    var pendingCount: Int { firingSinceUnixMilliseconds == nil ? consecutiveDown : 0 }
+
     /// Takes one tick's verdict and returns what changed, if anything.
     mutating func observe(isDown: Bool, forSamples: Int, nowUnixMilliseconds: Int64) -> Change? {
         guard isDown else {

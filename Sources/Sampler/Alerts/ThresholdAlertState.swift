@@ -44,6 +44,13 @@ struct ThresholdAlertState: Sendable, Equatable {
         return state
     }
 
+    /// Quiet, with `count` values at or above the warning level in a row before a restart.
+    static func pending(consecutiveAtOrAbove count: Int) -> ThresholdAlertState {
+        var state = ThresholdAlertState()
+        state.consecutiveAtOrAbove = max(0, count)
+        return state
+    }
+
     /// Takes one tick's value and returns what changed, if anything.
     mutating func observe(valueCenti: Int64, levels: AlertLevels, nowUnixMilliseconds: Int64) -> Change? {
         lastValueCenti = valueCenti
