@@ -41,7 +41,9 @@ Test controls (not Engine API; JSON bodies):
   POST /test/containers        {"name": N, "tty": false}    creates running container N, or
                                recreates it with a new ID and an empty log; answers {"Id": …}
   POST /test/containers/N/logs {"lines": [{"stream": "stdout"|"stderr", "text": T,
-                               "partial": false}]}           appends lines stamped now (increasing)
+                               "partial": false}]}           appends lines stamped now (increasing);
+                               a line with "stamped_before_last_ns": N is stamped N ns before the
+                               last line written (a stream's line landing behind the other's)
   POST /test/stall-logs        {"name": N|null}             logs of N answer only once unstalled
                                                             (or after 30 s)
 """
@@ -370,8 +372,15 @@ class Engine(http.server.BaseHTTPRequestHandler):
                 if identifier is None:
                     return self.reply(404, {"message": "No such container: " + parts[2]})
                 for line in request["lines"]:
-                    last_log_stamp[0] = max(time.time_ns(), last_log_stamp[0] + 1)
-                    LOGS[identifier].append((last_log_stamp[0], line.get("stream", "stdout"), line["text"],
+                    if "stamped_before_last_ns" in line:
+                        # Written now, stamped before the last line written: the engine copies
+                        # stdout and stderr separately, so one stream's line can land behind the
+                        # other's later one.
+                        stamp = last_log_stamp[0] - int(line["stamped_before_last_ns"])
+                    else:
+                        last_log_stamp[0] = max(time.time_ns(), last_log_stamp[0] + 1)
+                        stamp = last_log_stamp[0]
+                    LOGS[identifier].append((stamp, line.get("stream", "stdout"), line["text"],
                                              line.get("partial", False)))
                 return self.reply(200, {"stamped_through": last_log_stamp[0]})
         return self.reply(404, {"message": "page not found"})

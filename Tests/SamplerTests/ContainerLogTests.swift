@@ -1,3 +1,4 @@
+import Foundation  // JSONDecoder: the positions file as the reader writes it
 import HTTPTransport
 import Logging
 import Spool
@@ -144,6 +145,14 @@ private final class StallingEngine {
             "/test/containers/\(name)/logs",
             #"{"lines": [{"stream": "stdout", "text": "\#(text)", "partial": false}]}"#
         )
+    }
+
+    /// Writes `lines` (the stand-in's JSON line objects) to `name`'s log; returns the stamp of
+    /// the last line written in time order.
+    func writeLines(_ name: String, _ lines: [String]) async throws -> Int64 {
+        let answer = try await post("/test/containers/\(name)/logs", #"{"lines": [\#(lines.joined(separator: ","))]}"#)
+        let digits = answer.split { !$0.isNumber }.first.map(String.init) ?? ""
+        return try #require(Int64(digits), "stand-in answered \(answer)")
     }
 
     /// The logs of `name` answer only once `stallLogs(of: nil)` is called (or after 30 s).
@@ -307,6 +316,59 @@ struct ContainerLogTests {
         #expect(stalled.isEmpty)
         try await engine.stallLogs(of: nil)
         #expect(await ticks(reader, until: 1).map(\.message) == ["delayed"])
+    }
+
+    @Test(
+        "a stdout line stamped just before an already shipped stderr line arrives: each stream keeps its own position"
+    )
+    func streamsLandingOutOfOrder() async throws {
+        let engine = try StallingEngine()
+        defer { engine.stop() }
+        try await engine.create("talker")
+        let reader = try engine.reader()
+        // One tick: read at `now`, then commit.
+        func tick(at now: Int64) async -> [ResourceWatcher_V1_LogRecord] {
+            let read = await reader.read(timeout: .seconds(10), nowUnixNanoseconds: now)
+            reader.commit(read)
+            return read.records
+        }
+        #expect(await tick(at: LogFileIO.nowUnixNanoseconds()).isEmpty)
+        let stderrStamp = try await engine.writeLines("talker", [#"{"stream": "stderr", "text": "E1"}"#])
+        #expect(await tick(at: stderrStamp + 1_000_000).map(\.message) == ["E1"])
+        // The engine copies the streams separately: a stdout line stamped 1 ms before E1 is
+        // written to the log only now, after it, and a stderr line after that.
+        let last = try await engine.writeLines(
+            "talker",
+            [
+                #"{"stream": "stdout", "text": "O1", "stamped_before_last_ns": 1000000}"#,
+                #"{"stream": "stderr", "text": "E2"}"#,
+            ]
+        )
+        let records = await tick(at: last + 1_000_000)
+        #expect(records.map(\.message) == ["O1", "E2"])
+        #expect(records.map { $0.metadata["stream"] } == ["stdout", "stderr"])
+        #expect(await tick(at: last + 2_000_000).isEmpty, "each line once")
+        // A stream without lines moves up to the lookback before the read, so requests do not
+        // keep asking from its old mark.
+        let quiet = await tick(at: last + 10_000_000_000)
+        #expect(quiet.isEmpty)
+    }
+
+    @Test("a container log position from before the streams had marks of their own reads as both at its mark")
+    func oldPositionFile() throws {
+        let old = #"{"container_id": "c1", "shipped_through_unix_ns": "1714557600123456789", "shipped_at_through": 12}"#
+        let position = try JSONDecoder().decode(ContainerLogPosition.self, from: Data(old.utf8))
+        #expect(position.stdout == .init(through: 1_714_557_600_123_456_789, atThrough: 12))
+        #expect(position.stderr == position.stdout)
+        let legacy = #"{"container_id": "c1", "shipped_through_unix_ns": "5"}"#
+        #expect(
+            try JSONDecoder().decode(ContainerLogPosition.self, from: Data(legacy.utf8)).stderr.atThrough == Int.max
+        )
+        // Written and read back, the marks stay apart.
+        var moved = position
+        moved.stderr = .init(through: 1_714_557_600_000_000_000, atThrough: 3)
+        let again = try JSONDecoder().decode(ContainerLogPosition.self, from: try JSONEncoder().encode(moved))
+        #expect(again == moved)
     }
 
     @Test("each tick takes at most the line limit, cut between timestamps; long lines are cut")

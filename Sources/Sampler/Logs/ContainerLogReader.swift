@@ -204,7 +204,7 @@ final class ContainerLogReader: Sendable {
         now: Int64,
         deadline: ContinuousClock.Instant
     ) async -> (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition)? {
-        let shippedThrough = position.shippedThroughUnixNanoseconds
+        let shippedThrough = position.sinceUnixNanoseconds
         guard let isTTY = await isTTY(container) else { return nil }
         var window = state.withLock { $0.windowNanoseconds[source.component] }
         // Each too-large answer halves the window: a few dozen halvings reach a millisecond.
@@ -225,7 +225,7 @@ final class ContainerLogReader: Sendable {
                     window = shippedThrough + widened >= now ? nil : widened
                     state.withLock { $0.windowNanoseconds[source.component] = window }
                 }
-                return take(body, multiplexed: !isTTY, from: source, container, after: position, until: until)
+                return take(body, multiplexed: !isTTY, from: source, container, after: position, until: until, now: now)
             } catch  where error.transportError?.code == .responseTooLarge {
                 let span = window ?? max(now - shippedThrough, 2_000_000)
                 window = max(1_000_000, span / 2)
@@ -243,37 +243,46 @@ final class ContainerLogReader: Sendable {
         return nil
     }
 
-    /// The lines of `body` after `shippedThrough`, cut to the limits between two distinct
-    /// timestamps (the next request drops lines at or before the position, so none may be left
-    /// behind at it), and the position after them.
+    /// How long after its time a line can still be written to the engine's log behind a line
+    /// of the other stream (the engine copies stdout and stderr separately). A stream with no
+    /// line in a read that reached the present moves its mark up to this far before the read.
+    static let streamReorderLookbackNanoseconds: Int64 = 1_000_000_000
+
+    /// The lines of `body` after each stream's mark, cut to the limits (a prefix in the
+    /// engine's order, so each stream's lines taken are a prefix of its own), and the position
+    /// after them.
     private func take(
         _ body: [UInt8],
         multiplexed: Bool,
         from source: Source,
         _ container: DockerContainer,
         after position: ContainerLogPosition,
-        until: Int64?
+        until: Int64?,
+        now: Int64
     ) -> (records: [ResourceWatcher_V1_LogRecord], position: ContainerLogPosition) {
-        let shippedThrough = position.shippedThroughUnixNanoseconds
-        // Lines before the position were shipped, and the first `shippedAtThrough` bytes of the
+        // A stream's lines before its mark were shipped, and the first `atThrough` bytes of its
         // lines at it: a line shipped in part (read half-written) continues with its rest.
-        var alreadyAtThrough = position.shippedAtThrough
+        var alreadyAtThrough = [
+            DockerLogStream.Stream.stdout: position.stdout.atThrough, .stderr: position.stderr.atThrough,
+        ]
         var lines: [DockerLogStream.Line] = []
         for line in DockerLogStream(maxLineBytes: limits.maxLineBytes).lines(of: body, multiplexed: multiplexed) {
-            if line.timestampUnixNanoseconds > shippedThrough {
+            let mark = position[line.stream]
+            if line.timestampUnixNanoseconds > mark.through {
                 lines.append(line)
                 continue
             }
-            guard line.timestampUnixNanoseconds == shippedThrough, shippedThrough > 0 else { continue }
+            guard line.timestampUnixNanoseconds == mark.through, mark.through > 0 else { continue }
             let length = Self.length(of: line)
-            if alreadyAtThrough >= length {
-                alreadyAtThrough -= length
+            let already = alreadyAtThrough[line.stream] ?? 0
+            if already >= length {
+                alreadyAtThrough[line.stream] = already - length
                 continue
             }
             var rest = line
-            rest.text = String(decoding: line.text.utf8.dropFirst(alreadyAtThrough), as: UTF8.self)
-            rest.originalLength = line.originalLength.map { $0 - alreadyAtThrough }
-            alreadyAtThrough = 0
+            rest.text = String(decoding: line.text.utf8.dropFirst(already), as: UTF8.self)
+            rest.originalLength = line.originalLength.map { $0 - already }
+            alreadyAtThrough[line.stream] = 0
             lines.append(rest)
         }
         var count = 0
@@ -285,30 +294,38 @@ final class ContainerLogReader: Sendable {
             count += 1
         }
         let taken = lines[..<count]
-        var through = shippedThrough
-        var atThrough = position.shippedAtThrough == Int.max ? 0 : position.shippedAtThrough
+        var next = position
+        next.containerID = container.id
+        for stream in [DockerLogStream.Stream.stdout, .stderr] where next[stream].atThrough == Int.max {
+            next[stream].atThrough = 0
+        }
+        var streamsTaken: Set<DockerLogStream.Stream> = []
         for line in taken {
-            if line.timestampUnixNanoseconds > through {
-                through = line.timestampUnixNanoseconds
-                atThrough = Self.length(of: line)
-            } else if line.timestampUnixNanoseconds == through {
-                atThrough += Self.length(of: line)
+            streamsTaken.insert(line.stream)
+            var mark = next[line.stream]
+            if line.timestampUnixNanoseconds > mark.through {
+                mark = .init(through: line.timestampUnixNanoseconds, atThrough: Self.length(of: line))
+            } else if line.timestampUnixNanoseconds == mark.through {
+                mark.atThrough += Self.length(of: line)
+            }
+            next[line.stream] = mark
+        }
+        if count == lines.count {
+            // The whole answer was taken: nothing of either stream before its end is left.
+            let end: Int64? = until ?? now - Self.streamReorderLookbackNanoseconds
+            for stream in [DockerLogStream.Stream.stdout, .stderr] {
+                guard let end, end > next[stream].through else { continue }
+                // Up to the window's end; without a window, a stream with no line in this read
+                // up to the lookback before the read (its lines may still land behind the other's).
+                if until != nil || !streamsTaken.contains(stream) {
+                    next[stream] = .init(through: end, atThrough: 0)
+                }
             }
         }
-        // The whole window was taken: nothing before its end is left, even if it held no line.
-        if count == lines.count, let until, until > through {
-            through = until
-            atThrough = 0
-        }
+        // Without a TTY there is one stream, reported as stdout.
+        if !multiplexed { next.stderr = next.stdout }
         let records = taken.map { Self.record(of: $0, from: source, containerID: container.id) }
-        return (
-            records,
-            ContainerLogPosition(
-                containerID: container.id,
-                shippedThroughUnixNanoseconds: through,
-                shippedAtThrough: atThrough
-            )
-        )
+        return (records, next)
     }
 
     /// A line's length in bytes as the engine has it (before any cut to `maxLineBytes`).
