@@ -10,7 +10,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 # A target that imports a module of this package it does not depend on fails the build.
 IMPORT_CHECK := --explicit-target-dependency-import-check error
 
-.PHONY: openapi deps build run test image image-test bench format lint proto check-config resource-watcher resource-watcher-restart resource-watcher-status resource-watcher-logs clean
+.PHONY: openapi deps build run test image image-test bench soak format lint proto check-config resource-watcher resource-watcher-restart resource-watcher-status resource-watcher-logs clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -107,6 +107,13 @@ image-test:
 bench: deps
 	$(SWIFT) build -c release --product resource-watcher-bench
 	.build/release/resource-watcher-bench
+
+# The release agent for SOAK_MINUTES (default 10) against a real Prometheus and the Loki and
+# orchestrator stand-ins, with sink faults, outages and kill -9 restarts; prints what arrived.
+soak: deps
+	$(SWIFT) build -c release --product resource-watcher
+	$(SWIFT) build -c release --product resource-watcher-soak
+	.build/release/resource-watcher-soak
 
 SHELL_SCRIPTS = $(shell find scripts -name '*.sh')
 

@@ -158,6 +158,12 @@ let package = Package(
             path: "Tests/SpoolCrashWriter",
             swiftSettings: swiftSettings
         ),
+        // `make soak`: the built agent for minutes against sinks that fail, with kill -9 restarts.
+        .executableTarget(
+            name: "resource-watcher-soak",
+            dependencies: ["WatcherModel", "HTTPTransport", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
         // `make bench`: release-build benchmarks printing figures against same-run baselines.
         .executableTarget(
             name: "resource-watcher-bench",
