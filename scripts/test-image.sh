@@ -26,8 +26,13 @@ readonly API=http://127.0.0.1:15220
 readonly DOCKER_CLIENT=/usr/bin/docker
 # docker.io, debootstrap, busybox-static for the engine and the images; curl and jq for the
 # checks; the -dev libraries and pkg-config for the build (as `make deps`).
-readonly APT_PACKAGES=(docker.io debootstrap busybox-static curl jq
+readonly APT_PACKAGES=(docker.io docker-compose prometheus debootstrap busybox-static curl jq
                        pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev)
+# deploy/docker-compose.yml's Prometheus image, made here from Debian's prometheus binary (no
+# registry to pull prom/prometheus from) under the name the compose file uses.
+COMPOSE_PROMETHEUS_IMAGE=$(sed -n 's/^ *image: \(prom\/prometheus:.*\)$/\1/p' deploy/docker-compose.yml)
+readonly COMPOSE_PROMETHEUS_IMAGE
+readonly COMPOSE_PROJECT=rwimagetest
 
 passed=0
 failed=0
@@ -51,6 +56,12 @@ timed() {  # timed LABEL COMMAND...: runs COMMAND, records how long it took
     log "$label took $(elapsed "$start") s"
 }
 dk() { "$DOCKER_CLIENT" -H "unix://$D/docker.sock" "$@"; }
+# deploy/docker-compose.yml on this engine, with the image built here as the agent's.
+compose() {
+    DOCKER_HOST="unix://$D/docker.sock" RESOURCE_WATCHER_IMAGE="$IMAGE" \
+        DOCKER_GID="$(stat -c %g "$D/docker.sock")" \
+        docker-compose -f deploy/docker-compose.yml -p "$COMPOSE_PROJECT" "$@"
+}
 
 # wait_until SECONDS COMMAND...: polls COMMAND until it succeeds; fails after SECONDS.
 wait_until() {
@@ -76,6 +87,7 @@ diagnostics() {
 stop_dockerd() {
     [ -n "$dockerd_pid" ] || return 0
     if [ -S "$D/docker.sock" ]; then
+        compose down -v >/dev/null 2>&1 || true
         dk rm -f resource-watcher target >/dev/null 2>&1 || true
     fi
     kill -TERM "$dockerd_pid" 2>/dev/null || true
@@ -346,6 +358,68 @@ run_checks() {
     fi
 }
 
+# deploy/docker-compose.yml's agent and Prometheus, started with docker-compose as the README
+# says (Loki and Grafana need images that cannot be pulled here): the agent watches the
+# Prometheus container, ships to it by remote-write, and Prometheus scrapes the agent and loads
+# the alert rules.
+build_compose_prometheus_image() {
+    local context=$D/prometheus-image
+    mkdir -p "$context"
+    cp /usr/bin/prometheus "$context/prometheus"
+    printf '%s\n' 'FROM debian:bookworm-slim' 'COPY prometheus /bin/prometheus' \
+        'ENTRYPOINT ["/bin/prometheus"]' >"$context/Dockerfile"
+    DOCKER_BUILDKIT=0 dk build --network none -t "$COMPOSE_PROMETHEUS_IMAGE" "$context" >/dev/null
+}
+
+prometheus_query() {  # PROMQL: the number of series it returns
+    curl -s --max-time 2 -G http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1" | jq -e '.data.result | length'
+}
+prometheus_has() { [ "$(prometheus_query "$1")" -gt 0 ] 2>/dev/null; }
+compose_agent_answers() { curl -s --max-time 2 http://127.0.0.1:5220/health | jq -e 'has("status")'; }
+
+run_compose_checks() {
+    step="compose"
+    local port busy=""
+    for port in 5220 5221 9090; do
+        if ss -Hltn "sport = :$port" | grep -q .; then busy="$busy $port"; fi
+    done
+    if [ -n "$busy" ]; then
+        fail "deploy/docker-compose.yml: its ports are free on this host" "in use:$busy"
+        return 0
+    fi
+    dk rm -f resource-watcher >/dev/null  # the compose file names its agent container the same
+    if compose up -d --no-build resource-watcher prometheus; then
+        pass "docker-compose up -d resource-watcher prometheus (deploy/docker-compose.yml)"
+    else
+        fail "docker-compose up -d resource-watcher prometheus (deploy/docker-compose.yml)"
+        return 0
+    fi
+    if wait_until "$DEADLINE" compose_agent_answers; then
+        pass "the compose agent answers on 127.0.0.1:5220: $(curl -s http://127.0.0.1:5220/health | jq -c '{status}')"
+    else
+        fail "the compose agent answers on 127.0.0.1:5220" "$(compose logs --tail 30 resource-watcher 2>&1)"
+    fi
+    if wait_until "$DEADLINE" prometheus_has 'up{job="resource-watcher"} == 1'; then
+        pass "the compose Prometheus scrapes the agent (up == 1)"
+    else
+        fail "the compose Prometheus scrapes the agent (up == 1)" "$(compose logs --tail 30 prometheus 2>&1)"
+    fi
+    if wait_until "$((DEADLINE * 2))" prometheus_has 'resource_watcher_component_memory_usage{component="prometheus", instance!~".*:5221"} > 0'; then
+        pass "the agent watches the compose Prometheus container and remote-writes its memory to it"
+    else
+        fail "the agent watches the compose Prometheus container and remote-writes its memory to it" \
+            "$(curl -s http://127.0.0.1:5220/metrics/components | head -c 600)"
+    fi
+    local rules
+    rules=$(curl -s --max-time 2 http://127.0.0.1:9090/api/v1/rules | jq '[.data.groups[].rules[]] | length')
+    if [ "$rules" = 7 ]; then
+        pass "the compose Prometheus loaded the 7 rules of config/prometheus/alerts.yml"
+    else
+        fail "the compose Prometheus loaded the 7 rules of config/prometheus/alerts.yml" "rules: $rules"
+    fi
+    compose down -v >/dev/null 2>&1 || true
+}
+
 [ "$(id -u)" = 0 ] || { echo "scripts/test-image.sh: run as root (it starts a Docker engine)" >&2; exit 2; }
 
 timed "apt packages" install_packages
@@ -367,3 +441,5 @@ dk images --format 'image {{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^image 
 timed "busybox image" import_busybox_image
 write_config
 timed "test" run_checks
+timed "compose prometheus image" build_compose_prometheus_image
+timed "compose" run_compose_checks
