@@ -59,7 +59,7 @@ dk() { "$DOCKER_CLIENT" -H "unix://$D/docker.sock" "$@"; }
 # deploy/docker-compose.yml on this engine, with the image built here as the agent's.
 compose() {
     DOCKER_HOST="unix://$D/docker.sock" RESOURCE_WATCHER_IMAGE="$IMAGE" \
-        DOCKER_GID="$(stat -c %g "$D/docker.sock")" \
+        DOCKER_SOCKET="$D/docker.sock" DOCKER_GID="$(stat -c %g "$D/docker.sock")" \
         docker-compose -f deploy/docker-compose.yml -p "$COMPOSE_PROJECT" "$@"
 }
 
