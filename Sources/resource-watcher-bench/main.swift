@@ -1,18 +1,11 @@
 // `make bench`: release-build benchmarks of resource-watcher. Every figure is printed next to a
 // baseline measured in the same run, so results compare across machines.
 import Logging
-import NIOCore
-import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-if getenv("RW_BENCH_NIO_EXECUTOR") != nil {
-    print(
-        "Swift concurrency on NIO's event loops: \(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())"
-    )
-}
 var logger = Logger(label: "bench")
 logger.logLevel = .error
 // usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status|proxy ...] (default: all)
