@@ -190,11 +190,13 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
     private func settle(_ outgoing: OutgoingRequest, stop: StopSignal) async -> Bool {
         var attempt = 0
         var random = SystemRandomNumberGenerator()
+        let probe = ReachabilityProbe(url: outgoing.request.url)
         while true {
             if stop.isStopped || Task.isCancelled { return false }
             guard let outcome = await send(outgoing.request, stop: stop) else { return false }
             let decision: RetryPolicy.Decision
             let description: String
+            var unreachable = false
             switch outcome {
             case .success(let response):
                 decision = RetryPolicy.decide(
@@ -205,6 +207,7 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 description = "HTTP \(response.status): " + Self.excerpt(response.body)
             case .failure(let error):
                 if error.code == .cancelled || error.code == .shutDown { return false }
+                unreachable = error.code == .connect
                 decision = RetryPolicy.decide(status: nil)
                 description = error.description
             }
@@ -299,10 +302,35 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 } else {
                     logger.debug("sink retry", metadata: metadata)
                 }
-                guard await stop.sleep(for: delay) else { return false }
+                if unreachable, let probe {
+                    guard await waitForReturn(of: probe, atMost: delay, stop: stop) else { return false }
+                } else {
+                    guard await stop.sleep(for: delay) else { return false }
+                }
             }
         }
     }
+
+    /// Waits out `limit` (rounded up to whole probe intervals, at least one) a probe interval at
+    /// a time, probing the destination between them: returns (true) as soon as a connection
+    /// opens, or when the time is up; false when stopping first. A destination that is down sees
+    /// at most one probe or request per interval.
+    private func waitForReturn(of probe: ReachabilityProbe, atMost limit: Duration, stop: StopSignal) async -> Bool {
+        let steps = max(1, Int((limit / Self.probeInterval).rounded(.up)))
+        for step in 1...steps {
+            guard await stop.sleep(for: Self.probeInterval) else { return false }
+            if step == steps { break }
+            let reachable = (try? await ioThreadPool.runIfActive { probe.isReachable() }) ?? false
+            if reachable {
+                logger.debug("sink destination accepts connections again; retrying now")
+                return true
+            }
+        }
+        return true
+    }
+
+    /// How often a sink whose requests cannot connect probes its destination.
+    static var probeInterval: Duration { .seconds(1) }
 
     /// One attempt; nil when the shutdown grace ran out and the request was aborted.
     private func send(_ request: HTTPRequest, stop: StopSignal) async -> Result<HTTPResponse, HTTPTransportError>? {

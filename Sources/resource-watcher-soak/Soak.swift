@@ -259,6 +259,10 @@ final class Soak: @unchecked Sendable {
         try await faults(loki, #"{"script": [], "then": null}"#)
         try await faults(orchestrator, #"{"script": [], "then": null}"#)
         say("draining")
+        // Two more ticks: the last lines written are tailed into the spool (the drain below
+        // only sees what is in the spool).
+        let ticksAtEnd = try await ticks()
+        try await pollUntil("two more ticks", timeout: .seconds(30)) { try await self.ticks() >= ticksAtEnd + 2 }
         try await pollUntil("the agent to see the flapper up", timeout: .seconds(60)) {
             ((try? await self.health())?["components"] as? [String: Any])?["down"] as? Int == 0
         }
