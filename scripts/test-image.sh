@@ -26,7 +26,7 @@ readonly API=http://127.0.0.1:15220
 readonly DOCKER_CLIENT=/usr/bin/docker
 # docker.io, debootstrap, busybox-static for the engine and the images; curl and jq for the
 # checks; the -dev libraries and pkg-config for the build (as `make deps`).
-readonly APT_PACKAGES=(docker.io docker-compose prometheus debootstrap busybox-static curl jq
+readonly APT_PACKAGES=(docker.io docker-compose prometheus iproute2 debootstrap busybox-static curl jq
                        pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev)
 # deploy/docker-compose.yml's Prometheus image, made here from Debian's prometheus binary (no
 # registry to pull prom/prometheus from) under the name the compose file uses.

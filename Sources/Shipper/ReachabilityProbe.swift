@@ -1,3 +1,5 @@
+import WatcherModel
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,42 +20,8 @@ struct ReachabilityProbe: Sendable, Equatable {
     /// The host and port of an `http://` or `https://` URL (default ports 80 and 443); nil for
     /// anything else.
     init?(url: String) {
-        let lowered = url.lowercased()
-        let defaultPort: UInt16
-        let rest: Substring
-        if lowered.hasPrefix("http://") {
-            defaultPort = 80
-            rest = url.dropFirst("http://".count)
-        } else if lowered.hasPrefix("https://") {
-            defaultPort = 443
-            rest = url.dropFirst("https://".count)
-        } else {
-            return nil
-        }
-        var authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        let hostPart: Substring
-        var portPart: Substring?
-        if authority.hasPrefix("[") {
-            // [IPv6]:port
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            hostPart = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { portPart = after.dropFirst() } else if !after.isEmpty { return nil }
-        } else if let colon = authority.lastIndex(of: ":") {
-            hostPart = authority[..<colon]
-            portPart = authority[authority.index(after: colon)...]
-        } else {
-            hostPart = authority
-        }
-        guard !hostPart.isEmpty else { return nil }
-        if let portPart {
-            guard let port = UInt16(portPart), port > 0 else { return nil }
-            self.port = port
-        } else {
-            self.port = defaultPort
-        }
-        host = String(hostPart)
+        guard let authority = HTTPURLAuthority(url: url) else { return nil }
+        self.init(host: authority.host, port: authority.port)
     }
 
     /// Whether a TCP connection to the destination opens within `timeoutMilliseconds` (it is

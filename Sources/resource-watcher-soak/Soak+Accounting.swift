@@ -28,7 +28,7 @@ extension Soak {
         var rows: [Row] = []
 
         // Alert episodes at the orchestrator: one firing and one resolved per down period.
-        let told = try await document(orchestrator.baseURL + "/control/accepted")
+        let told = try await orchestrator.accepted()
         let orchestratorStates = (told["alerts"] as? [[String: Any]] ?? []).compactMap { body -> String? in
             let context = body["context"] as? [String: Any] ?? [:]
             guard context["component"] as? String == "flapper", context["alert_type"] as? String == "component_down"
@@ -47,18 +47,9 @@ extension Soak {
         )
 
         // The same episodes, and every tailed line, at Loki.
-        let pushed = try await document(loki.baseURL + "/control/accepted")
-        let streams = pushed["streams"] as? [[String: Any]] ?? []
+        let pushed = try await loki.accepted()
         func entries(of component: String) -> [(time: String, line: String)] {
-            var found: [(time: String, line: String)] = []
-            for stream in streams where (stream["labels"] as? [String: String])?["component"] == component {
-                for entry in stream["entries"] as? [[Any]] ?? [] {
-                    guard let time = entry.first as? String, let line = entry.last as? String else { continue }
-                    found.append((time, line))
-                }
-            }
-            // Nanosecond decimal strings: shorter is earlier, then by text.
-            return found.sorted { $0.time.count == $1.time.count ? $0.time < $1.time : $0.time.count < $1.time.count }
+            FixtureServer.lokiEntries(in: pushed, component: component)
         }
         let lokiStates = entries(of: "flapper").compactMap { entry -> String? in
             guard entry.line.hasPrefix(#"{"event":"alert""#),

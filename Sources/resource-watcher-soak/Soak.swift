@@ -99,18 +99,17 @@ final class Soak: @unchecked Sendable {
     /// Starts the agent and waits for its first tick (the start of an up window).
     private func startAgent() async throws {
         agent = try await AgentProcess(config: configPath, logDirectory: directory.path, port: port)
-        try await pollUntil("the agent's first tick", timeout: .seconds(60)) { try await self.ticks() >= 1 }
+        try await pollUntil("the agent's first tick", timeout: .seconds(60)) { await self.ticks() >= 1 }
         upWindows.append((RFC3339.nowUnixMilliseconds(), nil))
     }
 
+    /// `/health` within 2 s: what a probe counts as answered.
     private func health() async throws -> [String: Any] {
         let reply = try await http.send(HTTPRequest(url: "http://127.0.0.1:\(port)/health", timeout: .seconds(2)))
         return try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] ?? [:]
     }
 
-    private func ticks() async throws -> Int {
-        ((try? await health())?["sampler"] as? [String: Any])?["ticks"] as? Int ?? 0
-    }
+    private func ticks() async -> Int { await AgentProcess.ticks(port: port) }
 
     /// `POST /control/faults` on a stand-in.
     private func faults(_ server: FixtureServer, _ json: String) async throws {
@@ -168,6 +167,37 @@ final class Soak: @unchecked Sendable {
         return #"{"script": [\#((0..<3).map { _ in faults.randomElement()! }.joined(separator: ","))], "then": null}"#
     }
 
+    private enum Sink: String {
+        case prometheus, loki, orchestrator
+    }
+
+    /// One sink's outage and where it stands.
+    private struct Outage {
+        enum Phase { case pending, running, over }
+        let sink: Sink
+        let start: ContinuousClock.Instant
+        let end: ContinuousClock.Instant
+        var phase = Phase.pending
+    }
+
+    private func beginOutage(of sink: Sink) async throws {
+        say("\(sink.rawValue) outage begins")
+        switch sink {
+        case .prometheus: prometheus.stop()
+        case .loki: try await faults(loki, #"{"script": [], "then": {"status": 503}}"#)
+        case .orchestrator: try await faults(orchestrator, #"{"script": [], "then": {"status": 503}}"#)
+        }
+    }
+
+    private func endOutage(of sink: Sink) async throws {
+        say("\(sink.rawValue) outage ends")
+        switch sink {
+        case .prometheus: try await prometheus.start()
+        case .loki: try await faults(loki, #"{"script": [], "then": null}"#)
+        case .orchestrator: try await faults(orchestrator, #"{"script": [], "then": null}"#)
+        }
+    }
+
     func run() async throws -> Bool {
         defer { cleanUp() }
         let start = ContinuousClock.now
@@ -182,11 +212,11 @@ final class Soak: @unchecked Sendable {
         var nextFlap = ContinuousClock.now + .seconds(Double.random(in: 8...15))
         var nextBurst = ContinuousClock.now + .seconds(30)
         var nextSecond = ContinuousClock.now
-        // Each sink's outage: (start, end, sink). Prometheus is stopped; the stand-ins answer 503.
-        var outages: [(start: ContinuousClock.Instant, end: ContinuousClock.Instant, sink: String, begun: Bool)] = [
-            (at(0.2), at(0.2) + .seconds(outageSeconds), "loki", false),
-            (at(0.45), at(0.45) + .seconds(outageSeconds), "orchestrator", false),
-            (at(0.7), at(0.7) + .seconds(outageSeconds), "prometheus", false),
+        // Each sink's outage in turn: Prometheus is stopped; the stand-ins answer 503.
+        var outages = [
+            Outage(sink: .loki, start: at(0.2), end: at(0.2) + .seconds(outageSeconds)),
+            Outage(sink: .orchestrator, start: at(0.45), end: at(0.45) + .seconds(outageSeconds)),
+            Outage(sink: .prometheus, start: at(0.7), end: at(0.7) + .seconds(outageSeconds)),
         ]
         var flapperDownSince: ContinuousClock.Instant?
 
@@ -221,25 +251,15 @@ final class Soak: @unchecked Sendable {
                 nextKill = ContinuousClock.now + .seconds(Double.random(in: killEvery.0...killEvery.1))
             }
             for index in outages.indices {
-                if !outages[index].begun, now >= outages[index].start {
-                    outages[index].begun = true
-                    say("\(outages[index].sink) outage begins")
-                    switch outages[index].sink {
-                    case "prometheus": prometheus.stop()
-                    case "loki": try await faults(loki, #"{"script": [], "then": {"status": 503}}"#)
-                    default: try await faults(orchestrator, #"{"script": [], "then": {"status": 503}}"#)
-                    }
-                } else if outages[index].begun, now >= outages[index].end, outages[index].sink != "done" {
-                    say("\(outages[index].sink) outage ends")
-                    switch outages[index].sink {
-                    case "prometheus": try await prometheus.start()
-                    case "loki": try await faults(loki, #"{"script": [], "then": null}"#)
-                    default: try await faults(orchestrator, #"{"script": [], "then": null}"#)
-                    }
-                    outages[index].sink = "done"
+                if outages[index].phase == .pending, now >= outages[index].start {
+                    try await beginOutage(of: outages[index].sink)
+                    outages[index].phase = .running
+                } else if outages[index].phase == .running, now >= outages[index].end {
+                    try await endOutage(of: outages[index].sink)
+                    outages[index].phase = .over
                 }
             }
-            let inOutage = outages.contains { $0.begun && $0.sink != "done" && $0.sink != "prometheus" }
+            let inOutage = outages.contains { $0.phase == .running && $0.sink != .prometheus }
             if now >= nextBurst, !inOutage {
                 nextBurst = now + .seconds(30)
                 faultBursts += 1
@@ -250,19 +270,14 @@ final class Soak: @unchecked Sendable {
 
         // The end: the flapper up (its last episode resolves), every outage over, every sink drained.
         if flapper == nil { try flapUp() }
-        for outage in outages where outage.begun && outage.sink != "done" {
-            switch outage.sink {
-            case "prometheus": try await prometheus.start()
-            default: break
-            }
-        }
+        for outage in outages where outage.phase == .running { try await endOutage(of: outage.sink) }
         try await faults(loki, #"{"script": [], "then": null}"#)
         try await faults(orchestrator, #"{"script": [], "then": null}"#)
         say("draining")
         // Two more ticks: the last lines written are tailed into the spool (the drain below
         // only sees what is in the spool).
-        let ticksAtEnd = try await ticks()
-        try await pollUntil("two more ticks", timeout: .seconds(30)) { try await self.ticks() >= ticksAtEnd + 2 }
+        let ticksAtEnd = await ticks()
+        try await pollUntil("two more ticks", timeout: .seconds(30)) { await self.ticks() >= ticksAtEnd + 2 }
         try await pollUntil("the agent to see the flapper up", timeout: .seconds(60)) {
             ((try? await self.health())?["components"] as? [String: Any])?["down"] as? Int == 0
         }

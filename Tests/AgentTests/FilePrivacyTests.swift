@@ -68,14 +68,6 @@ struct FilePrivacyTests {
         fclose(file)
     }
 
-    /// Every log line the Loki stand-in accepted.
-    private func lokiLines(_ loki: FixtureServer) async throws -> [String] {
-        let reply = try await http.send(HTTPRequest(url: loki.baseURL + "/control/accepted"))
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
-        let streams = document["streams"] as? [[String: Any]] ?? []
-        return streams.flatMap { ($0["entries"] as? [[Any]] ?? []).compactMap { $0.last as? String } }
-    }
-
     /// Mode bits (permissions) of every directory and file under `root`, `root` included; links
     /// are reported as such, never followed.
     private func modes(under root: String) -> [(path: String, isDirectory: Bool, mode: mode_t)] {
@@ -91,8 +83,7 @@ struct FilePrivacyTests {
     }
 
     private func health(_ setup: Setup) async throws -> [String: Any] {
-        let reply = try await http.send(HTTPRequest(url: "http://127.0.0.1:\(setup.port)/health"))
-        return try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
+        try await AgentProcess.health(port: setup.port)
     }
 
     @Test("a fresh start makes the spool 0700 and every file in it 0600: segments, cursors, positions, LOCK")
@@ -115,7 +106,7 @@ struct FilePrivacyTests {
         appendText("private line one\n", to: logFile)
         try await pollUntil("the log line at Loki and every kind of file written") {
             let names = Set(modes(under: setup.spool).map { ($0.path as NSString).lastPathComponent })
-            return try await lokiLines(loki).contains("private line one")
+            return try await loki.lokiEntries().map(\.line).contains("private line one")
                 && names.isSuperset(of: ["LOCK", "cursors", "loki.cursor", "tail-positions.json"])
                 && names.contains { $0.hasSuffix(".seg") }
         }
@@ -174,7 +165,7 @@ struct FilePrivacyTests {
             "the line at Loki and the loki cursor written",
             context: "\(modes(under: setup.spool).map(\.path)) \(setup.agentLog)"
         ) {
-            try await lokiLines(loki).contains("after the planted links")
+            try await loki.lokiEntries().map(\.line).contains("after the planted links")
                 && FileManager.default.fileExists(atPath: setup.spool + "/cursors/loki.cursor")
         }
         // Positions are saved as real files in place of the links.
@@ -239,14 +230,14 @@ struct FilePrivacyTests {
         appendText("root secret\n", to: secret)
         appendText("owner-matched line\n", to: ownFile)
         try await pollUntil("the owner-matched line at Loki") {
-            try await lokiLines(loki).contains("owner-matched line")
+            try await loki.lokiEntries().map(\.line).contains("owner-matched line")
         }
         let firstTicks = try await health(setup)["sampler"].flatMap { ($0 as? [String: Any])?["ticks"] as? Int } ?? 0
         try await pollUntil("three more ticks (a FIFO does not block them)") {
             let sampler = try await health(setup)["sampler"] as? [String: Any]
             return (sampler?["ticks"] as? Int ?? 0) >= firstTicks + 3
         }
-        let lines = try await lokiLines(loki)
+        let lines = try await loki.lokiEntries().map(\.line)
         #expect(!lines.contains { $0.contains("root secret") }, "the secret left the host: \(lines)")
         let sampler = try #require(try await health(setup)["sampler"] as? [String: Any])
         #expect(sampler["log_files_refused"] as? Int == 3, "\(sampler)")

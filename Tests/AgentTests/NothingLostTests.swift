@@ -68,40 +68,21 @@ struct NothingLostTests {
 
     /// The alert transitions (`state`, `alert_type`) Loki holds for component `app`, in order.
     private func alertEvents(_ loki: FixtureServer) async throws -> [(state: String, type: String)] {
-        let reply = try await http.send(HTTPRequest(url: loki.baseURL + "/control/accepted"))
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
-        let streams = (document["streams"] as? [[String: Any]] ?? []).filter {
-            ($0["labels"] as? [String: String])?["component"] == "app"
+        try await loki.lokiEntries(component: "app").compactMap { entry in
+            guard let event = try? JSONSerialization.jsonObject(with: Data(entry.line.utf8)) as? [String: Any],
+                event["event"] as? String == "alert"
+            else { return nil }
+            return (event["state"] as? String ?? "", event["alert_type"] as? String ?? "")
         }
-        var events: [(at: String, state: String, type: String)] = []
-        for stream in streams {
-            for entry in stream["entries"] as? [[Any]] ?? [] {
-                guard let time = entry.first as? String, let line = entry.last as? String,
-                    let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    event["event"] as? String == "alert"
-                else { continue }
-                events.append((time, event["state"] as? String ?? "", event["alert_type"] as? String ?? ""))
-            }
-        }
-        return events.sorted { $0.at.count == $1.at.count ? $0.at < $1.at : $0.at.count < $1.at.count }
-            .map { ($0.state, $0.type) }
     }
 
-    private func ticks(_ setup: Setup) async throws -> Int {
-        let reply = try await http.send(HTTPRequest(url: "http://127.0.0.1:\(setup.port)/health"))
-        let health = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
-        return (health?["sampler"] as? [String: Any])?["ticks"] as? Int ?? 0
-    }
+    private func ticks(_ setup: Setup) async -> Int { await AgentProcess.ticks(port: setup.port) }
 
     /// The lines the Loki stand-in accepted for component `app`, and how many entries it
     /// discarded as duplicates of ones it had.
     private func accepted(_ loki: FixtureServer) async throws -> (lines: [String], duplicates: Int) {
-        let reply = try await http.send(HTTPRequest(url: loki.baseURL + "/control/accepted"))
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
-        let streams = (document["streams"] as? [[String: Any]] ?? []).filter {
-            ($0["labels"] as? [String: String])?["component"] == "app"
-        }
-        let lines = streams.flatMap { ($0["entries"] as? [[Any]] ?? []).compactMap { $0.last as? String } }
+        let document = try await loki.accepted()
+        let lines = FixtureServer.lokiEntries(in: document, component: "app").map(\.line)
         // The component's alert transitions share its stream; these scenarios are about its lines.
         return (lines.filter { !$0.hasPrefix(#"{"event":"alert""#) }, document["duplicate_entries"] as? Int ?? -1)
     }
@@ -174,8 +155,8 @@ struct NothingLostTests {
         agent = try await setup.start()
         defer { agent.kill() }
         // Several ticks after the restart, still down: no second firing.
-        let restartedAt = try await ticks(setup)
-        try await pollUntil("five ticks after the restart") { try await ticks(setup) >= restartedAt + 5 }
+        let restartedAt = await ticks(setup)
+        try await pollUntil("five ticks after the restart") { await ticks(setup) >= restartedAt + 5 }
         // The component comes up: the restarted agent resolves the alert it did not fire.
         let binary = setup.directory.path + "/" + name
         try #require(link("/bin/sleep", binary) == 0 || symlink("/bin/sleep", binary) == 0)

@@ -1,4 +1,4 @@
-import Foundation  // JSONSerialization, to read /health
+import Foundation  // String(contentsOfFile:), the agent log for a failure
 import HTTPTransport
 import TestSupport
 import Testing
@@ -77,15 +77,8 @@ struct OutageTests {
     /// When a (re)started agent has taken its first sample: the moment its `/health` first counts
     /// a tick. Samples are only owed from then on; how long the start took is not loss.
     private func firstTick(_ setup: Setup) async throws -> Int64 {
-        let client = CurlTransport(userAgent: "outage-tests", connectTimeout: .seconds(1), requestTimeout: .seconds(5))
-        var ticks = 0
         try await pollUntil("the restarted agent's first tick", timeout: .seconds(60), context: agentLog(setup)) {
-            guard let reply = try? await client.send(HTTPRequest(url: "http://127.0.0.1:\(setup.port)/health")),
-                reply.status == 200,
-                let health = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
-            else { return false }
-            ticks = (health["sampler"] as? [String: Any])?["ticks"] as? Int ?? 0
-            return ticks >= 1
+            await AgentProcess.ticks(port: setup.port) >= 1
         }
         return RFC3339.nowUnixMilliseconds()
     }

@@ -350,8 +350,13 @@ struct ContainerLogTests {
         #expect(await tick(at: last + 2_000_000).isEmpty, "each line once")
         // A stream without lines moves up to the lookback before the read, so requests do not
         // keep asking from its old mark.
-        let quiet = await tick(at: last + 10_000_000_000)
-        #expect(quiet.isEmpty)
+        let quietAt = last + 10_000_000_000
+        let quiet = await reader.read(timeout: .seconds(10), nowUnixNanoseconds: quietAt)
+        reader.commit(quiet)
+        #expect(quiet.records.isEmpty)
+        let mark = try #require(quiet.positions["talker-app"])
+        let expectedMark = quietAt - ContainerLogReader.streamReorderLookbackNanoseconds
+        #expect(mark.stdout.through == expectedMark && mark.stderr.through == expectedMark, "\(mark)")
     }
 
     @Test("a container log position from before the streams had marks of their own reads as both at its mark")
