@@ -32,9 +32,20 @@ public final class AgentProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))  // the next poll, not a synchronisation
         }
         process.kill(SIGKILL)
-        _ = process.wait()
+        let status = process.wait()
+        // The log's end names the reason (a port taken, a config refused), and the directory is
+        // usually removed by the test's cleanup before anyone can look.
+        var log = ""
+        if let file = fopen(logDirectory + "/agent.log", "r") {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            fseek(file, -4096, SEEK_END)
+            let count = fread(&buffer, 1, buffer.count, file)
+            fclose(file)
+            log = String(decoding: buffer.prefix(count), as: UTF8.self)
+        }
         throw ChildProcess.Failure(
-            description: "the agent did not answer on port \(port); see \(logDirectory)/agent.log"
+            description:
+                "the agent did not answer on port \(port) (exit status \(status) after SIGKILL); agent.log ends: \(log)"
         )
     }
 
