@@ -103,8 +103,11 @@ struct ProxyResponder: HTTPResponder {
             upstreamBody = .byteBuffer(try await request.body.collect(upTo: contentLength))
         }
 
-        // The upstream connection lives on this client connection's event loop: no thread hops,
-        // and the exchange sees every body part the moment it is decoded (UpstreamExchange).
+        // The exchange runs on this client connection's event loop and sees every body part the
+        // moment it is decoded (UpstreamExchange). The pool prefers an idle upstream connection on
+        // the same loop; `.delegateAndChannel` would instead make the pool open an "overflow"
+        // connection per request and close it when idle (AsyncHTTPClient's HTTP1StateMachine):
+        // one TCP handshake and TIME-WAIT socket per proxied request.
         let exchange = UpstreamExchange(eventLoop: eventLoop, allowsWhole: request.method != .head)
         let answer: UpstreamExchange.Answer
         let task: HTTPClient.Task<Void>
@@ -118,7 +121,7 @@ struct ProxyResponder: HTTPResponder {
             task = client.execute(
                 request: upstreamRequest,
                 delegate: exchange,
-                eventLoop: .delegateAndChannel(on: eventLoop),
+                eventLoop: .delegate(on: eventLoop),
                 deadline: .now() + .hours(1),
                 logger: nil
             )

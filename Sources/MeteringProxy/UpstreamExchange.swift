@@ -9,7 +9,7 @@ import Synchronization
 /// the consumer asks for the next one, and when the upstream closes the connection NIO reads
 /// everything left at once; parts that arrive with the close while the consumer is busy writing
 /// the previous one are dropped with the connection. A proxy must pass on every byte the
-/// upstream sent, so this delegate takes each part as it is decoded (same event loop, no hop)
+/// upstream sent, so this delegate takes each part as it is decoded (on the client connection's event loop)
 /// into a bounded buffer the response writer drains; it withholds demand only when that buffer
 /// is full (a client slower than its upstream), which is also what keeps memory flat.
 final class UpstreamExchange: HTTPClientResponseDelegate {

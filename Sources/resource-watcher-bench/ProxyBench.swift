@@ -119,6 +119,10 @@ struct ProxyBench {
         let proxied = "http://127.0.0.1:\(proxyPort)/api/generate"
         try await waitUntilAnswering(direct)
         try await waitUntilAnswering(proxied)
+        if let seconds = getenv("PROXY_BENCH_SERVE").flatMap({ Int(String(cString: $0)) }) {
+            print("serving: direct \(direct) proxied \(proxied) for \(seconds) s")
+            try await Task.sleep(for: .seconds(seconds))
+        }
         let script = directory + "/post.lua"
         writeText(
             """

@@ -9,6 +9,8 @@ import Glibc
 var logger = Logger(label: "bench")
 logger.logLevel = .error
 // usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status|proxy ...] (default: all)
+// PROXY_BENCH_SERVE=SECONDS: the proxy bench serves its upstream and proxy that long before it
+// measures (to profile them by hand).
 let arguments = Array(CommandLine.arguments.dropFirst())
 let workDirectory = arguments.first ?? "/tmp/resource-watcher-bench"
 let selected = Set(arguments.dropFirst())

@@ -379,6 +379,38 @@ struct MeteringProxyTests {
         #expect(model("llama3.2", in: counted)?["requests_count"] as? Int == 1)
     }
 
+    @Test("consecutive requests reuse the proxy's upstream connection instead of opening one each")
+    func upstreamConnectionReused() async throws {
+        let upstream = try FixtureServer("llm_upstream.py")
+        defer { upstream.stop() }
+        let setup = try Setup(upstreamPort: upstream.port)
+        defer { setup.directory.remove() }
+        let agent = try await setup.start()
+        defer { agent.kill() }
+        try await clearUpstreamRequests(upstream)
+        let count = 20
+        for _ in 0..<count {
+            let reply = try await http.send(
+                HTTPRequest(
+                    method: .post,
+                    url: "http://127.0.0.1:\(setup.ollamaPort)/api/generate",
+                    body: Array(#"{"model": "llama3.2", "prompt": "hi", "stream": false}"#.utf8)
+                )
+            )
+            #expect(reply.status == 200)
+        }
+        let requests = try await upstreamRequests(upstream)
+        #expect(requests.count == count)
+        let connections = Set(requests.compactMap { $0["peer_port"] as? Int })
+        // One idle connection is there for each next request; a second may open on the other
+        // event loop. One per request is the defect this guards (a TCP handshake and a
+        // TIME-WAIT socket per proxied request).
+        #expect(
+            (1...2).contains(connections.count),
+            "\(count) sequential requests reached the upstream over \(connections.count) connections"
+        )
+    }
+
     @Test("a 1 GiB streamed response passes through whole and is counted, while the agent's memory stays flat")
     func gibibyteStream() async throws {
         let upstream = try FixtureServer("llm_upstream.py")

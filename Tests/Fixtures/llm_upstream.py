@@ -23,7 +23,8 @@ One server answers both APIs, as documented in Ollama's docs/api.md and the Open
 Side endpoint (not part of either API, never recorded):
   GET    /__requests             JSON array of every other request so far, in arrival order:
                                  {method, path, query, headers: [[name, value], ...] (as received, in
-                                 arrival order), body (UTF-8, invalid bytes replaced), body_base64, body_bytes}
+                                 arrival order), body (UTF-8, invalid bytes replaced), body_base64, body_bytes,
+                                 peer_port (the client's TCP port: one per connection)}
   DELETE /__requests             clears it (204)
 
 Strictness. Wrong method on a known path: 405 (Ollama paths: gin's text/plain "405 method not allowed";
@@ -534,6 +535,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "body": raw.decode("utf-8", "replace"),
             "body_base64": base64.b64encode(raw).decode(),
             "body_bytes": len(raw),
+            "peer_port": self.client_address[1],
         })
         api = "openai" if path == "/v1" or path.startswith("/v1/") else "ollama"
         try:
