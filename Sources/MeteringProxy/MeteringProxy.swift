@@ -4,6 +4,7 @@ public import Logging
 public import ModelUsage
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 public import ServiceLifecycle
 public import WatcherModel
 import WatcherProto
@@ -15,6 +16,13 @@ import WatcherProto
 /// way for model, tokens, latency and time to first byte, which go to the `UsageRecorder`.
 public enum MeteringProxy {
     /// One server per proxied component, plus the HTTP client they share (shut down last).
+    ///
+    /// All of them, client connections, upstream connections and the Swift tasks that answer,
+    /// run on event loop threads of their own, and a proxied request stays on its connection's
+    /// loop (Hummingbird's connection task, the upstream exchange and the response writer all run
+    /// there through `EventLoopGroupTaskExecutor`). Every hop between the event loops and the
+    /// cooperative pool is a thread wake-up, and on loopback those wake-ups were most of what the
+    /// proxy added to a request's latency.
     public static func services(
         config: Config,
         recorder: UsageRecorder,
@@ -39,13 +47,17 @@ public enum MeteringProxy {
                 logger: logger
             )
             services.append(
-                Application(
-                    responder: responder,
-                    configuration: .init(
-                        address: .hostname(config.listenAddress, port: proxy.listenPort),
-                        serverName: nil
+                ProxyServer(
+                    application: Application(
+                        responder: responder,
+                        configuration: .init(
+                            address: .hostname(config.listenAddress, port: proxy.listenPort),
+                            serverName: nil
+                        ),
+                        eventLoopGroupProvider: .shared(client.eventLoopGroup),
+                        logger: logger
                     ),
-                    logger: logger
+                    executor: client.executor
                 )
             )
         }
@@ -63,11 +75,20 @@ public enum MeteringProxy {
 }
 
 /// The streaming HTTP client every proxy sends upstream with: responses are not decompressed,
-/// redirects not followed (the client sees them), connections kept and reused.
+/// redirects not followed (the client sees them), connections kept and reused. It owns the
+/// proxies' event loops, shut down after the client.
 final class UpstreamClient: Service, Sendable {
+    /// Threads the proxies run on: enough for thousands of requests a second, and no more (a
+    /// model call takes seconds; the agent must stay light on the host it watches).
+    static let threads = min(2, System.coreCount)
+
+    let eventLoopGroup: MultiThreadedEventLoopGroup
+    let executor: EventLoopGroupTaskExecutor
     let client: HTTPClient
 
     init() {
+        eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: Self.threads)
+        executor = EventLoopGroupTaskExecutor(group: eventLoopGroup)
         var configuration = HTTPClient.Configuration()
         configuration.decompression = .disabled
         configuration.redirectConfiguration = .disallow
@@ -77,12 +98,53 @@ final class UpstreamClient: Service, Sendable {
             concurrentHTTP1ConnectionsPerHostSoftLimit: 256
         )
         configuration.httpVersion = .http1Only
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        configuration.tracing.tracer = nil  // no span per proxied request
+        client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
     }
 
     func run() async throws {
         // Lives until the group shuts down (the proxies stop first: services stop in reverse).
         try? await gracefulShutdown()
         try await client.shutdown()
+        try await eventLoopGroup.shutdownGracefully()
+    }
+}
+
+/// One proxy's HTTP server, its connection tasks run on the proxies' event loop.
+struct ProxyServer<Responder: HTTPResponder>: Service
+where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+    let application: Application<Responder>
+    let executor: EventLoopGroupTaskExecutor
+
+    func run() async throws {
+        // Hummingbird runs each connection in a child task of `run`'s task group, and child tasks
+        // inherit the preference: requests are read, proxied and answered on the event loop.
+        try await withTaskExecutorPreference(executor) {
+            try await application.run()
+        }
+    }
+}
+
+/// Runs Swift tasks on the proxies' event loops, each job on the loop of the thread that
+/// enqueued it (the loop whose channel event woke the task) or, from any other thread, on the
+/// next loop. A connection's task thus follows its channel: what it awaits completes on its
+/// loop, and it resumes there instead of waking a cooperative-pool thread. Nothing that blocks
+/// may run here (the proxy's blocking work, the spool append, runs on the agent's I/O thread
+/// pool from an unstructured task, which does not inherit the preference).
+final class EventLoopGroupTaskExecutor: TaskExecutor {
+    let group: MultiThreadedEventLoopGroup
+    private let loops: [any EventLoop]
+
+    init(group: MultiThreadedEventLoopGroup) {
+        self.group = group
+        loops = group.makeIterator().map { $0 }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        let current = MultiThreadedEventLoopGroup.currentEventLoop
+        let loop = loops.first { $0 === current } ?? group.next()
+        loop.execute { job.runSynchronously(on: executor) }
     }
 }
