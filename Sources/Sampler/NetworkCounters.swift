@@ -8,17 +8,19 @@ struct NetworkCounters: Equatable {
     /// Reads `/proc/<pid>/net/dev` (which shows the namespace of `pid`), summing every
     /// interface but loopback, whose traffic never leaves the namespace.
     /// `cache` holds the counters already read this tick, by namespace.
+    /// `namespace`, when the caller knows it, saves reading the link.
     static func read(
         pid: Int32,
         reader: any ProcReader,
         root: String = "/proc",
+        namespace known: String? = nil,
         cache: inout [String: NetworkCounters]
     )
         -> NetworkCounters?
     {
-        guard let namespace = reader.linkTarget(of: "\(root)/\(pid)/ns/net") else { return nil }
+        guard let namespace = known ?? reader.linkTarget(of: "\(root)/\(pid)/ns/net") else { return nil }
         if let cached = cache[namespace] { return cached }
-        guard let bytes = reader.contents(of: "\(root)/\(pid)/net/dev") else { return nil }
+        guard let bytes = reader.freshContents(of: "\(root)/\(pid)/net/dev") else { return nil }
         let (received, transmitted) = parseDevices(bytes)
         let counters = NetworkCounters(namespace: namespace, receivedBytes: received, transmittedBytes: transmitted)
         cache[namespace] = counters

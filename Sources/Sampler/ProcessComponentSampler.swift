@@ -49,6 +49,9 @@ public final class ProcessComponentSampler: Sendable {
         /// Cgroup limits per component, read for its root process at most every rediscovery
         /// interval: limits change rarely, and reading them costs several files per component.
         var limits: [String: CachedLimits] = [:]
+        /// The network namespace of each component's root process, read at host scans: a
+        /// process rarely changes namespace, and the link costs a path walk per tick.
+        var namespaces: [ProcessKey: String] = [:]
     }
 
     private struct CachedLimits {
@@ -114,7 +117,13 @@ public final class ProcessComponentSampler: Sendable {
             }
             let fullScan = table == nil
             let processTable = table ?? ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
-            if fullScan { state.lastFullScan = now }
+            if fullScan {
+                state.lastFullScan = now
+                state.namespaces = [:]
+            }
+            // Files kept open for processes no longer in any tree are closed after this tick
+            // (a host scan reads processes the other way, so only after ticks between scans).
+            defer { if !fullScan { reader.closeUnread() } }
             let sockets =
                 fullScan && state.components.contains { !$0.matcher.ports.isEmpty }
                 ? ListeningSockets(reader: reader) : nil
@@ -162,7 +171,7 @@ public final class ProcessComponentSampler: Sendable {
                     if let before = previous[key], process.cpuTicks >= before {
                         deltaTicks += process.cpuTicks - before
                     }
-                    if let bytes = reader.contents(of: "/proc/\(process.pid)/io").map(Self.parseIO) {
+                    if let bytes = reader.freshContents(of: "/proc/\(process.pid)/io").map(Self.parseIO) {
                         io[key] = bytes
                         if let before = previousIO[key], bytes.read >= before.read, bytes.written >= before.written {
                             deltaRead += bytes.read - before.read
@@ -203,7 +212,18 @@ public final class ProcessComponentSampler: Sendable {
                     let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / cores * 100
                     sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
                 }
-                if let network = NetworkCounters.read(pid: root, reader: reader, cache: &countersByNamespace) {
+                let namespace =
+                    state.namespaces[rootKey]
+                    ?? reader.linkTarget(of: "/proc/\(root)/ns/net").map { namespace in
+                        state.namespaces[rootKey] = namespace
+                        return namespace
+                    }
+                if let network = NetworkCounters.read(
+                    pid: root,
+                    reader: reader,
+                    namespace: namespace,
+                    cache: &countersByNamespace
+                ) {
                     sample.networkHostWide = network.namespace == hostNamespace
                     if let before = state.previousNetwork[component.name], before.namespace == network.namespace,
                         let elapsedSeconds, elapsedSeconds > 0
@@ -243,18 +263,10 @@ public final class ProcessComponentSampler: Sendable {
     /// `read_bytes` and `write_bytes` of /proc/<pid>/io: bytes the process made the storage
     /// layer fetch and send (page cache hits excluded).
     static func parseIO(_ bytes: [UInt8]) -> (read: UInt64, written: UInt64) {
-        var read: UInt64 = 0
-        var written: UInt64 = 0
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "))
-            guard fields.count == 2, let value = UInt64(String(decoding: fields[1], as: UTF8.self)) else { continue }
-            switch String(decoding: fields[0], as: UTF8.self) {
-            case "read_bytes:": read = value
-            case "write_bytes:": written = value
-            default: break
-            }
-        }
-        return (read, written)
+        (
+            ProcBytes.keyedNumber(bytes, key: "read_bytes:") ?? 0,
+            ProcBytes.keyedNumber(bytes, key: "write_bytes:") ?? 0
+        )
     }
 
     static func memoryTotalBytes(reader: any ProcReader) -> UInt64 {

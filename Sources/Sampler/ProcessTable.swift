@@ -14,7 +14,8 @@ struct ProcessInfo: Equatable {
     let threadCount: UInt64
 }
 
-/// A snapshot of every process on the host, read from /proc/<pid>/{stat,statm,cmdline}.
+/// A snapshot of every process on the host, read from /proc/<pid>/stat and, on host scans,
+/// /proc/<pid>/cmdline.
 struct ProcessTable {
     let processes: [Int32: ProcessInfo]
     let childrenByParent: [Int32: [Int32]]
@@ -52,9 +53,11 @@ struct ProcessTable {
             // A single-threaded process has one task, its own: no need to list the directory.
             let tasks = process.threadCount <= 1 ? ["\(pid)"] : reader.entries(of: "\(root)/\(pid)/task")
             for task in tasks {
-                guard let children = reader.contents(of: "\(root)/\(pid)/task/\(task)/children") else { continue }
-                stack += children.split(separator: UInt8(ascii: " ")).compactMap {
-                    Int32(String(decoding: $0, as: UTF8.self))
+                guard let children = reader.freshContents(of: "\(root)/\(pid)/task/\(task)/children") else {
+                    continue
+                }
+                for child in ProcBytes.numbers(children[...], limit: Int.max) where child <= UInt64(Int32.max) {
+                    stack.append(Int32(child))
                 }
             }
         }
@@ -86,8 +89,10 @@ struct ProcessTable {
         pageSizeBytes: UInt64,
         withArguments: Bool = true
     ) -> ProcessInfo? {
-        guard let stat = reader.contents(of: "\(root)/\(pid)/stat"), let parsed = parseStat(stat) else { return nil }
-        let resident = reader.contents(of: "\(root)/\(pid)/statm").flatMap(parseResidentPages) ?? 0
+        // Host scans read every process once; the trees of watched processes are read every
+        // tick, from files kept open.
+        let read = withArguments ? reader.contents(of:) : reader.freshContents(of:)
+        guard let stat = read("\(root)/\(pid)/stat"), let parsed = parseStat(stat) else { return nil }
         let arguments =
             withArguments
             ? (reader.contents(of: "\(root)/\(pid)/cmdline") ?? []).split(separator: 0).map {
@@ -101,7 +106,7 @@ struct ProcessTable {
             arguments: arguments,
             cpuTicks: parsed.cpuTicks,
             startTicks: parsed.startTicks,
-            residentBytes: resident * pageSizeBytes,
+            residentBytes: parsed.residentPages * pageSizeBytes,
             threadCount: parsed.threadCount
         )
     }
@@ -124,15 +129,19 @@ struct ProcessTable {
     static func parseStat(
         _ bytes: [UInt8]
     )
-        -> (command: String, parentPID: Int32, cpuTicks: UInt64, startTicks: UInt64, threadCount: UInt64)?
+        -> (
+            command: String, parentPID: Int32, cpuTicks: UInt64, startTicks: UInt64, threadCount: UInt64,
+            residentPages: UInt64
+        )?
     {
         guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")),
             open < close
         else { return nil }
         let command = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
-        // After the command: state(0) ppid(1) ... utime(11) stime(12) ... num_threads(17) ... starttime(19).
+        // After the command: state(0) ppid(1) ... utime(11) stime(12) ... num_threads(17) ...
+        // starttime(19) vsize(20) rss(21), the resident pages (what statm's second field says).
         var numbers: [UInt64] = []
-        numbers.reserveCapacity(20)
+        numbers.reserveCapacity(22)
         var field = 0
         var value: UInt64 = 0
         var inField = false
@@ -141,7 +150,7 @@ struct ProcessTable {
                 if inField {
                     numbers.append(value)
                     field += 1
-                    if field > 19 { break }
+                    if field > 21 { break }
                 }
                 inField = false
                 value = 0
@@ -150,14 +159,9 @@ struct ProcessTable {
                 if byte >= 0x30 && byte <= 0x39 { value = value &* 10 &+ UInt64(byte - 0x30) }
             }
         }
-        if inField && field <= 19 { numbers.append(value) }
-        guard numbers.count > 19, numbers[1] <= UInt64(Int32.max) else { return nil }
-        return (command, Int32(numbers[1]), numbers[11] + numbers[12], numbers[19], numbers[17])
+        if inField && field <= 21 { numbers.append(value) }
+        guard numbers.count > 21, numbers[1] <= UInt64(Int32.max) else { return nil }
+        return (command, Int32(numbers[1]), numbers[11] + numbers[12], numbers[19], numbers[17], numbers[21])
     }
 
-    static func parseResidentPages(_ bytes: [UInt8]) -> UInt64? {
-        let fields = bytes.split(separator: UInt8(ascii: " "))
-        guard fields.count > 1 else { return nil }
-        return UInt64(String(decoding: fields[1], as: UTF8.self))
-    }
 }

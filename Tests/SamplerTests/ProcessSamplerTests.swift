@@ -19,6 +19,8 @@ struct ProcessSamplerTests {
         #expect(parsed.parentPID == 1)
         #expect(parsed.cpuTicks == 325)
         #expect(parsed.startTicks == 98765)
+        #expect(parsed.threadCount == 3)
+        #expect(parsed.residentPages == 512)
     }
 
     @Test("a running process is found with its memory, and reported down once it exits")

@@ -51,7 +51,17 @@ public final class ChildProcess {
 
     /// posix_spawn may return before the child has exec'd; until then /proc shows our own
     /// executable and command line. Poll (with a deadline) until the child runs its program.
+    /// The kernel switches `/proc/<pid>/exe` before it sets up the new program's arguments, so
+    /// the command line is empty for a moment after: wait for that too (tests that find the
+    /// child by its command line saw it missing under load).
     private func waitUntilExecuted() {
+        func hasCommandLine(_ pid: pid_t) -> Bool {
+            let descriptor = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return false }
+            defer { close(descriptor) }
+            var byte: UInt8 = 0
+            return read(descriptor, &byte, 1) == 1
+        }
         func exe(_ pid: String) -> String {
             var buffer = [CChar](repeating: 0, count: 4096)
             let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
@@ -59,7 +69,10 @@ public final class ChildProcess {
         }
         let ours = exe("self")
         let deadline = ContinuousClock.now + .seconds(10)
-        while exe(String(pid)) == ours && ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline {
+            let current = exe(String(pid))
+            // An empty link: the child already exited (a zombie has no executable).
+            guard current == ours || (!current.isEmpty && !hasCommandLine(pid)) else { break }
             var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
             nanosleep(&pause, nil)
         }
