@@ -121,9 +121,10 @@ public final class ProcessComponentSampler: Sendable {
                 state.lastFullScan = now
                 state.namespaces = [:]
             }
-            // Files kept open for processes no longer in any tree are closed after this tick
-            // (a host scan reads processes the other way, so only after ticks between scans).
-            defer { if !fullScan { reader.closeUnread() } }
+            // Files kept open for processes no longer in any tree are closed after this tick.
+            // (A host scan reads processes without keeping their files: the trees' files are
+            // opened again on the next tick, every rediscovery interval at most.)
+            defer { reader.closeUnread() }
             let sockets =
                 fullScan && state.components.contains { !$0.matcher.ports.isEmpty }
                 ? ListeningSockets(reader: reader) : nil

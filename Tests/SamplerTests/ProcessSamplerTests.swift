@@ -45,6 +45,33 @@ struct ProcessSamplerTests {
         #expect(sampler.sample()[0].status == .down)
     }
 
+    @Test("the /proc files kept open for a watched process are re-read each tick and closed once it exits")
+    func keptFilesClosed() throws {
+        let duration = "300.\(UInt32.random(in: 0...UInt32.max))"
+        let child = try ChildProcess("/bin/sleep", [duration])
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "sleeper", processName: "sleep")])
+        /// Our descriptors open on a file of the child's /proc directory.
+        func openOnChild() -> Int {
+            LiveProcReader().entries(of: "/proc/self/fd").filter { descriptor in
+                LiveProcReader().linkTarget(of: "/proc/self/fd/\(descriptor)")?.hasPrefix("/proc/\(child.pid)/") == true
+            }.count
+        }
+        var sample = sampler.sample()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sample[0].status != .healthy && ContinuousClock.now < deadline { sample = sampler.sample() }
+        #expect(sample[0].status == .healthy)
+        // Ticks between host scans read the tree from files kept open.
+        _ = sampler.sample()
+        let kept = openOnChild()
+        #expect(kept >= 1, "stat, io and the task's children stay open between ticks")
+        #expect(sampler.sample()[0].status == .healthy)
+        #expect(openOnChild() == kept, "a tick re-reads the files it keeps, it does not open more")
+        child.kill()
+        child.wait()
+        #expect(sampler.sample()[0].status == .down)
+        #expect(openOnChild() == 0, "the files of a process that exited are closed after the tick")
+    }
+
     @Test("a CPU-bound child's figure matches its own tick count over the same interval")
     func cpuOfBusyProcess() throws {
         // A unique $0 makes the command line ours alone.
