@@ -10,7 +10,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 # A target that imports a module of this package it does not depend on fails the build.
 IMPORT_CHECK := --explicit-target-dependency-import-check error
 
-.PHONY: openapi deps build run test image image-test bench soak format lint proto check-config resource-watcher resource-watcher-restart resource-watcher-status resource-watcher-logs clean
+.PHONY: openapi deps build run test image image-test bench bench-compare soak format lint proto check-config resource-watcher resource-watcher-restart resource-watcher-status resource-watcher-logs clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -107,6 +107,18 @@ image-test:
 bench: deps
 	$(SWIFT) build -c release --product resource-watcher-bench
 	.build/release/resource-watcher-bench
+
+# The agent against a Prometheus agent scraping node-exporter, side by side on this machine: CPU,
+# peak RSS, disk and wire bytes per side, outages and a kill -9 during one (COMPARE_ROUNDS,
+# COMPARE_WINDOW_SECONDS, COMPARE_OUTAGES, COMPARE_OUTAGE_SECONDS; see README "Benchmarks").
+bench-compare: deps
+	@dpkg-query -W -f='$${Status}' prometheus-node-exporter 2>/dev/null | grep -q "install ok installed" || { \
+	  echo "make bench-compare: installing prometheus-node-exporter"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null; }
+	@# The package starts its own service where systemd runs; the bench starts the exporter it measures.
+	$(SWIFT) build -c release --product resource-watcher
+	$(SWIFT) build -c release --product resource-watcher-bench
+	.build/release/resource-watcher-bench /tmp/resource-watcher-bench compare
 
 # The release agent for SOAK_MINUTES (default 10) against a real Prometheus and the Loki and
 # orchestrator stand-ins, with sink faults, outages and kill -9 restarts; prints what arrived.

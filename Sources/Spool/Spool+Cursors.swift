@@ -8,29 +8,60 @@ import Glibc
 extension Spool {
     // MARK: - Cursors
 
-    /// Records that `consumer` has delivered everything up to and including `sequence`, then
-    /// deletes segments every consumer has passed. The cursor is durable before any deletion.
-    public func acknowledge(consumer: String, through sequence: UInt64) throws(SpoolError) {
-        let current = state.withLock { $0.cursors[consumer] }
-        guard let current else {
-            throw SpoolError(.invalidArgument, "unknown consumer \"\(consumer)\"", path: directory)
-        }
-        guard sequence > current else { return }
-        try persistCursor(consumer, sequence)
-        state.withLock { state in
-            state.cursors[consumer] = max(state.cursors[consumer] ?? 0, sequence)
-            let cursor = state.cursors[consumer]!
-            let last = state.nextSequence - 1
+    /// Records that `consumer` has delivered everything up to and including `sequence`. Its
+    /// cursor file is written when the last write is `cursorPersistInterval` old; then segments
+    /// every cursor file has passed are deleted (a cursor is durable before any deletion).
+    public func acknowledge(
+        consumer: String,
+        through sequence: UInt64,
+        now: ContinuousClock.Instant = .now
+    ) throws(SpoolError) {
+        let persistDue = state.withLock { state -> Bool? in
+            guard let current = state.cursors[consumer] else { return nil }
+            guard sequence > current else { return false }
+            state.cursors[consumer] = sequence
             state.consumers[
                 consumer,
-                default: ConsumerStatistics(
-                    cursor: 0,
-                    lagRecords: 0,
-                    lostRecords: 0,
-                    corruptRegionsSkipped: 0
-                )
-            ].cursor = cursor
-            state.consumers[consumer]!.lagRecords = last - min(cursor, last)
+                default: ConsumerStatistics(cursor: 0, lagRecords: 0, lostRecords: 0, corruptRegionsSkipped: 0)
+            ].cursor = sequence
+            let last = state.nextSequence - 1
+            state.consumers[consumer]!.lagRecords = last - min(sequence, last)
+            publishStatistics(state)
+            return state.cursorPersistedAt[consumer].map { now - $0 >= options.cursorPersistInterval } ?? true
+        }
+        guard let persistDue else {
+            throw SpoolError(.invalidArgument, "unknown consumer \"\(consumer)\"", path: directory)
+        }
+        if persistDue {
+            try persistCursors([consumer], now: now)
+        } else {
+            // A deletion that failed before is tried again on every acknowledgement.
+            state.withLock { state in
+                guard !state.closed else { return }
+                deleteAcknowledgedSegments(state: &state)
+                publishStatistics(state)
+            }
+        }
+    }
+
+    /// Writes the cursor files of `consumers` (nil: every consumer) that are behind their
+    /// cursors, then deletes the segments every cursor file has passed. `close()` calls it.
+    public func persistCursors(_ consumers: [String]? = nil, now: ContinuousClock.Instant = .now) throws(SpoolError) {
+        let behind = state.withLock { state in
+            (consumers ?? Array(state.cursors.keys)).compactMap { name -> (String, UInt64)? in
+                guard let cursor = state.cursors[name], cursor > state.persistedCursors[name] ?? 0 else { return nil }
+                return (name, cursor)
+            }
+        }
+        for (name, cursor) in behind {
+            try persistCursor(name, cursor)
+            state.withLock { state in
+                state.persistedCursors[name] = max(state.persistedCursors[name] ?? 0, cursor)
+                state.cursorPersistedAt[name] = now
+            }
+        }
+        state.withLock { state in
+            guard !state.closed else { return }
             deleteAcknowledgedSegments(state: &state)
             publishStatistics(state)
         }

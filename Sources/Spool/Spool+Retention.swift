@@ -91,12 +91,12 @@ extension Spool {
         }
     }
 
-    /// Deletes closed segments that every consumer has acknowledged.
+    /// Deletes closed segments that every consumer has acknowledged, by its cursor file.
     ///
     /// The segment holding the newest sample record is kept whatever the cursors say: a restart
     /// rebuilds the head (and the usage totals, and the active alerts) from it.
     func deleteAcknowledgedSegments(state: inout State) {
-        guard let minimumCursor = state.cursors.values.min() else { return }
+        guard let minimumCursor = state.persistedCursors.values.min() else { return }
         let newestSample = state.head[.sample]?.sequence ?? 0
         while state.segments.count > 1, state.segments[1].firstSequence - 1 <= minimumCursor,
             state.segments[1].firstSequence <= newestSample || newestSample == 0

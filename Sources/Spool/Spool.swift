@@ -56,6 +56,11 @@ public final class Spool: Sendable {
         var frameBuffer: [UInt8] = []
         var head: [RecordKind: SpoolRecord]
         var cursors: [String: UInt64]
+        /// What each consumer's cursor file says, and when it was last written: cursors are
+        /// written at most every `SpoolOptions.cursorPersistInterval` (and on close), and
+        /// segments are deleted only behind what the files say.
+        var persistedCursors: [String: UInt64]
+        var cursorPersistedAt: [String: ContinuousClock.Instant] = [:]
         var consumers: [String: ConsumerStatistics]
         var appendedRecords: UInt64 = 0
         var droppedAppends: [String: UInt64] = [:]
@@ -170,6 +175,7 @@ public final class Spool: Sendable {
                 encoder: FrameEncoder(compressionLevel: options.compressionLevel),
                 head: opened.head,
                 cursors: opened.cursors,
+                persistedCursors: opened.cursors,
                 consumers: consumerStatistics
             )
             self.published = Mutex(
@@ -221,6 +227,7 @@ public final class Spool: Sendable {
     /// Flushes and closes the active segment and releases the directory lock.
     /// Appends after this fail with `.closed`.
     public func close() {
+        try? persistCursors()
         state.withLock { state in
             guard !state.closed else { return }
             state.closed = true

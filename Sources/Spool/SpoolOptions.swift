@@ -20,6 +20,10 @@ public struct SpoolOptions: Sendable {
     public var fsyncInterval: Duration
     /// zstd level; 3 is zstd's default balance of speed and ratio.
     public var compressionLevel: Int32
+    /// A consumer's cursor file is written at most this often (and on close; zero: on every
+    /// acknowledgement). Delivery is at-least-once: after a crash, a cursor this far behind
+    /// only means the requests of those seconds are sent again.
+    public var cursorPersistInterval: Duration = .seconds(5)
     /// A test seam standing in for a slow disk: every append's fdatasync first sleeps this long
     /// (under the append lock, as a slow fsync holds it). The agent never sets it.
     public var syncDelayForTesting: Duration?

@@ -8,7 +8,7 @@ import Glibc
 
 var logger = Logger(label: "bench")
 logger.logLevel = .error
-// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status|proxy ...] (default: all)
+// usage: resource-watcher-bench [WORK_DIRECTORY] [spool|sampler|shipper|status|proxy|compare ...] (default: all but compare)
 // PROXY_BENCH_SERVE=SECONDS: the proxy bench serves its upstream and proxy that long before it
 // measures (to profile them by hand).
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -22,3 +22,5 @@ if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
 if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
 if wanted("status") { try await StatusBench(workDirectory: workDirectory, logger: logger).run() }
 if wanted("proxy") { try await ProxyBench(workDirectory: workDirectory, logger: logger).run() }
+// Not part of the default run (about 15 minutes): `make bench-compare`.
+if selected.contains("compare") { try await CompareBench(workDirectory: workDirectory, logger: logger).run() }

@@ -156,3 +156,61 @@ struct SpoolLossPerKindTests {
         #expect(lines.lostRecords + UInt64(lines.records.count) == logs)
     }
 }
+
+/// Cursor files are written lazily (issue 13): at most once per `cursorPersistInterval` per
+/// consumer, and on close; segments go only behind what the files say.
+@Suite("Spool cursors written lazily")
+struct SpoolLazyCursorTests {
+    private func cursorFile(_ spool: String, _ consumer: String = "test") throws -> UInt64? {
+        CursorFile.decode(try readFile(spool + "/cursors/" + consumer + CursorFile.suffix))
+    }
+
+    @Test("acknowledgements within the interval write the cursor file once; the next one after it and close write the rest")
+    func writtenOncePerInterval() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/spool"
+        var sequences: [UInt64] = []
+        let start = ContinuousClock.now
+        do {
+            let spool = try openSpool(path)
+            for index in 0..<10 { sequences.append(try spool.append(kind: .logs, payload: [UInt8(index)])) }
+            try spool.acknowledge(consumer: "test", through: sequences[0], now: start)
+            #expect(try cursorFile(path) == sequences[0], "the first acknowledgement is written at once")
+            for index in 1..<5 {
+                try spool.acknowledge(consumer: "test", through: sequences[index], now: start + .seconds(index))
+            }
+            #expect(spool.cursor(of: "test") == sequences[4], "the cursor itself moves on every acknowledgement")
+            #expect(try cursorFile(path) == sequences[0], "within 5 s of the last write, the file is not written")
+            try spool.acknowledge(consumer: "test", through: sequences[6], now: start + .seconds(5))
+            #expect(try cursorFile(path) == sequences[6], "5 s after the last write, it is")
+            try spool.acknowledge(consumer: "test", through: sequences[8], now: start + .seconds(6))
+            #expect(try cursorFile(path) == sequences[6])
+            spool.close()
+            #expect(try cursorFile(path) == sequences[8], "close writes what was acknowledged")
+        }
+        let reopened = try openSpool(path)
+        #expect(reopened.cursor(of: "test") == sequences[8])
+    }
+
+    @Test("a segment goes only once the cursor file is past it, not the cursor in memory alone")
+    func segmentsWaitForTheFile() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/spool"
+        let spool = try openSpool(path, segmentSizeBytes: 4 << 10)
+        let start = ContinuousClock.now
+        let first = try spool.append(kind: .logs, payload: CrashPayload.make(index: 0))
+        try spool.acknowledge(consumer: "test", through: first, now: start)
+        var last: UInt64 = first
+        for index in 1..<40 { last = try spool.append(kind: .logs, payload: CrashPayload.make(index: UInt64(index))) }
+        try spool.append(kind: .sample, payload: [1])
+        let files = try segmentFiles(path).count
+        #expect(files > 2)
+        try spool.acknowledge(consumer: "test", through: last, now: start + .seconds(1))
+        #expect(try segmentFiles(path).count == files, "the cursor file still says \(first): nothing is deleted")
+        try spool.acknowledge(consumer: "test", through: last + 1, now: start + .seconds(5))
+        #expect(try cursorFile(path) == last + 1)
+        #expect(try segmentFiles(path).count == 1, "once the file is past them, the segments go")
+    }
+}
