@@ -19,32 +19,52 @@ import Glibc
 /// - Outages: the relay closes its port (connections refused) for `outageSeconds`; the time from
 ///   its return until the receiver holds a sample of every series newer than the return, the
 ///   samples missing from the outage window (its count of samples against the same-length window
-///   before it), and the connection attempts the closed port refused (the host's TCP resets sent,
-///   `/proc/net/snmp`) per second. Then the same with the sender killed (`kill -9`) a third of the
+///   before it), and the connection attempts the closed port refused (the host's failed TCP
+///   connects, `/proc/net/snmp`) per second. Then the same with the sender killed (`kill -9`) a third of the
 ///   way into the outage and started again at once.
 ///
 /// Environment: COMPARE_ROUNDS [2], COMPARE_WINDOW_SECONDS [60], COMPARE_OUTAGES [3],
 /// COMPARE_OUTAGE_SECONDS [60].
-struct CompareBench {
+final class CompareBench: @unchecked Sendable {
     static let componentCount = 85
     static let warmUpSeconds = 15
     let workDirectory: String
     let logger: Logger
-    private let rounds = Self.environment("COMPARE_ROUNDS", 2)
-    private let windowSeconds = Self.environment("COMPARE_WINDOW_SECONDS", 60)
-    private let outages = Self.environment("COMPARE_OUTAGES", 3)
-    private let outageSeconds = Self.environment("COMPARE_OUTAGE_SECONDS", 60)
+    private let rounds = CompareBench.environment("COMPARE_ROUNDS", 2)
+    private let windowSeconds = CompareBench.environment("COMPARE_WINDOW_SECONDS", 60)
+    private let outages = CompareBench.environment("COMPARE_OUTAGES", 3)
+    private let outageSeconds = CompareBench.environment("COMPARE_OUTAGE_SECONDS", 60)
     private let http = CurlTransport(userAgent: "resource-watcher-bench", requestTimeout: .seconds(10))
+    private var refusedCountPerConnect = 1.0
+
+    init(workDirectory: String, logger: Logger) {
+        self.workDirectory = workDirectory
+        self.logger = logger
+    }
 
     enum Side: String, CaseIterable {
         case agent = "resource-watcher"
         case prometheus = "prometheus agent + node-exporter"
 
-        /// Every series the side delivers, as a PromQL selector on the receiver.
-        var selector: String {
+        /// Metrics whose every series must be newer than the receiver's return for the backlog
+        /// to count as delivered (a sample of each shard of the anchor's queue); `instance` is
+        /// the anchor's scrape target (series of earlier runs stay in the receiver).
+        func probeMetrics(instance: String) -> [String] {
             switch self {
-            case .agent: #"{__name__=~"resource_watcher_component_.*",client_id="bench"}"#
-            case .prometheus: #"{job="node"}"#
+            case .agent: ShipperBench.metricNames.map { $0 + #"{client_id="bench"}"# }
+            case .prometheus:
+                [
+                    "up", "node_cpu_seconds_total", "node_memory_MemFree_bytes", "node_scrape_collector_duration_seconds",
+                    "node_netstat_Tcp_InSegs", "go_memstats_alloc_bytes", "node_load1",
+                ].map { $0 + #"{job="node",instance="\#(instance)"}"# }
+            }
+        }
+
+        /// Every series the side delivers, as a PromQL selector on the receiver.
+        func selector(instance: String) -> String {
+            switch self {
+            case .agent: #"{client_id="bench",__name__=~"resource_watcher_component_.*"}"#
+            case .prometheus: #"{job="node",instance="\#(instance)"}"#
             }
         }
     }
@@ -133,6 +153,7 @@ struct CompareBench {
             )
         }
 
+        refusedCountPerConnect = try calibrateRefusedConnects()
         for side in Side.allCases {
             let running = try await sides.start(side, fresh: true)
             try await Task.sleep(for: .seconds(Self.warmUpSeconds))
@@ -159,6 +180,28 @@ struct CompareBench {
                 "   \(side.rawValue), kill -9 and restart during an outage: samples missing \(format(restarted.missingSamples, digits: 0)) of \(format(restarted.expectedSamples, digits: 0)); backlog delivered \(restarted.drainSeconds.map { format($0, digits: 2) + " s" } ?? "never (within 120 s)") after the receiver's return (target: 0 missing for ours)"
             )
         }
+    }
+
+    /// How much `Tcp: AttemptFails` grows per connect refused, measured: this kernel counts
+    /// several per refused loopback connect.
+    private func calibrateRefusedConnects() throws -> Double {
+        let port = try ProcessHelpers.freeLoopbackPort()
+        let attempts = 20
+        let before = ProcFigures.tcpConnectionsRefused()
+        for _ in 0..<attempts {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            close(descriptor)
+        }
+        return max(1, Double(ProcFigures.tcpConnectionsRefused() - before) / Double(attempts))
     }
 
     /// A steady-state window of `running`.
@@ -191,7 +234,7 @@ struct CompareBench {
         killDuring: Bool = false
     ) async throws -> Outage {
         var result = Outage()
-        let refusedBefore = ProcFigures.tcpResetsSent()
+        let refusedBefore = ProcFigures.tcpConnectionsRefused()
         let downAt = Self.unixSeconds()
         relay.down()
         let downClock = ContinuousClock.now
@@ -201,30 +244,38 @@ struct CompareBench {
             try await running.restart()
         }
         try await Task.sleep(until: downClock + .seconds(outageSeconds))
-        result.refusedPerSecond = Double(ProcFigures.tcpResetsSent() - refusedBefore) / Double(outageSeconds)
+        result.refusedPerSecond =
+            Double(ProcFigures.tcpConnectionsRefused() - refusedBefore) / refusedCountPerConnect / Double(outageSeconds)
         try relay.up()
         let upAt = Self.unixSeconds()
         let upClock = ContinuousClock.now
         // Delivered: every series has a sample newer than the receiver's return.
         let deadline = upClock + .seconds(120)
         while ContinuousClock.now < deadline {
-            let oldest = try await scalar("min(timestamp(\(side.selector)))", receiver: receiver)
-            if let oldest, oldest >= upAt {
+            var oldest = Double.infinity
+            for metric in side.probeMetrics(instance: running.instance) {
+                oldest = min(oldest, try await scalar("min(timestamp(\(metric)))", receiver: receiver) ?? 0)
+            }
+            if oldest >= upAt {
                 result.drainSeconds = (ContinuousClock.now - upClock).inSeconds
                 break
             }
             try await Task.sleep(for: .milliseconds(100))  // the next poll
         }
         // Samples in the outage window against the same-length window before it.
+        // (Per metric name: a range function over several names would drop them and collide.)
         let span = Int(upAt - downAt)
-        let during = try await scalar("sum(count_over_time(\(side.selector)[\(span)s]))", at: upAt, receiver: receiver)
-        let before = try await scalar(
-            "sum(count_over_time(\(side.selector)[\(span)s]))",
-            at: downAt,
-            receiver: receiver
-        )
-        result.expectedSamples = before ?? 0
-        result.missingSamples = max(0, (before ?? 0) - (during ?? 0))
+        var during = 0.0
+        var before = 0.0
+        let selector = side.selector(instance: running.instance)
+        for item in try await receiver.query("group by (__name__) (\(selector))") {
+            guard let name = (item["metric"] as? [String: String])?["__name__"] else { continue }
+            let series = "{__name__=\"\(name)\"," + selector.dropFirst()
+            during += try await scalar("sum(count_over_time(\(series)[\(span)s]))", at: upAt, receiver: receiver) ?? 0
+            before += try await scalar("sum(count_over_time(\(series)[\(span)s]))", at: downAt, receiver: receiver) ?? 0
+        }
+        result.expectedSamples = before
+        result.missingSamples = max(0, before - during)
         // Back to steady state before the next outage.
         try await Task.sleep(for: .seconds(10))
         return result
@@ -377,6 +428,9 @@ private final class RunningSender: @unchecked Sendable {
         self.relayPort = relayPort
     }
 
+    /// The anchor's scrape target, its series' `instance` label.
+    var instance: String { "127.0.0.1:\(exporterPort)" }
+
     var pids: [pid_t] { side == .agent ? [mainPID] : [exporterPID, prometheus?.pid ?? 0] }
 
     func launch(agentBinary: String) async throws {
@@ -473,21 +527,22 @@ enum ProcFigures {
         Int(field("/proc/\(pid)/status", "VmHWM:"))
     }
 
-    /// TCP resets the host has sent (`Tcp: OutRsts`): one per connection refused on loopback.
-    static func tcpResetsSent() -> Int {
+    /// Connection attempts on this host that failed from SYN-SENT (`Tcp: AttemptFails`): one per
+    /// connect refused by a closed port.
+    static func tcpConnectionsRefused() -> Int {
         guard let text = read("/proc/net/snmp") else { return 0 }
         let lines = text.split(separator: "\n").filter { $0.hasPrefix("Tcp:") }
         guard lines.count == 2 else { return 0 }
         let names = lines[0].split(separator: " ")
         let values = lines[1].split(separator: " ")
-        guard let index = names.firstIndex(of: "OutRsts"), index < values.count else { return 0 }
+        guard let index = names.firstIndex(of: "AttemptFails"), index < values.count else { return 0 }
         return Int(values[index]) ?? 0
     }
 
     private static func field(_ path: String, _ name: String) -> Double {
         guard let text = read(path) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            return Double(line.dropFirst(name.count).split(separator: " ").first ?? "") ?? 0
+            return Double(line.dropFirst(name.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? 0
         }
         return 0
     }
