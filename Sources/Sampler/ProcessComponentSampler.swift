@@ -130,6 +130,7 @@ public final class ProcessComponentSampler: Sendable {
                 ? ListeningSockets(reader: reader) : nil
             // Components often share a namespace (the host's): read each namespace's counters once.
             var countersByNamespace: [String: NetworkCounters] = [:]
+            var limitsByCgroup: [CgroupMembership: (cpuLimitCores: Double?, memoryLimitBytes: UInt64?)] = [:]
             let elapsedSeconds = state.previousTime.map { (now - $0).inSeconds }
             defer { state.previousTime = now }
             return state.components.map { component in
@@ -196,10 +197,15 @@ public final class ProcessComponentSampler: Sendable {
                 {
                     limits = cached
                 } else {
-                    let figures = CgroupReader.figures(
-                        for: CgroupReader.membership(pid: root, reader: reader),
-                        reader: reader
-                    )
+                    // Components in the same cgroup (a session, a service) read its limits once.
+                    let membership = CgroupReader.membership(pid: root, reader: reader)
+                    let figures =
+                        limitsByCgroup[membership]
+                        ?? {
+                            let read = CgroupReader.limits(for: membership, reader: reader)
+                            limitsByCgroup[membership] = read
+                            return read
+                        }()
                     limits = CachedLimits(
                         root: rootKey,
                         readAt: now,

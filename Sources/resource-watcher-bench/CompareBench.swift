@@ -54,7 +54,8 @@ final class CompareBench: @unchecked Sendable {
             case .agent: ShipperBench.metricNames.map { $0 + #"{client_id="bench"}"# }
             case .prometheus:
                 [
-                    "up", "node_cpu_seconds_total", "node_memory_MemFree_bytes", "node_scrape_collector_duration_seconds",
+                    "up", "node_cpu_seconds_total", "node_memory_MemFree_bytes",
+                    "node_scrape_collector_duration_seconds",
                     "node_netstat_Tcp_InSegs", "go_memstats_alloc_bytes", "node_load1",
                 ].map { $0 + #"{job="node",instance="\#(instance)"}"# }
             }
@@ -156,7 +157,8 @@ final class CompareBench: @unchecked Sendable {
         refusedCountPerConnect = try calibrateRefusedConnects()
         for side in Side.allCases {
             let running = try await sides.start(side, fresh: true)
-            try await Task.sleep(for: .seconds(Self.warmUpSeconds))
+            // A whole outage's length of samples before the first outage: its window before.
+            try await Task.sleep(for: .seconds(Self.warmUpSeconds + outageSeconds))
             var results: [Outage] = []
             for _ in 0..<outages {
                 results.append(try await outage(side, running: running, relay: relay, receiver: receiver))
@@ -173,7 +175,7 @@ final class CompareBench: @unchecked Sendable {
             let median = drains.isEmpty ? "never (within 120 s)" : format(drains[drains.count / 2], digits: 2) + " s"
             print(
                 "   \(side.rawValue), \(outageSeconds) s outages: backlog delivered \(median) after the receiver's return (median; each: \(results.map { $0.drainSeconds.map { format($0, digits: 2) } ?? "-" }.joined(separator: ", ")) s; target <= 2 s for ours)"
-                    + "; samples missing \(results.map { format($0.missingSamples, digits: 0) }.joined(separator: ", ")) of \(format(results.first?.expectedSamples ?? 0, digits: 0))"
+                    + "; samples missing \(results.map { format($0.missingSamples, digits: 0) + " of " + format($0.expectedSamples, digits: 0) }.joined(separator: ", "))"
                     + "; refused connection attempts per second while down \(results.map { format($0.refusedPerSecond, digits: 2) }.joined(separator: ", ")) (target <= 1)"
             )
             print(
@@ -542,7 +544,8 @@ enum ProcFigures {
     private static func field(_ path: String, _ name: String) -> Double {
         guard let text = read(path) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            return Double(line.dropFirst(name.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? 0
+            return Double(line.dropFirst(name.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
+                ?? 0
         }
         return 0
     }

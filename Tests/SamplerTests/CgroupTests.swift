@@ -84,6 +84,24 @@ struct CgroupFixtureTests {
         #expect(figures.ioReadBytes == 65536 && figures.ioWriteBytes == 131_072)
     }
 
+    @Test("the limits alone (what process components read) are the limits of the whole figures, on every layout")
+    func limitsMatchFigures() {
+        for (tree, pid) in [("v2", 4242), ("v2", 4343), ("v1", 5151), ("v1", 5252), ("hybrid", 6161), ("hybrid", 6262)]
+        {
+            let reader = reader(tree)
+            let membership = CgroupReader.membership(pid: Int32(pid), reader: reader)
+            let limits = CgroupReader.limits(for: membership, reader: reader)
+            let figures = CgroupReader.figures(for: membership, reader: reader)
+            #expect(limits.cpuLimitCores == figures.cpuLimitCores, "\(tree) \(pid)")
+            #expect(limits.memoryLimitBytes == figures.memoryLimitBytes, "\(tree) \(pid)")
+        }
+        let container = CgroupReader.limits(
+            for: CgroupReader.membership(pid: 4242, reader: reader("v2")),
+            reader: reader("v2")
+        )
+        #expect(container.cpuLimitCores == 0.5 && container.memoryLimitBytes == 256 << 20)
+    }
+
     @Test("on a hybrid host without v2 controllers every figure comes from v1, not the v2 cpu.stat")
     func hybridUsesLegacyControllers() {
         let membership = CgroupReader.membership(pid: 6161, reader: reader("hybrid"))

@@ -165,7 +165,9 @@ struct SpoolLazyCursorTests {
         CursorFile.decode(try readFile(spool + "/cursors/" + consumer + CursorFile.suffix))
     }
 
-    @Test("acknowledgements within the interval write the cursor file once; the next one after it and close write the rest")
+    @Test(
+        "acknowledgements within the interval write the cursor file once; the next one after it and close write the rest"
+    )
     func writtenOncePerInterval() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -2,9 +2,9 @@
 ///
 /// A host may have the unified (v2) hierarchy, v1 hierarchies, or both (systemd's "hybrid"
 /// layout), so a membership holds one path for v2 and one per v1 controller.
-struct CgroupMembership: Equatable, Sendable {
+struct CgroupMembership: Hashable, Sendable {
     /// The v1 hierarchy a controller is attached to, and the process's path within it.
-    struct Placement: Equatable, Sendable {
+    struct Placement: Hashable, Sendable {
         /// The hierarchy's controllers as the kernel lists them ("cpu,cpuacct"); usually also
         /// the name of its directory under the mount root.
         var hierarchy: String

@@ -31,6 +31,20 @@ enum CgroupReader {
     }
 }
 
+extension CgroupReader {
+    /// Only the CPU and memory limits of a membership, from the same hierarchies `figures`
+    /// chooses: what percentages of a process component are taken of. Three or four small files,
+    /// not the usage and `memory.stat` figures a container's sample needs.
+    static func limits(
+        for membership: CgroupMembership,
+        reader: any ProcReader,
+        mountRoot: String = "/sys/fs/cgroup"
+    ) -> (cpuLimitCores: Double?, memoryLimitBytes: UInt64?) {
+        let files = Files(membership: membership, reader: reader, mountRoot: mountRoot)
+        return (files.cpuLimit(), files.memoryLimit())
+    }
+}
+
 /// The interface files of one membership, and the per-controller choice of hierarchy.
 private struct Files {
     let membership: CgroupMembership
@@ -71,6 +85,26 @@ private struct Files {
             CgroupFileFormat.usageWithoutInactiveFile(usage: usage, inactiveFile: inactiveFile),
             CgroupFileFormat.v1MemoryLimit(read(directory, "memory.limit_in_bytes"))
         )
+    }
+
+    /// `memory()`'s limit alone.
+    func memoryLimit() -> UInt64? {
+        if let directory = unifiedDirectory, read(directory, "memory.current") != nil {
+            return CgroupFileFormat.memoryMax(read(directory, "memory.max"))
+        }
+        guard let (directory, _) = v1File("memory.limit_in_bytes", of: "memory") else { return nil }
+        return CgroupFileFormat.v1MemoryLimit(read(directory, "memory.limit_in_bytes"))
+    }
+
+    /// `cpu()`'s limit alone.
+    func cpuLimit() -> Double? {
+        if let directory = unifiedDirectory, let max = read(directory, "cpu.max") {
+            return CgroupFileFormat.cpuMaxCores(max)
+        }
+        guard membership.controllers["cpu"] != nil || membership.controllers["cpuacct"] != nil else { return nil }
+        return v1File("cpu.cfs_quota_us", of: "cpu").flatMap { directory, quota in
+            CgroupFileFormat.cfsCores(quota: quota, period: read(directory, "cpu.cfs_period_us"))
+        }
     }
 
     func cpu() -> (usage: UInt64?, limitCores: Double?) {
