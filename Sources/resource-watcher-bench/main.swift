@@ -22,5 +22,5 @@ if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
 if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
 if wanted("status") { try await StatusBench(workDirectory: workDirectory, logger: logger).run() }
 if wanted("proxy") { try await ProxyBench(workDirectory: workDirectory, logger: logger).run() }
-// Not part of the default run (about 15 minutes): `make bench-compare`.
+// Not part of the default run (about 20 minutes): `make bench-compare`.
 if selected.contains("compare") { try await CompareBench(workDirectory: workDirectory, logger: logger).run() }
