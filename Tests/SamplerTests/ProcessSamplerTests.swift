@@ -49,7 +49,10 @@ struct ProcessSamplerTests {
     func keptFilesClosed() throws {
         let duration = "300.\(UInt32.random(in: 0...UInt32.max))"
         let child = try ChildProcess("/bin/sleep", [duration])
-        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "sleeper", processName: "sleep")])
+        // Matched by its unique command line: other tests' `sleep` processes may run meanwhile.
+        let sampler = ProcessComponentSampler(
+            components: [ComponentConfig(name: "sleeper", cmdline: "^/bin/sleep \(duration)$")]
+        )
         /// Our descriptors open on a file of the child's /proc directory.
         func openOnChild() -> Int {
             LiveProcReader().entries(of: "/proc/self/fd").filter { descriptor in
