@@ -243,7 +243,7 @@ final class CompareBench: @unchecked Sendable {
         if killDuring {
             try await Task.sleep(for: .seconds(outageSeconds / 3))
             running.kill()
-            try await running.restart()
+            try await running.launch()
         }
         try await Task.sleep(until: downClock + .seconds(outageSeconds))
         result.refusedPerSecond =
@@ -372,7 +372,7 @@ private struct Senders {
         let home = directory + "/" + (side == .agent ? "agent" : "prometheus-agent")
         if fresh { _ = try captureOutput("/bin/rm", ["-rf", home]) }
         mkdir(home, 0o755)
-        let running = RunningSender(side: side, home: home, relayPort: relayPort)
+        let running = RunningSender(side: side, home: home, relayPort: relayPort, agentBinary: agentBinary)
         switch side {
         case .agent:
             let port = try ProcessHelpers.freeLoopbackPort()
@@ -406,25 +406,26 @@ private struct Senders {
                 to: home + "/prometheus.yml"
             )
         }
-        try await running.launch(agentBinary: agentBinary)
+        try await running.launch()
         return running
     }
 }
 
-/// One side's processes, started again in place by `restart` (same config and data).
+/// One side's processes, started again in place by `launch` (same config and data).
 private final class RunningSender: @unchecked Sendable {
     let side: CompareBench.Side
     let home: String
     let relayPort: Int
+    let agentBinary: String
     var agentPort = 0
     var exporterPort = 0
     var prometheusPort = 0
-    private var agentBinary = ""
     private var mainPID: pid_t = 0
     private var exporterPID: pid_t = 0
     private var prometheus: PrometheusProcess?
 
-    init(side: CompareBench.Side, home: String, relayPort: Int) {
+    init(side: CompareBench.Side, home: String, relayPort: Int, agentBinary: String) {
+        self.agentBinary = agentBinary
         self.side = side
         self.home = home
         self.relayPort = relayPort
@@ -435,8 +436,8 @@ private final class RunningSender: @unchecked Sendable {
 
     var pids: [pid_t] { side == .agent ? [mainPID] : [exporterPID, prometheus?.pid ?? 0] }
 
-    func launch(agentBinary: String) async throws {
-        self.agentBinary = agentBinary
+    /// Starts the side's processes (again, after `kill`: same config and data).
+    func launch() async throws {
         switch side {
         case .agent:
             mainPID = try Sleepers.spawn(
@@ -469,33 +470,27 @@ private final class RunningSender: @unchecked Sendable {
     /// `kill -9` of the sender (the agent, or the Prometheus agent; node-exporter stays).
     func kill() {
         switch side {
-        case .agent:
-            Glibc.kill(mainPID, SIGKILL)
-            var status: Int32 = 0
-            waitpid(mainPID, &status, 0)
+        case .agent: Self.signalAndReap(mainPID, SIGKILL)
         case .prometheus:
             prometheus?.kill()
             prometheus = nil
         }
     }
 
-    func restart() async throws {
-        try await launch(agentBinary: agentBinary)
-    }
-
     func stop() {
         switch side {
-        case .agent:
-            Glibc.kill(mainPID, SIGTERM)
-            var status: Int32 = 0
-            waitpid(mainPID, &status, 0)
+        case .agent: Self.signalAndReap(mainPID, SIGTERM)
         case .prometheus:
             prometheus?.stop()
             prometheus = nil
-            Glibc.kill(exporterPID, SIGTERM)
-            var status: Int32 = 0
-            waitpid(exporterPID, &status, 0)
+            Self.signalAndReap(exporterPID, SIGTERM)
         }
+    }
+
+    private static func signalAndReap(_ pid: pid_t, _ signal: Int32) {
+        Glibc.kill(pid, signal)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
     }
 
     private func waitForHTTP(_ url: String) async throws {
