@@ -162,7 +162,10 @@ let package = Package(
         // `make soak`: the built agent for minutes against sinks that fail, with kill -9 restarts.
         .executableTarget(
             name: "resource-watcher-soak",
-            dependencies: ["WatcherModel", "HTTPTransport", "TestSupport"],
+            dependencies: [
+                "WatcherModel", "HTTPTransport", "TestSupport", "Spool", "Shipper", "WatcherProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         // `make bench`: release-build benchmarks printing figures against same-run baselines.

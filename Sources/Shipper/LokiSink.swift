@@ -1,7 +1,7 @@
 import HTTPTransport
 public import Spool
 import WatcherModel
-import WatcherProto
+public import WatcherProto
 
 /// The Loki push sink's encoder (DESIGN §7): log records and alert transitions become
 /// `POST /loki/api/v1/push` JSON bodies, streams labelled `client_id`, `component`, `source`,
@@ -61,6 +61,21 @@ public struct LokiSink: SinkEncoder {
         }
         if !pending.isEmpty { requests += pushes(of: pending, acknowledging: batches.last?.sequence) }
         return requests
+    }
+
+    /// The names of `Entry.labels`, in order; an empty value is left out of the stream.
+    static let streamLabelNames = ["client_id", "component", "source", "level"]
+
+    /// What a batch becomes at Loki, entry by entry: the stream's labels, the time (ns) and the
+    /// line. For accounting what arrived (the soak); the pushes are built from the same entries.
+    public static func streamEntries(
+        of batch: ResourceWatcher_V1_Batch
+    ) -> [(stream: [String: String], timestampNanoseconds: Int64, line: String)] {
+        entries(of: batch).map { entry in
+            var stream: [String: String] = [:]
+            for (name, value) in zip(streamLabelNames, entry.labels) where !value.isEmpty { stream[name] = value }
+            return (stream, entry.timestampNanoseconds, entry.line)
+        }
     }
 
     /// The log lines a batch holds: its log records, then its alert transitions.
@@ -176,7 +191,7 @@ public struct LokiSink: SinkEncoder {
                 json.beginObject()
                 json.key("stream")
                 json.beginObject()
-                for (name, value) in zip(["client_id", "component", "source", "level"], labels) where !value.isEmpty {
+                for (name, value) in zip(Self.streamLabelNames, labels) where !value.isEmpty {
                     json.member(name, value)
                 }
                 json.endObject()

@@ -1,7 +1,7 @@
 import HTTPTransport
 public import Spool
 import WatcherModel
-import WatcherProto
+public import WatcherProto
 
 /// The Agent Orchestrator sink's encoder (DESIGN §10): every alert transition becomes a
 /// `POST {alerts_path}` in the orchestrator's `/recommendations` shape, and, when a reports path
@@ -35,14 +35,9 @@ public struct OrchestratorSink: SinkEncoder {
             let batch = item.batch
             let key = "\(batch.agentID):\(item.sequence)"
             let first = requests.count
-            for (index, transition) in batch.transitions.enumerated() {
+            for (transition, alertKey) in zip(batch.transitions, Self.alertKeys(of: batch, sequence: item.sequence)) {
                 requests.append(
-                    post(
-                        alertBody(transition, in: batch),
-                        to: alertsURL,
-                        key: "\(key):\(index)",
-                        at: transition.atUnixMs
-                    )
+                    post(alertBody(transition, in: batch), to: alertsURL, key: alertKey, at: transition.atUnixMs)
                 )
             }
             if let reportsURL, isReportDue(at: batch.timestampUnixMs) {
@@ -52,6 +47,12 @@ public struct OrchestratorSink: SinkEncoder {
             if requests.count > first { requests[requests.count - 1].acknowledgeThrough = item.sequence }
         }
         return requests
+    }
+
+    /// The `Idempotency-Key` of each alert post a batch (spool record `sequence`) becomes, in
+    /// transition order; the same on every resend. Also for accounting what arrived (the soak).
+    public static func alertKeys(of batch: ResourceWatcher_V1_Batch, sequence: UInt64) -> [String] {
+        batch.transitions.indices.map { "\(batch.agentID):\(sequence):\($0)" }
     }
 
     private func isReportDue(at unixMilliseconds: Int64) -> Bool {

@@ -108,6 +108,8 @@ public enum HealthReport {
                 json.number(Int64(count))
             }
             json.endObject()
+            json.key("lost_records")
+            json.number(Int64(sink.lostRecords))
             if let last = sink.lastSuccessUnixMilliseconds {
                 json.member("last_success", RFC3339.format(unixMilliseconds: last))
             } else {

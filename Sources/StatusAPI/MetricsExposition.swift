@@ -110,6 +110,12 @@ public enum MetricsExposition {
                 help: "Attempts followed by a retry after backoff"
             )
             .increment(by: Int64(sink.retries))
+            registry.counter(
+                name: "resource_watcher_sink_lost_records_total",
+                labels: labels,
+                help: "Spool records the sink never read: deleted by the spool's size or age cap first, or damaged"
+            )
+            .increment(by: Int64(sink.lostRecords))
             let sinkZeros = SinkMetrics.knownDropReasons.map { ($0, UInt64(0)) }
             let droppedRequests = Dictionary(uniqueKeysWithValues: sinkZeros).merging(sink.droppedRequests) { $1 }
             for (reason, count) in droppedRequests.sorted(by: { $0.key < $1.key }) {

@@ -89,6 +89,7 @@ enum OpenAPIDocument {
                               "sent_samples": 3360,
                               "failed_attempts": 0,
                               "dropped_requests": {},
+                              "lost_records": 0,
                               "last_success": "2025-04-05T19:45:00Z"
                             }
                           ]
@@ -760,6 +761,7 @@ enum OpenAPIDocument {
                   "sent_requests",
                   "failed_attempts",
                   "dropped_requests",
+                  "lost_records",
                   "last_success"
                 ],
                 "properties": {
@@ -824,6 +826,11 @@ enum OpenAPIDocument {
                     "example": {
                       "http_400": 2
                     }
+                  },
+                  "lost_records": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Spool records this sink never read since the agent started: deleted by `spool.max_bytes` or `max_age_hours` before it delivered them, or damaged."
                   },
                   "last_success": {
                     "type": "string",

@@ -1,7 +1,13 @@
 import Foundation  // JSONSerialization: the stand-ins' and Prometheus' answers
 import HTTPTransport
+import Shipper
+import Spool
 import TestSupport
 import WatcherModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Soak {
     private struct Row {
@@ -70,13 +76,18 @@ extension Soak {
         for entry in entries(of: "steady") where entry.line.hasPrefix("soak line ") {
             if let number = Int(entry.line.dropFirst("soak line ".count)) { numbers.insert(number) }
         }
+        // Lines tailed while the spool's disk was full are in records the spool refused (counted
+        // by the agent): missing from there on is counted loss, missing anywhere else is not.
+        let fullLines = linesAroundFull.map { max(1, $0.lowerBound - 10)...$0.upperBound }
         let missingLines = (1...max(1, linesWritten)).filter { !numbers.contains($0) }
+        let missingWhileFull = missingLines.filter { fullLines?.contains($0) ?? false }
+        let missingElsewhere = missingLines.count - missingWhileFull.count
         rows.append(
             Row(
                 what: "Loki: tailed lines",
                 figures:
-                    "\(linesWritten) written, \(numbers.count) arrived, \(missingLines.count) missing\(missingLines.isEmpty ? "" : " (first \(missingLines.prefix(5)))"); \(pushed["duplicate_entries"] as? Int ?? -1) duplicate entries dropped by Loki",
-                passed: missingLines.isEmpty
+                    "\(linesWritten) written, \(numbers.count) arrived; \(missingWhileFull.count) missing, tailed while the spool's disk was full (lines \(fullLines.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "-")); \(missingElsewhere) missing otherwise\(missingElsewhere == 0 ? "" : " (first \(missingLines.filter { !missingWhileFull.contains($0) }.prefix(5)))"); \(pushed["duplicate_entries"] as? Int ?? -1) duplicate entries dropped by Loki",
+                passed: missingElsewhere == 0
             )
         )
 
@@ -89,9 +100,18 @@ extension Soak {
         var expected: Int64 = 0
         var missing: Int64 = 0
         var gaps = 0
+        // The time the spool's disk was full (and a tick on either side) is accounted below.
+        var windows: [(from: Int64, to: Int64)] = []
         for upWindow in upWindows {
             guard let to = upWindow.to else { continue }
-            let from = upWindow.from
+            if let full = fullWindow, full.from < to, full.to > upWindow.from {
+                windows.append((upWindow.from, full.from - pollIntervalMilliseconds))
+                windows.append((full.to + 2 * pollIntervalMilliseconds, to))
+            } else {
+                windows.append((upWindow.from, to))
+            }
+        }
+        for (from, to) in windows where to > from {
             let inside = samples.filter { $0 >= from && $0 <= to }
             expected += (to - from) / pollIntervalMilliseconds
             let edges = [from] + inside + [to]
@@ -104,7 +124,7 @@ extension Soak {
             Row(
                 what: "Prometheus: samples of one series",
                 figures:
-                    "\(samples.count) held, about \(expected) ticks while the agent was up; \(gaps) gaps over 3 intervals (about \(missing) ticks missing)",
+                    "\(samples.count) held, about \(expected) ticks while the agent was up and its disk had room; \(gaps) gaps over 3 intervals (about \(missing) ticks missing)",
                 passed: gaps == 0
             )
         )
@@ -133,26 +153,90 @@ extension Soak {
             )
         )
 
-        // What each sink counted as dropped (refused by the destination), for the record.
-        let health = try await document("http://127.0.0.1:\(port)/health")
-        for sink in health["sinks"] as? [[String: Any]] ?? [] {
-            let dropped = sink["dropped_requests"] as? [String: Int] ?? [:]
+        // The spool's disk full once: the agent refused appends, counted them and carried on.
+        var agentCounted = countersOfEndedRuns
+        let final = try await counters()
+        agentCounted.add(final)
+        if let full = fullWindow {
+            let ticksWhileFull = max(0, (full.to - full.from) / pollIntervalMilliseconds)
+            let heldWhileFull = samples.filter { $0 >= full.from && $0 <= full.to }.count
             rows.append(
                 Row(
-                    what: "sink \(sink["name"] as? String ?? "?"): dropped requests",
-                    figures: dropped.isEmpty
-                        ? "none"
-                        : dropped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-                            .joined(separator: ", "),
-                    // A resend after kill -9 may repeat what the destination holds: counted, not lost.
-                    passed: dropped.keys.allSatisfy { ["out_of_order", "duplicate"].contains($0) }
+                    what: "spool disk full",
+                    figures:
+                        "\(String(format: "%.0f", Double(full.to - full.from) / 1000)) s full (\(ballastBytes / 1024) KiB ballast): \(appendsRefusedWhileFull.map(String.init) ?? "?") appends refused and counted; \(heldWhileFull) of about \(ticksWhileFull) ticks of that time at Prometheus; the agent appended again \(appendsRefusedWhileFull == nil ? "(never)" : "once there was room")",
+                    passed: (appendsRefusedWhileFull ?? 0) > 0
                 )
             )
         }
 
+        // Record by record: each one the spool acknowledged, at each destination.
+        let sampleRecords = decodedRecords(of: [.sample])
+        let lokiRecords = decodedRecords(of: [.sample, .logs])
+        let accounts = [
+            RecordAccount.count(
+                sink: "prometheus",
+                itemName: "samples",
+                batches: sampleRecords.batches,
+                itemKeys: { Self.remoteWriteKeys(of: $1) },
+                held: try await prometheusHeld()
+            ),
+            RecordAccount.count(
+                sink: "loki",
+                itemName: "lines",
+                batches: lokiRecords.batches,
+                itemKeys: { Self.lokiKeys(of: $1) },
+                held: Self.lokiHeld(pushed)
+            ),
+            RecordAccount.count(
+                sink: "orchestrator",
+                itemName: "alert posts",
+                batches: sampleRecords.batches,
+                itemKeys: { OrchestratorSink.alertKeys(of: $1, sequence: $0) },
+                held: Self.orchestratorHeld(told)
+            ),
+        ]
+        for account in accounts {
+            let dropped = agentCounted.droppedRequests[account.sink] ?? [:]
+            let repeats = dropped.filter { AgentCounters.repeatReasons.contains($0.key) }
+            let refused = dropped.filter { !AgentCounters.repeatReasons.contains($0.key) }
+            let uncounted = account.uncounted(given: agentCounted)
+            func list(_ reasons: [String: Int]) -> String {
+                reasons.isEmpty
+                    ? "none"
+                    : reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            }
+            rows.append(
+                Row(
+                    what: "records at \(account.sink)",
+                    figures:
+                        "\(account.records) acknowledged by the spool, \(account.recordsWithItems) with \(account.itemName) (\(account.items)): \(account.delivered) delivered whole, \(account.missingRecords.count) missing (\(account.missingItems) \(account.itemName))\(account.missingRecords.isEmpty ? "" : ", first \(account.missingRecords.prefix(5))"); counted loss: cut by the cap \(agentCounted.lostRecords[account.sink] ?? 0) records, refused requests: \(list(refused)); repeats refused: \(list(repeats)); uncounted \(uncounted)",
+                    passed: uncounted == 0
+                )
+            )
+        }
+
+        // Nothing corrupt: every record decodes, no sequence given out twice or skipped, and the
+        // spool verifies clean once the agent stopped.
+        agent?.kill(SIGTERM)
+        _ = agent?.process.wait()
+        agent = nil
+        let verified = try SpoolVerifier.verify(directory: spoolPath)
+        let undecodable = sampleRecords.undecodable.count + decodedRecords(of: [.logs, .usage]).undecodable.count
+        let unseen = watch.unseen
+        rows.append(
+            Row(
+                what: "spool records",
+                figures:
+                    "\(watch.records.count) seen (sequences 1-\(watch.records.keys.max() ?? 0)), \(unseen.count) never seen\(unseen.isEmpty ? "" : " (first \(unseen.prefix(5)))"), \(undecodable) undecodable, \(watch.replaced.count) given out twice; at the end: \(verified.frameCount) frames, healthy: \(verified.isHealthy), \(verified.missingSequences) sequences missing between frames; \(runsWithoutCounters) runs whose counters were not read\(watch.failedScans.isEmpty ? "" : "; scans failed: \(watch.failedScans.prefix(2))")",
+                passed: unseen.isEmpty && undecodable == 0 && watch.replaced.isEmpty && verified.isHealthy
+                    && runsWithoutCounters == 0
+            )
+        )
+
         print("")
         print(
-            "soak: \(minutes) min, \(kills) kill -9 (\(killsWhileAlertActive) while component_down was active), \(faultBursts) fault bursts, 3 sink outages"
+            "soak: \(minutes) min, \(kills) kill -9 (\(killsWhileAlertActive) while component_down was active), \(faultBursts) fault bursts (\(stalls) stalls past the timeout), 3 sink outages, the spool's disk full once"
         )
         let width = rows.map(\.what.count).max() ?? 0
         for row in rows {

@@ -9,10 +9,13 @@ import Glibc
 
 /// One soak run. The agent (the release build beside this program) watches `steady` (always up,
 /// its log file tailed) and `flapper` (up and down in turns: `component_down` episodes), ships to
-/// a real Prometheus and to the Loki and orchestrator stand-ins, and takes usage events. Meanwhile:
-/// fault bursts on Loki and the orchestrator (5xx, 429 with Retry-After, dropped connections),
-/// one outage of each sink, and a `kill -9` of the agent every `killEvery` seconds, while an
-/// alert is active where it can be. Then every sink drains and `account()` counts what arrived.
+/// a real Prometheus and to the Loki and orchestrator stand-ins, and takes usage events. Its
+/// spool is on a small tmpfs of its own. Meanwhile: fault bursts on Loki and the orchestrator
+/// (5xx, 429 with Retry-After, dropped connections, stalls past the request timeout), one outage
+/// of each sink, the spool's disk full for a while (a ballast file fills the tmpfs), and a
+/// `kill -9` of the agent every `killEvery` seconds, while an alert is active where it can be.
+/// A watch reads every record the spool acknowledged as it appears. Then every sink drains and
+/// `account()` counts what arrived, record by record.
 final class Soak: @unchecked Sendable {
     let minutes: Double
     let killEvery: (Double, Double)
@@ -25,6 +28,12 @@ final class Soak: @unchecked Sendable {
     let port: Int
     let configPath: String
     let logPath: String
+    /// The tmpfs holding the spool (and the ballast that fills it).
+    let filesystemPath: String
+    let spoolPath: String
+    let watch: SpoolWatch
+    /// Seconds the spool's disk stays full.
+    let fullSeconds: Double
     let http = CurlTransport(
         userAgent: "resource-watcher-soak",
         connectTimeout: .seconds(1),
@@ -45,11 +54,27 @@ final class Soak: @unchecked Sendable {
     var probes = 0
     var probesAnswered = 0
     var faultBursts = 0
+    var stalls = 0
+    /// The agent's counters of the runs that ended with `kill -9`, read just before each kill.
+    var countersOfEndedRuns = AgentCounters()
+    /// Runs whose counters could not be read before the kill (the agent did not answer).
+    var runsWithoutCounters = 0
+    /// When the spool's disk was full (Unix ms), the lines written around it, and the appends
+    /// the agent refused meanwhile (its counter before and after).
+    var fullWindow: (from: Int64, to: Int64)?
+    var linesAroundFull: ClosedRange<Int>?
+    var appendsRefusedWhileFull: Int?
+    var ballastBytes = 0
 
-    init(minutes: Double, killEvery: (Double, Double), outageSeconds: Double) async throws {
+    init(minutes: Double, killEvery: (Double, Double), outageSeconds: Double, fullSeconds: Double) async throws {
         self.minutes = minutes
         self.killEvery = killEvery
         self.outageSeconds = outageSeconds
+        self.fullSeconds = fullSeconds
+        filesystemPath = directory.path + "/fs"
+        spoolPath = filesystemPath + "/spool"
+        watch = SpoolWatch(directory: spoolPath)
+        try Self.mountTmpfs(at: filesystemPath, megabytes: 64)
         prometheus = try await PrometheusServer(directory: directory.path)
         loki = try FixtureServer("loki_server.py")
         orchestrator = try FixtureServer("orchestrator_server.py", ["--reports-path", ""])
@@ -65,7 +90,7 @@ final class Soak: @unchecked Sendable {
             {"client_id": "soak", "poll_interval_seconds": \(Double(pollIntervalMilliseconds) / 1000),
              "port": \(port), "metrics_port": \(try ProcessHelpers.freeLoopbackPort()),
              "orchestrator_url": "\(orchestrator.baseURL)",
-             "spool": {"dir": "\(directory.path)/spool"},
+             "spool": {"dir": "\(spoolPath)"},
              "sinks": {"prometheus_remote_write": {"url": "\(prometheus.writeURL)"},
                        "loki": {"url": "\(loki.baseURL)"}},
              "retry": {"min_backoff_ms": 100, "max_backoff_ms": 2000, "request_timeout_seconds": 5},
@@ -76,6 +101,22 @@ final class Soak: @unchecked Sendable {
             """,
             to: configPath
         )
+    }
+
+    /// A tmpfs of its own for the spool: filling it gives a real ENOSPC without touching the
+    /// machine's disks. Needs root (as `make test`'s cgroup and Docker tests do).
+    private static func mountTmpfs(at path: String, megabytes: Int) throws {
+        mkdir(path, 0o700)
+        let mount = try ChildProcess(
+            "/bin/mount",
+            ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", path]
+        )
+        guard mount.wait() == 0 else {
+            throw ChildProcess.Failure(
+                description:
+                    "cannot mount a tmpfs at \(path) for the spool (the soak fills it to test a full disk): run it as root"
+            )
+        }
     }
 
     private func flapUp() throws {
@@ -158,14 +199,35 @@ final class Soak: @unchecked Sendable {
         if (try? await health())?["status"] != nil { probesAnswered += 1 }
     }
 
+    /// Three faults for the next three requests, one of them always a stall past the agent's
+    /// request timeout (5 s): the agent gives up on it and sends the request again.
     private func randomFaultScript() -> String {
         let faults = [
             #"{"status": 500}"#, #"{"status": 503}"#, #"{"status": 429, "retry_after": "1"}"#,
             #"{"status": 500, "drop": true}"#,
             #"{"status": 502, "delay_ms": 300}"#,
         ]
-        return #"{"script": [\#((0..<3).map { _ in faults.randomElement()! }.joined(separator: ","))], "then": null}"#
+        stalls += 1
+        let script = [#"{"status": 503, "delay_ms": 7000}"#] + (0..<2).map { _ in faults.randomElement()! }
+        return #"{"script": [\#(script.shuffled().joined(separator: ","))], "then": null}"#
     }
+
+    /// The agent's counters now (`/health`).
+    func counters() async throws -> AgentCounters { AgentCounters(health: try await health()) }
+
+    /// Fills the spool's tmpfs with a ballast file until the kernel refuses (ENOSPC).
+    private func fillDisk() {
+        let path = filesystemPath + "/ballast"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        for size in [1 << 20, 4096, 512, 1] {
+            let block = [UInt8](repeating: 0xA5, count: size)
+            while block.withUnsafeBytes({ write(descriptor, $0.baseAddress, size) }) == size { ballastBytes += size }
+        }
+    }
+
+    private func emptyDisk() { unlink(filesystemPath + "/ballast") }
 
     private enum Sink: String {
         case prometheus, loki, orchestrator
@@ -219,6 +281,12 @@ final class Soak: @unchecked Sendable {
             Outage(sink: .prometheus, start: at(0.7), end: at(0.7) + .seconds(outageSeconds)),
         ]
         var flapperDownSince: ContinuousClock.Instant?
+        // The spool's disk full once, away from the outages; no kill or flap around it, so the
+        // agent's refused-append counter covers it in one run and no alert episode falls in it.
+        let fullStart = at(0.58)
+        let fullEnd = fullStart + .seconds(fullSeconds)
+        var fullPhase = Outage.Phase.pending
+        var refusedBeforeFull = 0
 
         while ContinuousClock.now < end {
             appendLine()
@@ -227,8 +295,35 @@ final class Soak: @unchecked Sendable {
                 nextSecond = now + .seconds(1)
                 await postUsage()
                 await probe()
+                watch.scan()
             }
-            if now >= nextFlap {
+            let quiet = now >= fullStart - .seconds(5) && now <= fullEnd + .seconds(5)
+            if fullPhase == .pending, now >= fullStart {
+                refusedBeforeFull = try await counters().droppedAppends
+                fillDisk()
+                fullWindow = (RFC3339.nowUnixMilliseconds(), 0)
+                linesAroundFull = linesWritten...linesWritten
+                fullPhase = .running
+                say("spool disk full (\(ballastBytes / 1024) KiB of ballast)")
+            } else if fullPhase == .running, now >= fullEnd {
+                emptyDisk()
+                fullWindow?.to = RFC3339.nowUnixMilliseconds()
+                fullPhase = .over
+                say("spool disk has room again")
+                // Recovered: a new record appended; then the refusals counted meanwhile.
+                var first: Int?
+                try await pollUntil("an append after the disk had room", timeout: .seconds(30)) {
+                    let last = ((try? await self.health())?["spool"] as? [String: Any])?["last_sequence"] as? Int
+                    guard let seen = first else {
+                        first = last
+                        return false
+                    }
+                    return (last ?? 0) > seen
+                }
+                appendsRefusedWhileFull = try await counters().droppedAppends - refusedBeforeFull
+                linesAroundFull = linesAroundFull!.lowerBound...linesWritten
+            }
+            if now >= nextFlap, !quiet {
                 if flapper == nil {
                     try flapUp()
                     flapperDownSince = nil
@@ -241,7 +336,12 @@ final class Soak: @unchecked Sendable {
             }
             // kill -9, while component_down is active when it can be (down for 3 s: fired).
             let alertActive = flapperDownSince.map { now - $0 > .seconds(3) } ?? false
-            if now >= nextKill, alertActive || now >= nextKill + .seconds(20) {
+            if now >= nextKill, !quiet, alertActive || now >= nextKill + .seconds(20) {
+                if let counters = try? await counters() {
+                    countersOfEndedRuns.add(counters)
+                } else {
+                    runsWithoutCounters += 1
+                }
                 agent?.kill(SIGKILL)
                 upWindows[upWindows.count - 1].to = RFC3339.nowUnixMilliseconds()
                 kills += 1
@@ -269,6 +369,7 @@ final class Soak: @unchecked Sendable {
         }
 
         // The end: the flapper up (its last episode resolves), every outage over, every sink drained.
+        if fullPhase == .running { emptyDisk() }
         if flapper == nil { try flapUp() }
         for outage in outages where outage.phase == .running { try await endOutage(of: outage.sink) }
         try await faults(loki, #"{"script": [], "then": null}"#)
@@ -289,6 +390,7 @@ final class Soak: @unchecked Sendable {
             return !sinks.isEmpty && lag.values.allSatisfy { $0 == 0 }
         }
         upWindows[upWindows.count - 1].to = RFC3339.nowUnixMilliseconds()
+        watch.scan()
         return try await account()
     }
 
@@ -301,6 +403,7 @@ final class Soak: @unchecked Sendable {
         prometheus.kill()
         loki.stop()
         orchestrator.stop()
+        if let unmount = try? ChildProcess("/bin/umount", [filesystemPath]) { _ = unmount.wait() }
         if ProcessInfo.processInfo.environment["SOAK_KEEP"] == nil { directory.remove() }
     }
 }

@@ -74,6 +74,7 @@ struct StatusContractTests {
                 [
                     "name": "string", "status": "string", "lag_records": "number", "lag_seconds": "number",
                     "sent_requests": "number", "failed_attempts": "number", "dropped_requests": "object",
+                    "lost_records": "number",
                 ],
                 in: "health.sinks[0]"
             )
