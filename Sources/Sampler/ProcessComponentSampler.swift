@@ -52,6 +52,8 @@ public final class ProcessComponentSampler: Sendable {
         /// The network namespace of each component's root process, read at host scans: a
         /// process rarely changes namespace, and the link costs a path walk per tick.
         var namespaces: [ProcessKey: String] = [:]
+        /// Per component, its command-line pattern's answer for each process of the last scan.
+        var commandLineMatches: [String: [ProcessIdentity: Bool]] = [:]
     }
 
     private struct CachedLimits {
@@ -143,7 +145,12 @@ public final class ProcessComponentSampler: Sendable {
                 }
                 let roots =
                     fullScan
-                    ? component.matcher.matchingPIDs(in: processTable, sockets: sockets, reader: reader)
+                    ? component.matcher.matchingPIDs(
+                        in: processTable,
+                        sockets: sockets,
+                        reader: reader,
+                        commandLineMatches: &state.commandLineMatches[component.name, default: [:]]
+                    )
                     : (state.knownRoots[component.name] ?? []).map(\.pid)
                 state.knownRoots[component.name] = roots.compactMap { pid in
                     processTable.processes[pid].map { ProcessKey(pid: pid, startTicks: $0.startTicks) }

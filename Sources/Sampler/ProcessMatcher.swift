@@ -1,3 +1,12 @@
+/// A process as the command-line match cache knows it. `exec` keeps the PID and the start
+/// time but changes the kernel's command name, so a process that execs is matched afresh; one
+/// that rewrites its own argv in place (setproctitle) keeps its first answer.
+struct ProcessIdentity: Hashable {
+    let pid: Int32
+    let startTicks: UInt64
+    let command: String
+}
+
 /// How a configured component is recognised among the host's processes.
 struct ProcessMatcher {
     let processName: String?
@@ -13,8 +22,16 @@ struct ProcessMatcher {
     }
 
     /// PIDs of the processes that match (their descendants are added by the caller).
-    /// `sockets` is needed only when the matcher has ports.
-    func matchingPIDs(in table: ProcessTable, sockets: ListeningSockets?, reader: any ProcReader) -> [Int32] {
+    /// `sockets` is needed only when the matcher has ports. `commandLineMatches` holds the
+    /// command-line pattern's answer per process from the last scan: only processes new since
+    /// then are matched against it (a scan visits every process on the host), and processes
+    /// gone are forgotten.
+    func matchingPIDs(
+        in table: ProcessTable,
+        sockets: ListeningSockets?,
+        reader: any ProcReader,
+        commandLineMatches: inout [ProcessIdentity: Bool]
+    ) -> [Int32] {
         var pids: [Int32] = []
         if !ports.isEmpty, let sockets {
             pids += sockets.pids(listeningOn: ports, among: table.processes.keys, reader: reader)
@@ -30,11 +47,22 @@ struct ProcessMatcher {
             }
         }
         if let commandLine {
+            var answers: [ProcessIdentity: Bool] = [:]
+            answers.reserveCapacity(commandLineMatches.count + 16)
+            // No arguments: a kernel thread, or a process between exec and its new argv (not cached).
             for process in table.processes.values where !process.arguments.isEmpty {
-                if (try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil {
-                    pids.append(process.pid)
-                }
+                let identity = ProcessIdentity(
+                    pid: process.pid,
+                    startTicks: process.startTicks,
+                    command: process.command
+                )
+                let matches =
+                    commandLineMatches[identity]
+                    ?? ((try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil)
+                answers[identity] = matches
+                if matches { pids.append(process.pid) }
             }
+            commandLineMatches = answers
         }
         return Array(Set(pids)).sorted()
     }

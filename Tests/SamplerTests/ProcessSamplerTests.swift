@@ -45,6 +45,36 @@ struct ProcessSamplerTests {
         #expect(sampler.sample()[0].status == .down)
     }
 
+    @Test("a process that execs into a matching command line is found at the next scan, though it did not match before")
+    func execRematched() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let duration = "300.\(UInt32.random(in: 0...UInt32.max))"
+        let flag = directory.path + "/go"
+        // The shell's own command line holds the duration but does not match the anchored pattern;
+        // once the flag exists it execs (same PID, same start time) into /bin/sleep <duration>.
+        let child = try ChildProcess(
+            "/bin/sh",
+            ["-c", "while [ ! -e \(flag) ]; do sleep 0.05; done; exec /bin/sleep \"$0\"", duration]
+        )
+        defer {
+            child.kill()
+            child.wait()
+        }
+        let sampler = ProcessComponentSampler(
+            components: [ComponentConfig(name: "sleeper", cmdline: "^/bin/sleep \(duration)$")]
+        )
+        // Scanned (and its answer kept) while it is still the shell.
+        #expect(sampler.sample()[0].status == .down)
+        #expect(sampler.sample()[0].status == .down)
+        writeText("", to: flag)
+        var found = sampler.sample()[0]
+        let deadline = ContinuousClock.now + .seconds(10)
+        while found.status != .healthy && ContinuousClock.now < deadline { found = sampler.sample()[0] }
+        #expect(found.status == .healthy, "the exec'd process was never matched")
+        #expect(found.processCount == 1)
+    }
+
     @Test("the /proc files kept open for a watched process are re-read each tick and closed once it exits")
     func keptFilesClosed() throws {
         let duration = "300.\(UInt32.random(in: 0...UInt32.max))"
