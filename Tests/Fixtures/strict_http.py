@@ -358,6 +358,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body, _ = self.read_body(1 << 20)
                 return self.send(self.app.control(self.command, path, body))
             self.ingest(received_monotonic, received_unix)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client hung up before the answer (its timeout, during a stalled answer): not
+            # the request's fault, and the request log already shows it unanswered.
+            self.close_connection = True
         except (ValueError, ConnectionError) as error:
             self.close_connection = True
             log(f"{self.app.name}: bad request framing: {error}")
