@@ -55,7 +55,7 @@ CMD ["run", "--config", "/etc/resource-watcher/config.json"]
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       libzstd-dev libsnappy-dev libcurl4-openssl-dev pkg-config \
+       libzstd-dev libsnappy-dev libcurl4-openssl-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Package.resolved is not committed; the glob copies it when the context has one.

@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 CONFIG       ?= config/resource-watcher.json
 # Debian packages the build and the tests need. `deps` installs only what is missing.
-APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev iproute2 prometheus wrk docker.io docker-compose busybox-static shellcheck systemd
+APT_PACKAGES := pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev libssl-dev iproute2 prometheus wrk docker.io docker-compose busybox-static shellcheck systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROTOC_GEN_SWIFT := .build-tools/swift-protobuf/.build/release/protoc-gen-swift
 # Fuzzes the :5220 API against its /openapi.json in `make test` (scripts/schemathesis.sh).

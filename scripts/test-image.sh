@@ -27,7 +27,7 @@ readonly DOCKER_CLIENT=/usr/bin/docker
 # docker.io, debootstrap, busybox-static for the engine and the images; curl and jq for the
 # checks; the -dev libraries and pkg-config for the build (as `make deps`).
 readonly APT_PACKAGES=(docker.io docker-compose prometheus iproute2 debootstrap busybox-static curl jq
-                       pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev)
+                       pkg-config libzstd-dev libsnappy-dev libcurl4-openssl-dev libssl-dev)
 # deploy/docker-compose.yml's Prometheus image, made here from Debian's prometheus binary (no
 # registry to pull prom/prometheus from) under the name the compose file uses.
 COMPOSE_PROMETHEUS_IMAGE=$(sed -n 's/^ *image: \(prom\/prometheus:.*\)$/\1/p' deploy/docker-compose.yml)

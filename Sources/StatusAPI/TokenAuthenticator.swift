@@ -1,4 +1,4 @@
-import Crypto
+import CCrypto
 public import WatcherModel
 
 /// Who made a request, after checking its bearer token (DESIGN §4).
@@ -67,7 +67,7 @@ public struct TokenAuthenticator: Sendable {
         guard let authorization else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else { return nil }
-        return Array(SHA256.hash(data: Array(parts[1].utf8)))
+        return sha256(Array(parts[1].utf8))
     }
 
     /// Whether any token is configured; with none, every request is `.open`.
@@ -83,7 +83,7 @@ public struct TokenAuthenticator: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw APIError.unauthorized("the Authorization header is not \"Bearer <token>\"")
         }
-        let digest = Array(SHA256.hash(data: Array(parts[1].utf8)))
+        let digest = Self.sha256(Array(parts[1].utf8))
         var tenant: String?
         var isOperator = false
         // Compare with every hash, always: the time taken does not depend on which one matched.
@@ -103,9 +103,20 @@ public struct TokenAuthenticator: Sendable {
         return difference == 0
     }
 
+    /// SHA-256 of `bytes` (OpenSSL's one-shot `SHA256`).
+    static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        bytes.withUnsafeBufferPointer { input in
+            digest.withUnsafeMutableBufferPointer { output in
+                _ = SHA256(input.baseAddress, input.count, output.baseAddress)
+            }
+        }
+        return digest
+    }
+
     /// The SHA-256 of `token` as lowercase hex, as the config stores it.
     public static func sha256Hex(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { byte in
+        sha256(Array(token.utf8)).map { byte in
             let digits = Array("0123456789abcdef")
             return String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 0xF)])
         }.joined()

@@ -12,6 +12,18 @@ struct TokenAuthenticatorTests {
         metricsTokens: [.init(sha256: TokenAuthenticator.sha256Hex("scraper-secret"))]
     )
 
+    @Test("a token's hash is SHA-256 in lowercase hex, as `sha256sum` prints it (FIPS 180-4 test vectors)")
+    func sha256Vectors() {
+        #expect(TokenAuthenticator.sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(
+            TokenAuthenticator.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        )
+        #expect(
+            TokenAuthenticator.sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        )
+    }
+
     @Test("tokens map to their tenant or to operator; missing, malformed and unknown ones are 401")
     func apiTokens() throws {
         let authenticator = TokenAuthenticator(auth: auth)
