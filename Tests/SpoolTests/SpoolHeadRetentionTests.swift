@@ -169,6 +169,8 @@ struct SpoolLazyCursorTests {
         "acknowledgements within the interval write the cursor file once; the next one after it and close write the rest"
     )
     func writtenOncePerInterval() throws {
+        let interval = SpoolOptions().cursorPersistInterval
+        #expect(interval > .seconds(4))
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path + "/spool"
@@ -183,10 +185,13 @@ struct SpoolLazyCursorTests {
                 try spool.acknowledge(consumer: "test", through: sequences[index], now: start + .seconds(index))
             }
             #expect(spool.cursor(of: "test") == sequences[4], "the cursor itself moves on every acknowledgement")
-            #expect(try cursorFile(path) == sequences[0], "within 5 s of the last write, the file is not written")
-            try spool.acknowledge(consumer: "test", through: sequences[6], now: start + .seconds(5))
-            #expect(try cursorFile(path) == sequences[6], "5 s after the last write, it is")
-            try spool.acknowledge(consumer: "test", through: sequences[8], now: start + .seconds(6))
+            #expect(
+                try cursorFile(path) == sequences[0],
+                "within the interval of the last write, the file is not written"
+            )
+            try spool.acknowledge(consumer: "test", through: sequences[6], now: start + interval)
+            #expect(try cursorFile(path) == sequences[6], "the interval after the last write, it is")
+            try spool.acknowledge(consumer: "test", through: sequences[8], now: start + interval + .seconds(1))
             #expect(try cursorFile(path) == sequences[6])
             spool.close()
             #expect(try cursorFile(path) == sequences[8], "close writes what was acknowledged")
@@ -211,7 +216,7 @@ struct SpoolLazyCursorTests {
         #expect(files > 2)
         try spool.acknowledge(consumer: "test", through: last, now: start + .seconds(1))
         #expect(try segmentFiles(path).count == files, "the cursor file still says \(first): nothing is deleted")
-        try spool.acknowledge(consumer: "test", through: last + 1, now: start + .seconds(5))
+        try spool.acknowledge(consumer: "test", through: last + 1, now: start + SpoolOptions().cursorPersistInterval)
         #expect(try cursorFile(path) == last + 1)
         #expect(try segmentFiles(path).count == 1, "once the file is past them, the segments go")
     }
