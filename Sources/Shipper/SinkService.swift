@@ -280,6 +280,7 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                     "sink.items": "\(outgoing.itemCount) \(metrics.itemName)",
                 ]
                 if failures == 1 {
+                    await persistCursor()
                     logger.error(
                         "sink refuses the agent (check its URL and token); keeping the data and retrying",
                         metadata: metadata
@@ -298,6 +299,7 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                 ]
                 // Once per outage at warning, then quietly: an outage must not flood the log.
                 if failures == 1 {
+                    await persistCursor()
                     logger.warning("sink failing; retrying with backoff", metadata: metadata)
                 } else {
                     logger.debug("sink retry", metadata: metadata)
@@ -308,6 +310,23 @@ public struct SinkService<Encoder: SinkEncoder>: Service {
                     guard await stop.sleep(for: delay) else { return false }
                 }
             }
+        }
+    }
+
+    /// Writes this sink's cursor file now. While deliveries flow it is written lazily (at most
+    /// every `SpoolOptions.cursorPersistInterval`); a sink that starts failing may stay down for
+    /// long, and a crash meanwhile must not resend what was delivered before (Prometheus refuses
+    /// such repeats as out of order, and sorting them out costs requests after the return).
+    private func persistCursor() async {
+        let spool = self.spool
+        let name = self.name
+        do {
+            try await ioThreadPool.runIfActive { try spool.persistCursors([name]) }
+        } catch {
+            logger.debug(
+                "cursor not saved at the start of a failure; it is saved later",
+                metadata: ["error": "\(error)"]
+            )
         }
     }
 

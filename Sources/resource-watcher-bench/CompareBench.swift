@@ -24,7 +24,7 @@ import Glibc
 ///   way into the outage and started again at once.
 ///
 /// Environment: COMPARE_ROUNDS [2], COMPARE_WINDOW_SECONDS [60], COMPARE_OUTAGES [3],
-/// COMPARE_OUTAGE_SECONDS [60].
+/// COMPARE_OUTAGE_SECONDS [60], COMPARE_FSYNC [batch] (the agent's `spool.fsync`).
 final class CompareBench: @unchecked Sendable {
     static let componentCount = 85
     static let warmUpSeconds = 15
@@ -34,6 +34,7 @@ final class CompareBench: @unchecked Sendable {
     private let windowSeconds = CompareBench.environment("COMPARE_WINDOW_SECONDS", 60)
     private let outages = CompareBench.environment("COMPARE_OUTAGES", 3)
     private let outageSeconds = CompareBench.environment("COMPARE_OUTAGE_SECONDS", 60)
+    private let fsyncPolicy = getenv("COMPARE_FSYNC").map { String(cString: $0) } ?? "batch"
     private let http = CurlTransport(userAgent: "resource-watcher-bench", requestTimeout: .seconds(10))
     private var refusedCountPerConnect = 1.0
 
@@ -115,14 +116,15 @@ final class CompareBench: @unchecked Sendable {
             directory: directory,
             agentBinary: agentBinary,
             relayPort: relay.port,
-            components: sleepers.names
+            components: sleepers.names,
+            fsyncPolicy: fsyncPolicy
         )
 
         print(
             "== bench-compare: resource-watcher (\(Self.componentCount) process components, 1 s poll) vs prometheus --enable-feature=agent scraping prometheus-node-exporter (1 s), both remote-writing through a counting relay to Prometheus \(try prometheusVersion())"
         )
         print(
-            "   \(rounds) rounds of \(windowSeconds) s windows per side, alternating, after \(Self.warmUpSeconds) s of warm-up each; then \(outages) outages of \(outageSeconds) s per side and one with a kill -9 during it"
+            "   \(rounds) rounds of \(windowSeconds) s windows per side, alternating, after \(Self.warmUpSeconds) s of warm-up each; then \(outages) outages of \(outageSeconds) s per side and one with a kill -9 during it; the agent's spool.fsync: \(fsyncPolicy)"
         )
         var windows: [Side: [Window]] = [:]
         for round in 0..<rounds {
@@ -367,6 +369,8 @@ private struct Senders {
     let agentBinary: String
     let relayPort: Int
     let components: [String]
+    /// The agent's `spool.fsync`.
+    let fsyncPolicy: String
 
     func start(_ side: CompareBench.Side, fresh: Bool) async throws -> RunningSender {
         let home = directory + "/" + (side == .agent ? "agent" : "prometheus-agent")
@@ -381,7 +385,7 @@ private struct Senders {
             writeText(
                 """
                 {"client_id": "bench", "poll_interval_seconds": 1, "port": \(port), "metrics_port": \(metricsPort),
-                 "spool": {"dir": "\(home)/spool"},
+                 "spool": {"dir": "\(home)/spool", "fsync": "\(fsyncPolicy)"},
                  "sinks": {"prometheus_remote_write": {"url": "http://127.0.0.1:\(relayPort)/api/v1/write"}},
                  "components": [\(list.joined(separator: ",\n"))]}
                 """,

@@ -17,10 +17,16 @@ let selected = Set(arguments.dropFirst())
 func wanted(_ name: String) -> Bool { selected.isEmpty || selected.contains(name) }
 mkdir(workDirectory, 0o755)
 print("resource-watcher bench (work directory \(workDirectory))")
-if wanted("spool") { try SpoolBench(workDirectory: workDirectory, logger: logger).run() }
-if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
-if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
-if wanted("status") { try await StatusBench(workDirectory: workDirectory, logger: logger).run() }
-if wanted("proxy") { try await ProxyBench(workDirectory: workDirectory, logger: logger).run() }
-// Not part of the default run (about 20 minutes): `make bench-compare`.
-if selected.contains("compare") { try await CompareBench(workDirectory: workDirectory, logger: logger).run() }
+do {
+    if wanted("spool") { try SpoolBench(workDirectory: workDirectory, logger: logger).run() }
+    if wanted("sampler") { try SamplerBench(workDirectory: workDirectory).run() }
+    if wanted("shipper") { try await ShipperBench(workDirectory: workDirectory, logger: logger).run() }
+    if wanted("status") { try await StatusBench(workDirectory: workDirectory, logger: logger).run() }
+    if wanted("proxy") { try await ProxyBench(workDirectory: workDirectory, logger: logger).run() }
+    // Not part of the default run (about 20 minutes): `make bench-compare`.
+    if selected.contains("compare") { try await CompareBench(workDirectory: workDirectory, logger: logger).run() }
+} catch {
+    // A missing tool or a failed step: say which, without a crash report.
+    print("resource-watcher-bench: \(error)")
+    exit(2)
+}

@@ -63,6 +63,31 @@ struct SinkFaultTests {
         await harness.tearDown()
     }
 
+    @Test("a sink that starts failing saves its cursor file at once, though the lazy interval has not passed")
+    func cursorSavedWhenFailing() async throws {
+        let loki = try StrictServer("loki_server.py")
+        defer { loki.stop() }
+        let harness = try SinkHarness(consumers: ["loki"])
+        let sink = harness.sink("loki", LokiSink(url: loki.baseURL, tenantHeader: false))
+        harness.start(sink)
+        func cursorFile() throws -> UInt64? {
+            try SpoolVerifier.verify(directory: harness.spool.directory).cursors.first { $0.name == "loki" }?.sequence
+        }
+        let first = try harness.append(SinkHarness.logBatch(["first"]), kind: .logs)
+        try await harness.waitForCursor("loki", atLeast: first)
+        try await pollUntil("the first cursor file") { try cursorFile() == first }
+        // Within the interval (10 s) of that write: delivered, but the file stays behind.
+        let second = try harness.append(SinkHarness.logBatch(["second"]), kind: .logs)
+        try await harness.waitForCursor("loki", atLeast: second)
+        #expect(try cursorFile() == first)
+        try await loki.setFaults([], then: 503)
+        _ = try harness.append(SinkHarness.logBatch(["third"]), kind: .logs)
+        try await pollUntil("the cursor file saved when the sink failed", timeout: .seconds(5)) {
+            try cursorFile() == second
+        }
+        await harness.tearDown()
+    }
+
     @Test("a 400 is not resent: the request is dropped, counted by reason, and later data still flows")
     func clientErrorIsDroppedAndCounted() async throws {
         let loki = try StrictServer("loki_server.py")
