@@ -121,7 +121,8 @@ bench-compare: deps
 	.build/release/resource-watcher-bench /tmp/resource-watcher-bench compare
 
 # The release agent for SOAK_MINUTES (default 10) against a real Prometheus and the Loki and
-# orchestrator stand-ins, with sink faults, outages and kill -9 restarts; prints what arrived.
+# orchestrator stand-ins, with sink faults, outages, its spool's disk full once (a tmpfs: root)
+# and kill -9 restarts; prints every record's fate at each destination.
 soak: deps
 	$(SWIFT) build -c release --product resource-watcher
 	$(SWIFT) build -c release --product resource-watcher-soak
