@@ -225,7 +225,7 @@ extension Soak {
         _ = agent?.process.wait()
         agent = nil
         let verified = try SpoolVerifier.verify(directory: spoolPath)
-        let undecodable = sampleRecords.undecodable.count + decodedRecords(of: [.logs, .usage]).undecodable.count
+        let undecodable = lokiRecords.undecodable.count + decodedRecords(of: [.usage]).undecodable.count
         let unseen = watch.unseen
         rows.append(
             Row(
