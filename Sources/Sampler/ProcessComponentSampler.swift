@@ -30,7 +30,27 @@ public final class ProcessComponentSampler: Sendable {
         let name: String
         let clientID: String
         let matcher: ProcessMatcher
+        /// Set for a component found by discovery: its process, not its matcher, identifies it.
+        var discovered: DiscoveredProcess?
     }
+
+    /// A discovered service's topmost process, and since when it has been gone.
+    private struct DiscoveredProcess {
+        var rule: DiscoveryRule
+        var root: ProcessKey
+        var port: Int?
+        var goneSince: ContinuousClock.Instant?
+    }
+
+    /// Discovery's settings, when it is on.
+    private struct Discovery {
+        let finder: ServiceFinder
+        let interval: Duration
+        let gracePeriod: Duration
+        let clientID: String
+    }
+
+    private let discovery: Discovery?
 
     private struct State {
         var components: [Component]
@@ -54,6 +74,10 @@ public final class ProcessComponentSampler: Sendable {
         var namespaces: [ProcessKey: String] = [:]
         /// Per component, its command-line pattern's answer for each process of the last scan.
         var commandLineMatches: [String: [ProcessIdentity: Bool]] = [:]
+        /// When discovery last looked for services.
+        var lastDiscovery: ContinuousClock.Instant?
+        /// Discovered components dropped since `takeDroppedComponents()` was last called.
+        var dropped: [String] = []
     }
 
     private struct CachedLimits {
@@ -72,7 +96,23 @@ public final class ProcessComponentSampler: Sendable {
         let startTicks: UInt64
     }
 
-    public init(components: [ComponentConfig], reader: any ProcReader = LiveProcReader()) {
+    /// A sampler of `components`; with `discovery` on, well-known AI services found on the host
+    /// are sampled too, as components of `defaultClientID`.
+    public init(
+        components: [ComponentConfig],
+        discovery: DiscoveryConfig = DiscoveryConfig(),
+        rules: [DiscoveryRule] = DiscoveryRules.all,
+        defaultClientID: String = "default",
+        reader: any ProcReader = LiveProcReader()
+    ) {
+        self.discovery =
+            discovery.enabled
+            ? Discovery(
+                finder: ServiceFinder(rules: rules),
+                interval: .milliseconds(Int64((discovery.intervalSeconds * 1000).rounded())),
+                gracePeriod: .milliseconds(Int64((discovery.gracePeriodSeconds * 1000).rounded())),
+                clientID: defaultClientID
+            ) : nil
         self.reader = reader
         self.clockTicksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
         self.processorCount = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -103,7 +143,10 @@ public final class ProcessComponentSampler: Sendable {
             // or the rediscovery interval passed. Otherwise read just the known process trees.
             var table: ProcessTable?
             let due = state.lastFullScan.map { now - $0 >= Self.rediscoveryInterval } ?? true
-            if !due && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
+            let discoveryDue = discovery.map { discovery in
+                state.lastDiscovery.map { now - $0 >= discovery.interval } ?? true
+            } ?? false
+            if !due && !discoveryDue && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
                 let known = state.knownRoots.values.flatMap { $0 }
                 let partial = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes, treesOf: known.map(\.pid))
                 let intact =
@@ -128,24 +171,34 @@ public final class ProcessComponentSampler: Sendable {
             // opened again on the next tick, every rediscovery interval at most.)
             defer { reader.closeUnread() }
             let sockets =
-                fullScan && state.components.contains { !$0.matcher.ports.isEmpty }
+                fullScan && (discoveryDue || state.components.contains { !$0.matcher.ports.isEmpty })
                 ? ListeningSockets(reader: reader) : nil
+            if discoveryDue, let discovery {
+                state.lastDiscovery = now
+                discover(with: discovery, in: processTable, sockets: sockets, state: &state)
+            }
             // Components often share a namespace (the host's): read each namespace's counters once.
             var countersByNamespace: [String: NetworkCounters] = [:]
             var limitsByCgroup: [CgroupMembership: (cpuLimitCores: Double?, memoryLimitBytes: UInt64?)] = [:]
             let elapsedSeconds = state.previousTime.map { (now - $0).inSeconds }
             defer { state.previousTime = now }
-            return state.components.map { component in
+            var samples = state.components.indices.map { index in
+                let component = state.components[index]
                 var sample = ResourceWatcher_V1_ComponentSample()
                 sample.name = component.name
                 sample.clientID = component.clientID
+                sample.discovered = component.discovered != nil
                 // Disk occupancy does not depend on the process running.
                 if let disk = diskUsage.figures(for: component.name) {
                     sample.diskUsageKib = disk.allocatedBytes / 1024
                 }
                 let roots =
                     fullScan
-                    ? component.matcher.matchingPIDs(
+                    ? component.discovered.map { discovered in
+                        processTable.processes[discovered.root.pid]?.startTicks == discovered.root.startTicks
+                            ? [discovered.root.pid] : []
+                    }
+                        ?? component.matcher.matchingPIDs(
                         in: processTable,
                         sockets: sockets,
                         reader: reader,
@@ -156,6 +209,10 @@ public final class ProcessComponentSampler: Sendable {
                     processTable.processes[pid].map { ProcessKey(pid: pid, startTicks: $0.startTicks) }
                 }
                 let processes = processTable.tree(of: roots)
+                if component.discovered != nil {
+                    state.components[index].discovered?.goneSince =
+                        processes.isEmpty ? component.discovered?.goneSince ?? now : nil
+                }
                 guard let root = roots.first, !processes.isEmpty else {
                     sample.status = .down
                     state.previousTicks[component.name] = [:]
@@ -264,6 +321,111 @@ public final class ProcessComponentSampler: Sendable {
                     )
                 }
                 return sample
+            }
+            if let discovery, fullScan {
+                dropDiscovered(with: discovery, samples: &samples, table: processTable, now: now, state: &state)
+            }
+            return samples
+        }
+    }
+
+    /// Names of the discovered components dropped since the last call (gone for the grace
+    /// period, or claimed by a configured component): the alert evaluator forgets them.
+    public func takeDroppedComponents() -> [String] {
+        state.withLock { state in
+            defer { state.dropped = [] }
+            return state.dropped
+        }
+    }
+
+    /// Runs discovery over a host scan: a service already watched keeps its component; one whose
+    /// component is down (its process gone, in the grace period) takes that component back (same
+    /// name, new process); others become new components named after their rule.
+    private func discover(
+        with discovery: Discovery,
+        in table: ProcessTable,
+        sockets: ListeningSockets?,
+        state: inout State
+    ) {
+        var claimed = Set<Int32>()
+        for component in state.components where component.discovered == nil {
+            let roots = (state.knownRoots[component.name] ?? []).map(\.pid)
+            for process in table.tree(of: roots) { claimed.insert(process.pid) }
+        }
+        let found = discovery.finder.find(in: table, sockets: sockets, claimed: claimed, reader: reader)
+        let watched = Set(state.components.compactMap(\.discovered?.root))
+        for service in found {
+            let key = ProcessKey(pid: service.pid, startTicks: service.startTicks)
+            guard !watched.contains(key) else { continue }
+            let process = DiscoveredProcess(rule: service.rule, root: key, port: service.port, goneSince: nil)
+            if let index = state.components.firstIndex(where: {
+                $0.discovered?.rule == service.rule
+                    && (table.processes[$0.discovered!.root.pid]?.startTicks != $0.discovered!.root.startTicks)
+            }) {
+                state.components[index].discovered = process
+                state.knownRoots[state.components[index].name] = nil
+                continue
+            }
+            let taken = Set(state.components.map(\.name))
+            var name = service.rule.name
+            var suffix = 2
+            while taken.contains(name) {
+                name = "\(service.rule.name)-\(suffix)"
+                suffix += 1
+            }
+            state.components.append(
+                Component(
+                    name: name,
+                    clientID: discovery.clientID,
+                    matcher: ProcessMatcher(processName: nil, commandLine: nil, pidFile: nil, ports: []),
+                    discovered: process
+                )
+            )
+        }
+    }
+
+    /// Drops discovered components gone for longer than the grace period, and those whose
+    /// process now belongs to a configured component's tree (the configured one wins).
+    private func dropDiscovered(
+        with discovery: Discovery,
+        samples: inout [ResourceWatcher_V1_ComponentSample],
+        table: ProcessTable,
+        now: ContinuousClock.Instant,
+        state: inout State
+    ) {
+        var claimed = Set<Int32>()
+        for component in state.components where component.discovered == nil {
+            for process in table.tree(of: (state.knownRoots[component.name] ?? []).map(\.pid)) {
+                claimed.insert(process.pid)
+            }
+        }
+        let drop = Set(
+            state.components.compactMap { component -> String? in
+                guard let discovered = component.discovered else { return nil }
+                if let gone = discovered.goneSince, now - gone >= discovery.gracePeriod { return component.name }
+                return claimed.contains(discovered.root.pid) ? component.name : nil
+            }
+        )
+        guard !drop.isEmpty else { return }
+        state.components.removeAll { drop.contains($0.name) }
+        samples.removeAll { drop.contains($0.name) }
+        for name in drop {
+            state.knownRoots[name] = nil
+            state.previousTicks[name] = nil
+            state.previousNetwork[name] = nil
+            state.previousIO[name] = nil
+            state.limits[name] = nil
+            state.commandLineMatches[name] = nil
+        }
+        state.dropped += drop.sorted()
+    }
+
+    /// The discovered components now watched: name, rule, and the port their service listens on
+    /// when known (for their usage source).
+    public func discoveredComponents() -> [(name: String, rule: DiscoveryRule, port: Int?)] {
+        state.withLock { state in
+            state.components.compactMap { component in
+                component.discovered.map { (component.name, $0.rule, $0.port) }
             }
         }
     }

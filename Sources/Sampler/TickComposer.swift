@@ -10,6 +10,8 @@ public final class TickComposer: Sendable {
     public let sampler: ProcessComponentSampler
     /// Nil when no component is a container.
     let containers: ContainerSampler?
+    /// The machine itself as the component `host`; nil unless `host` is on.
+    let host: HostSampler?
     private let evaluator: Mutex<AlertEvaluator>
     private let agentID: String
     /// Each component's status at the previous tick, and how many ticks were composed.
@@ -41,9 +43,27 @@ public final class TickComposer: Sendable {
         dockerEngine: DockerEngine,
         logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
-        self.sampler = ProcessComponentSampler(components: config.components, reader: reader)
+        self.sampler = ProcessComponentSampler(
+            components: config.components,
+            discovery: config.discovery,
+            defaultClientID: config.clientID,
+            reader: reader
+        )
         self.containers = ContainerSampler(components: config.components, engine: dockerEngine, logger: logger)
-        self.evaluator = Mutex(AlertEvaluator(global: config.alerts, components: config.components))
+        self.host =
+            config.host
+            ? HostSampler(
+                clientID: config.clientID,
+                diskPaths: [config.spool.directory] + config.components.flatMap(\.dataPaths),
+                reader: reader
+            ) : nil
+        self.evaluator = Mutex(
+            AlertEvaluator(
+                global: config.alerts,
+                components: config.components,
+                alsoKnown: config.host ? [(Config.hostComponentName, config.clientID)] : []
+            )
+        )
         self.agentID = agentID
         self.pendingRestoreWindowMilliseconds = Self.pendingRestoreWindow(
             pollIntervalSeconds: config.pollIntervalSeconds
@@ -102,7 +122,13 @@ public final class TickComposer: Sendable {
     ) -> ResourceWatcher_V1_Batch {
         var samples = sampler.sample(now: now).map { containerSamples[$0.name] ?? $0 }
         sampler.applyNamespaceNetwork(to: &samples, mainProcessIDs: containerSamples.mainProcessIDs, now: now)
+        let dropped = sampler.takeDroppedComponents()
         var diskUsedPercent: [String: Double] = [:]
+        if let host {
+            let (hostSample, hostDiskPercent) = host.sample(now: now)
+            samples.insert(hostSample, at: 0)
+            diskUsedPercent[hostSample.name] = hostDiskPercent
+        }
         for sample in samples {
             if let percent = sampler.diskUsage.figures(for: sample.name)?.filesystemUsedPercent {
                 diskUsedPercent[sample.name] = percent
@@ -115,11 +141,13 @@ public final class TickComposer: Sendable {
             return last
         }
         let (evaluation, pending) = evaluator.withLock { evaluator in
-            let evaluation = evaluator.evaluate(
+            let forgotten = dropped.flatMap { evaluator.forget(component: $0, nowUnixMilliseconds: stamp) }
+            var evaluation = evaluator.evaluate(
                 samples: samples,
                 diskUsedPercent: diskUsedPercent,
                 nowUnixMilliseconds: stamp
             )
+            evaluation.transitions = forgotten + evaluation.transitions
             return (evaluation, evaluator.pending)
         }
         AlertEvaluator.applyingStatus(to: &samples, active: evaluation.active)

@@ -17,13 +17,13 @@ public struct RemoteWriteEncoder: Sendable {
     /// A component, a model, a model loaded by a component's server, or a series kept from a
     /// component's metrics endpoint: the thing a group of series describes.
     private struct EntityKey: Hashable {
-        enum Kind: Hashable { case component, model, loadedModel, custom }
+        enum Kind: Hashable { case component, model, loadedModel, custom, gpu }
         let kind: Kind
         let clientID: String
         let name: String
-        /// The model's provider; the loaded model's name; the kept series' name.
+        /// The model's provider; the loaded model's name; the kept series' name; the GPU's index.
         let detail: String
-        /// The kept series' own labels, flattened name, value, name, value...
+        /// The kept series' own labels, or the GPU's, flattened name, value, name, value...
         var labels: [String] = []
     }
 
@@ -36,6 +36,9 @@ public struct RemoteWriteEncoder: Sendable {
     /// Per series, its labels as encoded `Label` fields of a `TimeSeries`, and its tenant.
     private var seriesLabelBytes: [[UInt8]] = []
     private var seriesTenant: [String] = []
+    /// Per series, whether it ever had a sample: only those get a staleness marker (a component
+    /// without a GPU never had GPU series).
+    private var seriesWritten: [Bool] = []
     private var generation = 0
 
     public init(instance: String, job: String = "resource-watcher", maxSamplesPerRequest: Int = 2000) {
@@ -103,7 +106,26 @@ public struct RemoteWriteEncoder: Sendable {
                 entityLastSeen[entity] = generation
                 let first = entityFirstSeries[entity]
                 for (index, metric) in SeedMetrics.components.enumerated() {
-                    collected.add(series: first + index, value: metric.value(component), at: time)
+                    guard let value = metric.value(component) else { continue }
+                    seriesWritten[first + index] = true
+                    collected.add(series: first + index, value: value, at: time)
+                }
+                for gpu in component.gpus {
+                    let gpuEntity = self.entity(
+                        EntityKey(
+                            kind: .gpu,
+                            clientID: component.clientID,
+                            name: component.name,
+                            detail: "\(gpu.index)",
+                            labels: [gpu.name, gpu.vendor]
+                        )
+                    )
+                    entityLastSeen[gpuEntity] = generation
+                    for (index, metric) in SeedMetrics.gpus.enumerated() {
+                        guard let value = metric.value(gpu) else { continue }
+                        seriesWritten[entityFirstSeries[gpuEntity] + index] = true
+                        collected.add(series: entityFirstSeries[gpuEntity] + index, value: value, at: time)
+                    }
                 }
                 for loaded in component.loadedModels {
                     let loadedEntity = self.entity(
@@ -151,7 +173,8 @@ public struct RemoteWriteEncoder: Sendable {
             // An entity sampled in the previous batch and not in this one is gone: end its series
             // (once: its last sighting stays a batch behind from now on).
             for entity in entityLastSeen.indices where entityLastSeen[entity] == generation - 1 {
-                for series in entityFirstSeries[entity]..<entityFirstSeries[entity] + entityMetricCount[entity] {
+                for series in entityFirstSeries[entity]..<entityFirstSeries[entity] + entityMetricCount[entity]
+                where seriesWritten[series] {
                     collected.add(series: series, value: Self.staleMarker, at: time)
                 }
             }
@@ -193,6 +216,14 @@ public struct RemoteWriteEncoder: Sendable {
             }
         case .component:
             series = SeedMetrics.components.map { ($0.name, [("client_id", key.clientID), ("component", key.name)]) }
+        case .gpu:
+            var gpu = ResourceWatcher_V1_GpuSample()
+            gpu.index = UInt32(key.detail) ?? 0
+            gpu.name = key.labels.first ?? ""
+            gpu.vendor = key.labels.last ?? ""
+            series = SeedMetrics.gpus.map {
+                ($0.name, [("client_id", key.clientID), ("component", key.name)] + SeedMetrics.gpuLabels(gpu))
+            }
         case .loadedModel:
             series = SeedMetrics.loadedModels.map {
                 ($0.name, [("client_id", key.clientID), ("component", key.name), ("model", key.detail)])
@@ -214,6 +245,7 @@ public struct RemoteWriteEncoder: Sendable {
         for (name, pairs) in series {
             seriesLabelBytes.append(labelBytes(metric: name, pairs: pairs))
             seriesTenant.append(key.clientID)
+            seriesWritten.append(key.kind != .component && key.kind != .gpu)
         }
         return index
     }

@@ -16,11 +16,25 @@ public enum MetricsExposition {
         let samples = batch?.components ?? []
         for metric in SeedMetrics.components {
             for sample in samples where sample.status == .healthy || sample.status == .degraded {
+                guard let value = metric.value(sample) else { continue }
                 registry.gauge(
                     name: metric.name,
                     labels: [("client_id", sample.clientID), ("component", sample.name)],
                     help: metric.help
-                ).set(metric.value(sample))
+                ).set(value)
+            }
+        }
+        for metric in SeedMetrics.gpus {
+            for sample in samples {
+                for gpu in sample.gpus {
+                    guard let value = metric.value(gpu) else { continue }
+                    registry.gauge(
+                        name: metric.name,
+                        labels: [("client_id", sample.clientID), ("component", sample.name)]
+                            + SeedMetrics.gpuLabels(gpu),
+                        help: metric.help
+                    ).set(value)
+                }
             }
         }
         for sample in samples {

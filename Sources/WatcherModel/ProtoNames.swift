@@ -20,6 +20,7 @@ extension ResourceWatcher_V1_AlertType {
         case .highMemoryUsage: "high_memory_usage"
         case .highDiskUsage: "high_disk_usage"
         case .componentDown: "component_down"
+        case .highGpuMemoryUsage: "high_gpu_memory_usage"
         default: "unknown"
         }
     }

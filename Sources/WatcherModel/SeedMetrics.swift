@@ -4,11 +4,12 @@ public import WatcherProto
 /// remote-write encoder and the `/metrics` exposition name, describe and convert them alike.
 public enum SeedMetrics {
     /// One component metric: its Prometheus name, a HELP text stating the unit, and how it is
-    /// read (at full precision) from a sample.
+    /// read (at full precision) from a sample; nil where the sample has no such figure (GPU
+    /// memory without a GPU, load averages of anything but the host), and then no series.
     public struct ComponentMetric: Sendable {
         public let name: String
         public let help: String
-        public let value: @Sendable (ResourceWatcher_V1_ComponentSample) -> Double
+        public let value: @Sendable (ResourceWatcher_V1_ComponentSample) -> Double?
     }
 
     public static let components: [ComponentMetric] = [
@@ -43,7 +44,74 @@ public enum SeedMetrics {
             help: "Network transmit rate of the component in KiB/s",
             value: { Double($0.networkOutBytesPerSecond) / 1024 }
         ),
+        ComponentMetric(
+            name: "resource_watcher_component_gpu_memory_usage",
+            help:
+                "GPU memory held by the component's processes in MiB (the host: every GPU's memory used); absent without a GPU",
+            value: { $0.hasGpuMemoryUsageKib ? Double($0.gpuMemoryUsageKib) / 1024 : nil }
+        ),
+        ComponentMetric(
+            name: "resource_watcher_component_gpu_memory_usage_percent",
+            help: "GPU memory held by the component in percent of the GPUs' total memory; absent without a GPU",
+            value: { $0.hasGpuMemoryUsageCentipercent ? Double($0.gpuMemoryUsageCentipercent) / 100 : nil }
+        ),
+        ComponentMetric(
+            name: "resource_watcher_component_load_average_1m",
+            help: "The host's load average over 1 minute (/proc/loadavg); the host component only",
+            value: { $0.hasLoadAverage ? $0.loadAverage.oneMinute : nil }
+        ),
+        ComponentMetric(
+            name: "resource_watcher_component_load_average_5m",
+            help: "The host's load average over 5 minutes (/proc/loadavg); the host component only",
+            value: { $0.hasLoadAverage ? $0.loadAverage.fiveMinutes : nil }
+        ),
+        ComponentMetric(
+            name: "resource_watcher_component_load_average_15m",
+            help: "The host's load average over 15 minutes (/proc/loadavg); the host component only",
+            value: { $0.hasLoadAverage ? $0.loadAverage.fifteenMinutes : nil }
+        ),
     ]
+
+    /// One figure of a GPU (the host's), labelled `client_id`, `component` (host), `gpu` (index),
+    /// `vendor` and `name`; nil where the driver does not report it (no series then).
+    public struct GPUMetric: Sendable {
+        public let name: String
+        public let help: String
+        public let value: @Sendable (ResourceWatcher_V1_GpuSample) -> Double?
+    }
+
+    public static let gpus: [GPUMetric] = [
+        GPUMetric(
+            name: "resource_watcher_gpu_utilization_percent",
+            help: "Percent of the last sample period the GPU was busy",
+            value: { $0.hasUtilizationPercent ? $0.utilizationPercent : nil }
+        ),
+        GPUMetric(
+            name: "resource_watcher_gpu_memory_used",
+            help: "GPU memory in use in MiB",
+            value: { $0.hasMemoryUsedBytes ? Double($0.memoryUsedBytes) / 1_048_576 : nil }
+        ),
+        GPUMetric(
+            name: "resource_watcher_gpu_memory_total",
+            help: "GPU memory in total in MiB",
+            value: { $0.hasMemoryTotalBytes ? Double($0.memoryTotalBytes) / 1_048_576 : nil }
+        ),
+        GPUMetric(
+            name: "resource_watcher_gpu_temperature_celsius",
+            help: "GPU temperature in degrees Celsius",
+            value: { $0.hasTemperatureCelsius ? $0.temperatureCelsius : nil }
+        ),
+        GPUMetric(
+            name: "resource_watcher_gpu_power_watts",
+            help: "GPU power draw in watts",
+            value: { $0.hasPowerWatts ? $0.powerWatts : nil }
+        ),
+    ]
+
+    /// A GPU series' labels beside `client_id` and `component`.
+    public static func gpuLabels(_ gpu: ResourceWatcher_V1_GpuSample) -> [(String, String)] {
+        [("gpu", "\(gpu.index)"), ("name", gpu.name), ("vendor", gpu.vendor)]
+    }
 
     /// One series of a model's usage: its Prometheus name, the family it belongs to (for HELP
     /// and TYPE), the labels beside the model's own (`client_id`, `model`, `provider`), and how

@@ -78,6 +78,7 @@ public nonisolated enum ResourceWatcher_V1_AlertType: SwiftProtobuf.Enum, Swift.
   case highMemoryUsage // = 2
   case highDiskUsage // = 3
   case componentDown // = 4
+  case highGpuMemoryUsage // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -91,6 +92,7 @@ public nonisolated enum ResourceWatcher_V1_AlertType: SwiftProtobuf.Enum, Swift.
     case 2: self = .highMemoryUsage
     case 3: self = .highDiskUsage
     case 4: self = .componentDown
+    case 5: self = .highGpuMemoryUsage
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -102,6 +104,7 @@ public nonisolated enum ResourceWatcher_V1_AlertType: SwiftProtobuf.Enum, Swift.
     case .highMemoryUsage: return 2
     case .highDiskUsage: return 3
     case .componentDown: return 4
+    case .highGpuMemoryUsage: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -113,6 +116,7 @@ public nonisolated enum ResourceWatcher_V1_AlertType: SwiftProtobuf.Enum, Swift.
     .highMemoryUsage,
     .highDiskUsage,
     .componentDown,
+    .highGpuMemoryUsage,
   ]
 
 }
@@ -318,11 +322,144 @@ public nonisolated struct ResourceWatcher_V1_ComponentSample: @unchecked Sendabl
     set {_uniqueStorage()._customMetrics = newValue}
   }
 
+  /// True for a component found by discovery (a well-known AI service), not named in the config.
+  public var discovered: Bool {
+    get {_storage._discovered}
+    set {_uniqueStorage()._discovered = newValue}
+  }
+
+  /// GPU memory the component's processes hold (NVML, summed over its process tree and GPUs;
+  /// for the host, every GPU's memory used), KiB. Absent, never 0, where no GPU figure exists.
+  public var gpuMemoryUsageKib: UInt64 {
+    get {_storage._gpuMemoryUsageKib ?? 0}
+    set {_uniqueStorage()._gpuMemoryUsageKib = newValue}
+  }
+  /// Returns true if `gpuMemoryUsageKib` has been explicitly set.
+  public var hasGpuMemoryUsageKib: Bool {_storage._gpuMemoryUsageKib != nil}
+  /// Clears the value of `gpuMemoryUsageKib`. Subsequent reads from it will return its default value.
+  public mutating func clearGpuMemoryUsageKib() {_uniqueStorage()._gpuMemoryUsageKib = nil}
+
+  /// That memory as a share of the GPUs' total memory, in hundredths of a percent; absent with it.
+  public var gpuMemoryUsageCentipercent: UInt32 {
+    get {_storage._gpuMemoryUsageCentipercent ?? 0}
+    set {_uniqueStorage()._gpuMemoryUsageCentipercent = newValue}
+  }
+  /// Returns true if `gpuMemoryUsageCentipercent` has been explicitly set.
+  public var hasGpuMemoryUsageCentipercent: Bool {_storage._gpuMemoryUsageCentipercent != nil}
+  /// Clears the value of `gpuMemoryUsageCentipercent`. Subsequent reads from it will return its default value.
+  public mutating func clearGpuMemoryUsageCentipercent() {_uniqueStorage()._gpuMemoryUsageCentipercent = nil}
+
+  /// The host's load averages (/proc/loadavg); set on the host component only.
+  public var loadAverage: ResourceWatcher_V1_LoadAverage {
+    get {_storage._loadAverage ?? ResourceWatcher_V1_LoadAverage()}
+    set {_uniqueStorage()._loadAverage = newValue}
+  }
+  /// Returns true if `loadAverage` has been explicitly set.
+  public var hasLoadAverage: Bool {_storage._loadAverage != nil}
+  /// Clears the value of `loadAverage`. Subsequent reads from it will return its default value.
+  public mutating func clearLoadAverage() {_uniqueStorage()._loadAverage = nil}
+
+  /// Every GPU seen this tick (NVML, AMD sysfs); set on the host component only.
+  public var gpus: [ResourceWatcher_V1_GpuSample] {
+    get {_storage._gpus}
+    set {_uniqueStorage()._gpus = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Runnable and uninterruptible tasks averaged over 1, 5 and 15 minutes, as /proc/loadavg says.
+public nonisolated struct ResourceWatcher_V1_LoadAverage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var oneMinute: Double = 0
+
+  public var fiveMinutes: Double = 0
+
+  public var fifteenMinutes: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One GPU's figures for one tick. A figure the driver does not report is absent, never 0.
+public nonisolated struct ResourceWatcher_V1_GpuSample: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "nvidia" (NVML) or "amd" (sysfs).
+  public var vendor: String = String()
+
+  /// NVML's device index, or the N of /sys/class/drm/cardN.
+  public var index: UInt32 = 0
+
+  public var name: String = String()
+
+  /// NVML's UUID; empty for AMD.
+  public var uuid: String = String()
+
+  public var utilizationPercent: Double {
+    get {_utilizationPercent ?? 0}
+    set {_utilizationPercent = newValue}
+  }
+  /// Returns true if `utilizationPercent` has been explicitly set.
+  public var hasUtilizationPercent: Bool {self._utilizationPercent != nil}
+  /// Clears the value of `utilizationPercent`. Subsequent reads from it will return its default value.
+  public mutating func clearUtilizationPercent() {self._utilizationPercent = nil}
+
+  public var memoryUsedBytes: UInt64 {
+    get {_memoryUsedBytes ?? 0}
+    set {_memoryUsedBytes = newValue}
+  }
+  /// Returns true if `memoryUsedBytes` has been explicitly set.
+  public var hasMemoryUsedBytes: Bool {self._memoryUsedBytes != nil}
+  /// Clears the value of `memoryUsedBytes`. Subsequent reads from it will return its default value.
+  public mutating func clearMemoryUsedBytes() {self._memoryUsedBytes = nil}
+
+  public var memoryTotalBytes: UInt64 {
+    get {_memoryTotalBytes ?? 0}
+    set {_memoryTotalBytes = newValue}
+  }
+  /// Returns true if `memoryTotalBytes` has been explicitly set.
+  public var hasMemoryTotalBytes: Bool {self._memoryTotalBytes != nil}
+  /// Clears the value of `memoryTotalBytes`. Subsequent reads from it will return its default value.
+  public mutating func clearMemoryTotalBytes() {self._memoryTotalBytes = nil}
+
+  public var temperatureCelsius: Double {
+    get {_temperatureCelsius ?? 0}
+    set {_temperatureCelsius = newValue}
+  }
+  /// Returns true if `temperatureCelsius` has been explicitly set.
+  public var hasTemperatureCelsius: Bool {self._temperatureCelsius != nil}
+  /// Clears the value of `temperatureCelsius`. Subsequent reads from it will return its default value.
+  public mutating func clearTemperatureCelsius() {self._temperatureCelsius = nil}
+
+  public var powerWatts: Double {
+    get {_powerWatts ?? 0}
+    set {_powerWatts = newValue}
+  }
+  /// Returns true if `powerWatts` has been explicitly set.
+  public var hasPowerWatts: Bool {self._powerWatts != nil}
+  /// Clears the value of `powerWatts`. Subsequent reads from it will return its default value.
+  public mutating func clearPowerWatts() {self._powerWatts = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _utilizationPercent: Double? = nil
+  fileprivate var _memoryUsedBytes: UInt64? = nil
+  fileprivate var _memoryTotalBytes: UInt64? = nil
+  fileprivate var _temperatureCelsius: Double? = nil
+  fileprivate var _powerWatts: Double? = nil
 }
 
 /// One model an Ollama server holds in memory.
@@ -621,7 +758,7 @@ nonisolated extension ResourceWatcher_V1_ComponentStatus: SwiftProtobuf._ProtoNa
 }
 
 nonisolated extension ResourceWatcher_V1_AlertType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_TYPE_UNSPECIFIED\0\u{1}ALERT_TYPE_HIGH_CPU_USAGE\0\u{1}ALERT_TYPE_HIGH_MEMORY_USAGE\0\u{1}ALERT_TYPE_HIGH_DISK_USAGE\0\u{1}ALERT_TYPE_COMPONENT_DOWN\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_TYPE_UNSPECIFIED\0\u{1}ALERT_TYPE_HIGH_CPU_USAGE\0\u{1}ALERT_TYPE_HIGH_MEMORY_USAGE\0\u{1}ALERT_TYPE_HIGH_DISK_USAGE\0\u{1}ALERT_TYPE_COMPONENT_DOWN\0\u{1}ALERT_TYPE_HIGH_GPU_MEMORY_USAGE\0")
 }
 
 nonisolated extension ResourceWatcher_V1_Severity: SwiftProtobuf._ProtoNameProviding {
@@ -634,7 +771,7 @@ nonisolated extension ResourceWatcher_V1_LogLevel: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0\u{3}loaded_models\0\u{3}custom_metrics\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0\u{3}loaded_models\0\u{3}custom_metrics\0\u{1}discovered\0\u{3}gpu_memory_usage_kib\0\u{3}gpu_memory_usage_centipercent\0\u{3}load_average\0\u{1}gpus\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -654,6 +791,11 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     var _statusReason: String = String()
     var _loadedModels: [ResourceWatcher_V1_LoadedModel] = []
     var _customMetrics: [ResourceWatcher_V1_CustomMetric] = []
+    var _discovered: Bool = false
+    var _gpuMemoryUsageKib: UInt64? = nil
+    var _gpuMemoryUsageCentipercent: UInt32? = nil
+    var _loadAverage: ResourceWatcher_V1_LoadAverage? = nil
+    var _gpus: [ResourceWatcher_V1_GpuSample] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -681,6 +823,11 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       _statusReason = source._statusReason
       _loadedModels = source._loadedModels
       _customMetrics = source._customMetrics
+      _discovered = source._discovered
+      _gpuMemoryUsageKib = source._gpuMemoryUsageKib
+      _gpuMemoryUsageCentipercent = source._gpuMemoryUsageCentipercent
+      _loadAverage = source._loadAverage
+      _gpus = source._gpus
     }
   }
 
@@ -716,6 +863,11 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._statusReason) }()
         case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._loadedModels) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._customMetrics) }()
+        case 18: try { try decoder.decodeSingularBoolField(value: &_storage._discovered) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._gpuMemoryUsageKib) }()
+        case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._gpuMemoryUsageCentipercent) }()
+        case 21: try { try decoder.decodeSingularMessageField(value: &_storage._loadAverage) }()
+        case 22: try { try decoder.decodeRepeatedMessageField(value: &_storage._gpus) }()
         default: break
         }
       }
@@ -724,6 +876,10 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if !_storage._name.isEmpty {
         try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 1)
       }
@@ -775,6 +931,21 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       if !_storage._customMetrics.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._customMetrics, fieldNumber: 17)
       }
+      if _storage._discovered != false {
+        try visitor.visitSingularBoolField(value: _storage._discovered, fieldNumber: 18)
+      }
+      try { if let v = _storage._gpuMemoryUsageKib {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 19)
+      } }()
+      try { if let v = _storage._gpuMemoryUsageCentipercent {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 20)
+      } }()
+      try { if let v = _storage._loadAverage {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      } }()
+      if !_storage._gpus.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._gpus, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -801,10 +972,129 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
         if _storage._statusReason != rhs_storage._statusReason {return false}
         if _storage._loadedModels != rhs_storage._loadedModels {return false}
         if _storage._customMetrics != rhs_storage._customMetrics {return false}
+        if _storage._discovered != rhs_storage._discovered {return false}
+        if _storage._gpuMemoryUsageKib != rhs_storage._gpuMemoryUsageKib {return false}
+        if _storage._gpuMemoryUsageCentipercent != rhs_storage._gpuMemoryUsageCentipercent {return false}
+        if _storage._loadAverage != rhs_storage._loadAverage {return false}
+        if _storage._gpus != rhs_storage._gpus {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension ResourceWatcher_V1_LoadAverage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LoadAverage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}one_minute\0\u{3}five_minutes\0\u{3}fifteen_minutes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.oneMinute) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.fiveMinutes) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.fifteenMinutes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.oneMinute.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.oneMinute, fieldNumber: 1)
+    }
+    if self.fiveMinutes.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fiveMinutes, fieldNumber: 2)
+    }
+    if self.fifteenMinutes.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fifteenMinutes, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ResourceWatcher_V1_LoadAverage, rhs: ResourceWatcher_V1_LoadAverage) -> Bool {
+    if lhs.oneMinute != rhs.oneMinute {return false}
+    if lhs.fiveMinutes != rhs.fiveMinutes {return false}
+    if lhs.fifteenMinutes != rhs.fifteenMinutes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension ResourceWatcher_V1_GpuSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GpuSample"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}vendor\0\u{1}index\0\u{1}name\0\u{1}uuid\0\u{3}utilization_percent\0\u{3}memory_used_bytes\0\u{3}memory_total_bytes\0\u{3}temperature_celsius\0\u{3}power_watts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.vendor) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.uuid) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._utilizationPercent) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self._memoryUsedBytes) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self._memoryTotalBytes) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._temperatureCelsius) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._powerWatts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.vendor.isEmpty {
+      try visitor.visitSingularStringField(value: self.vendor, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if !self.uuid.isEmpty {
+      try visitor.visitSingularStringField(value: self.uuid, fieldNumber: 4)
+    }
+    try { if let v = self._utilizationPercent {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._memoryUsedBytes {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._memoryTotalBytes {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._temperatureCelsius {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._powerWatts {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ResourceWatcher_V1_GpuSample, rhs: ResourceWatcher_V1_GpuSample) -> Bool {
+    if lhs.vendor != rhs.vendor {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.uuid != rhs.uuid {return false}
+    if lhs._utilizationPercent != rhs._utilizationPercent {return false}
+    if lhs._memoryUsedBytes != rhs._memoryUsedBytes {return false}
+    if lhs._memoryTotalBytes != rhs._memoryTotalBytes {return false}
+    if lhs._temperatureCelsius != rhs._temperatureCelsius {return false}
+    if lhs._powerWatts != rhs._powerWatts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -25,6 +25,10 @@ public struct AlertEvaluator: Sendable {
     private let global: AlertThresholds
     private let thresholdsByComponent: [String: AlertThresholds]
     private var components: [String: ComponentAlertState] = [:]
+    /// Alerts restored for components not known at restore time (discovered ones): taken up if
+    /// the component is in the first tick's samples, else resolved then, so every `firing`
+    /// still gets its `resolved` downstream.
+    private var orphans: [ResourceWatcher_V1_Alert] = []
 
     /// An evaluator with global thresholds and per-component overrides keyed by component name.
     /// Components are learnt from the samples: one that never appears is never reported down.
@@ -35,13 +39,45 @@ public struct AlertEvaluator: Sendable {
 
     /// An evaluator for configured components: each one's `alerts` overrides apply, and each is
     /// known from the start, so one missing from every tick still raises `component_down`.
-    public init(global: AlertThresholds, components: [ComponentConfig]) {
+    /// `alsoKnown` are further components known from the start (the host, under the agent's
+    /// tenant), with the global thresholds.
+    public init(
+        global: AlertThresholds,
+        components: [ComponentConfig],
+        alsoKnown: [(name: String, clientID: String)] = []
+    ) {
         var overrides: [String: AlertThresholdOverrides] = [:]
         for component in components where !component.alerts.isEmpty { overrides[component.name] = component.alerts }
         self.init(global: global, overrides: overrides)
         for component in components where self.components[component.name] == nil {
             self.components[component.name] = ComponentAlertState(name: component.name, clientID: component.clientID)
         }
+        for known in alsoKnown where self.components[known.name] == nil {
+            self.components[known.name] = ComponentAlertState(name: known.name, clientID: known.clientID)
+        }
+    }
+
+    /// Forgets `component` (a discovered service dropped after its grace period): its active
+    /// alerts resolve now, as transitions, and it is no longer reported down.
+    public mutating func forget(component name: String, nowUnixMilliseconds: Int64)
+        -> [ResourceWatcher_V1_AlertTransition]
+    {
+        guard let state = components.removeValue(forKey: name) else { return [] }
+        return state.activeAlerts(thresholds: thresholds(for: name)).map {
+            Self.resolution(of: $0, at: nowUnixMilliseconds)
+        }
+    }
+
+    private static func resolution(of alert: ResourceWatcher_V1_Alert, at now: Int64)
+        -> ResourceWatcher_V1_AlertTransition
+    {
+        var resolved = alert
+        resolved.message = "\(alert.component) is no longer watched: its \(alert.alertType.apiName) alert is resolved"
+        var transition = ResourceWatcher_V1_AlertTransition()
+        transition.state = .resolved
+        transition.alert = resolved
+        transition.atUnixMs = now
+        return transition
     }
 
     /// The thresholds that apply to `component`: the global ones with its overrides applied.
@@ -70,6 +106,15 @@ public struct AlertEvaluator: Sendable {
             }
         }
         var evaluation = AlertEvaluation()
+        for alert in orphans {
+            if var state = components[alert.component] {
+                state.restore(alert, thresholds: thresholds(for: alert.component))
+                components[alert.component] = state
+            } else {
+                evaluation.transitions.append(Self.resolution(of: alert, at: nowUnixMilliseconds))
+            }
+        }
+        orphans = []
         // Sorted names make the output order stable, whatever order the samples came in.
         for name in components.keys.sorted() {
             let thresholds = thresholds(for: name)
@@ -86,11 +131,15 @@ public struct AlertEvaluator: Sendable {
 
     /// Starts from `active`, the active set of the last batch written before a restart, so a
     /// restart neither fires an active alert again (one `firing` per episode at the
-    /// orchestrator and in Loki) nor forgets to resolve it. Alerts of components no longer
-    /// configured are left out: nothing would ever resolve them.
+    /// orchestrator and in Loki) nor forgets to resolve it. Alerts of components not known yet
+    /// (discovered ones, or no longer configured) wait for the first tick: taken up if the
+    /// component is sampled then, else resolved.
     public mutating func restore(active: [ResourceWatcher_V1_Alert]) {
         for alert in active {
-            guard var state = components[alert.component] else { continue }
+            guard var state = components[alert.component] else {
+                orphans.append(alert)
+                continue
+            }
             state.restore(alert, thresholds: thresholds(for: alert.component))
             components[alert.component] = state
         }

@@ -7,6 +7,8 @@ public struct AlertThresholdOverrides: Sendable, Equatable {
     public var memoryThresholdPercent: Double?
     /// Overrides `disk_threshold_percent`.
     public var diskThresholdPercent: Double?
+    /// Overrides `gpu_memory_threshold_percent`.
+    public var gpuMemoryThresholdPercent: Double?
     /// Overrides `critical_threshold_percent`.
     public var criticalThresholdPercent: Double?
     /// Overrides `for_samples`.
@@ -19,6 +21,7 @@ public struct AlertThresholdOverrides: Sendable, Equatable {
         cpuThresholdPercent: Double? = nil,
         memoryThresholdPercent: Double? = nil,
         diskThresholdPercent: Double? = nil,
+        gpuMemoryThresholdPercent: Double? = nil,
         criticalThresholdPercent: Double? = nil,
         forSamples: Int? = nil,
         hysteresisPercent: Double? = nil
@@ -26,6 +29,7 @@ public struct AlertThresholdOverrides: Sendable, Equatable {
         self.cpuThresholdPercent = cpuThresholdPercent
         self.memoryThresholdPercent = memoryThresholdPercent
         self.diskThresholdPercent = diskThresholdPercent
+        self.gpuMemoryThresholdPercent = gpuMemoryThresholdPercent
         self.criticalThresholdPercent = criticalThresholdPercent
         self.forSamples = forSamples
         self.hysteresisPercent = hysteresisPercent

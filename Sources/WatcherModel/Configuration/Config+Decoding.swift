@@ -62,6 +62,9 @@ extension Config {
         config.components = reader.array("components").map {
             ComponentConfig.decode($0.value, at: $0.path, defaultClientID: config.clientID, decoder: decoder)
         }
+        config.host = reader.bool("host", default: config.host)
+        var discovery = reader.object("discovery")
+        config.discovery = DiscoveryConfig.decode(&discovery, configListsComponents: !config.components.isEmpty)
         reader.finish()
         config.validate(decoder: decoder)
         return config
@@ -111,6 +114,20 @@ extension SinksConfig {
         orchestrator.finish()
         reader.finish()
         return sinks
+    }
+}
+
+extension DiscoveryConfig {
+    static func decode(_ reader: inout ObjectReader, configListsComponents: Bool) -> DiscoveryConfig {
+        var discovery = DiscoveryConfig()
+        discovery.enabled = reader.bool("enabled", default: !configListsComponents)
+        discovery.intervalSeconds = reader.double(
+            "interval_seconds",
+            default: discovery.intervalSeconds,
+            in: 0.1...86_400
+        )
+        reader.finish()
+        return discovery
     }
 }
 
@@ -169,6 +186,7 @@ extension AlertThresholdOverrides {
         overrides.cpuThresholdPercent = reader.optionalDouble("cpu_threshold_percent", in: 0...100)
         overrides.memoryThresholdPercent = reader.optionalDouble("memory_threshold_percent", in: 0...100)
         overrides.diskThresholdPercent = reader.optionalDouble("disk_threshold_percent", in: 0...100)
+        overrides.gpuMemoryThresholdPercent = reader.optionalDouble("gpu_memory_threshold_percent", in: 0...100)
         overrides.criticalThresholdPercent = reader.optionalDouble("critical_threshold_percent", in: 0...100)
         overrides.forSamples = reader.optionalInt("for_samples", in: 1...10_000)
         overrides.hysteresisPercent = reader.optionalDouble("hysteresis_percent", in: 0...100)

@@ -40,6 +40,7 @@ extension Config {
             ("cpu_threshold_percent", thresholds.cpuThresholdPercent),
             ("memory_threshold_percent", thresholds.memoryThresholdPercent),
             ("disk_threshold_percent", thresholds.diskThresholdPercent),
+            ("gpu_memory_threshold_percent", thresholds.gpuMemoryThresholdPercent),
         ]
         guard let (key, value) = warnings.first(where: { $0.1 > thresholds.criticalThresholdPercent }) else {
             return nil
@@ -83,6 +84,13 @@ extension Config {
                     )
                 } else {
                     namePaths[component.name] = path
+                }
+                if host && component.name == Config.hostComponentName {
+                    decoder.report(
+                        "\(path).name",
+                        "\(quoted(component.name)) is the name the host is reported under while host is true; "
+                            + "rename the component or set host to false"
+                    )
                 }
             }
             if let proxy = component.proxy {

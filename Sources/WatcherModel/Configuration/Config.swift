@@ -37,6 +37,14 @@ public struct Config: Sendable, Equatable {
     /// The Docker engine's unix socket (`docker_socket`, or `DOCKER_HOST=unix://PATH`), used by
     /// every Docker call: components' stats, sizes and logs.
     public var dockerSocket: String = Config.defaultDockerSocket
+    /// Whether the machine itself is watched as the component named `host` (`host`).
+    public var host: Bool = false
+    /// Finding well-known AI services without configuration (`discovery`).
+    public var discovery: DiscoveryConfig = DiscoveryConfig()
+
+    /// The component name the host is reported under; no configured component may take it
+    /// while `host` is on.
+    public static let hostComponentName = "host"
 
     /// Where Docker listens unless told otherwise.
     public static let defaultDockerSocket = "/var/run/docker.sock"

@@ -11,6 +11,45 @@ extension JSONWriter {
         seedResources(of: sample)
         member("status", sample.status.apiName)
         if !sample.statusReason.isEmpty { member("status_reason", sample.statusReason) }
+        if sample.discovered {
+            key("discovered")
+            bool(true)
+        }
+        if !sample.gpus.isEmpty {
+            // The host's GPUs; a figure the driver does not report is absent.
+            key("gpus")
+            beginArray()
+            for gpu in sample.gpus {
+                beginObject()
+                member("vendor", gpu.vendor)
+                key("index")
+                number(Double(gpu.index))
+                member("name", gpu.name)
+                if !gpu.uuid.isEmpty { member("uuid", gpu.uuid) }
+                if gpu.hasUtilizationPercent {
+                    key("utilization_percent")
+                    number(gpu.utilizationPercent)
+                }
+                if gpu.hasMemoryUsedBytes {
+                    key("memory_used_mib")
+                    number(SeedUnits.rounded(Double(gpu.memoryUsedBytes) / 1_048_576, places: 1))
+                }
+                if gpu.hasMemoryTotalBytes {
+                    key("memory_total_mib")
+                    number(SeedUnits.rounded(Double(gpu.memoryTotalBytes) / 1_048_576, places: 1))
+                }
+                if gpu.hasTemperatureCelsius {
+                    key("temperature_celsius")
+                    number(gpu.temperatureCelsius)
+                }
+                if gpu.hasPowerWatts {
+                    key("power_watts")
+                    number(gpu.powerWatts)
+                }
+                endObject()
+            }
+            endArray()
+        }
         if !sample.loadedModels.isEmpty {
             // Ollama's /api/ps: what each loaded model holds, in MiB like memory_usage.
             key("loaded_models")

@@ -1,0 +1,19 @@
+/// Finding well-known AI services (Ollama, vLLM, Qdrant, ...) among the host's processes and
+/// watching each as a component without configuration (`discovery`).
+public struct DiscoveryConfig: Sendable, Equatable {
+    /// Whether discovery runs (`enabled`). When the file does not say, it runs only for a config
+    /// that lists no components: a config that names its components keeps to them.
+    public var enabled: Bool
+    /// Seconds between two scans for services (`interval_seconds`). A discovered service whose
+    /// processes are gone reads `down` until three intervals have passed, then is dropped.
+    public var intervalSeconds: Double
+
+    /// Off, scanning every 30 seconds once turned on.
+    public init(enabled: Bool = false, intervalSeconds: Double = 30) {
+        self.enabled = enabled
+        self.intervalSeconds = intervalSeconds
+    }
+
+    /// How long a discovered service that is gone stays listed (as `down`) before it is dropped.
+    public var gracePeriodSeconds: Double { intervalSeconds * 3 }
+}
