@@ -49,7 +49,9 @@ public final class HostSampler: Sendable {
     /// The host's sample and its disk used percent (for `high_disk_usage`; nil when no path's
     /// filesystem could be read). CPU and network rates start on the second call. Blocking
     /// (reads /proc, statvfs): call from the sampler's I/O thread.
-    public func sample(now: ContinuousClock.Instant = .now) -> (
+    public func sample(
+        now: ContinuousClock.Instant = .now
+    ) -> (
         sample: ResourceWatcher_V1_ComponentSample, diskUsedPercent: Double?
     ) {
         var sample = ResourceWatcher_V1_ComponentSample()
@@ -58,10 +60,7 @@ public final class HostSampler: Sendable {
         sample.status = .healthy
         sample.networkHostWide = true
         let cpu = reader.freshContents(of: "/proc/stat").flatMap(Self.parseCPUTimes)
-        // The host's namespace is that of PID 1 when the agent sees the host's processes; its own
-        // otherwise (then it is the namespace it runs in, the best it can see).
-        let network = (reader.freshContents(of: "/proc/1/net/dev") ?? reader.freshContents(of: "/proc/self/net/dev"))
-            .map(NetworkCounters.parseDevices)
+        let network = Self.networkCounters(reader: reader)
         previous.withLock { previous in
             defer { previous = cpu.map { Previous(cpu: $0, network: network, at: now) } }
             guard let before = previous else { return }
@@ -89,6 +88,13 @@ public final class HostSampler: Sendable {
         let disk = Self.diskFigures(of: diskPaths)
         if let disk { sample.diskUsageKib = disk.usedBytes / 1024 }
         return (sample, disk?.usedPercent)
+    }
+
+    /// Bytes received and sent by every interface but loopback in the host's namespace: that of
+    /// PID 1 when the agent sees the host's processes; its own otherwise (the best it can see).
+    static func networkCounters(reader: any ProcReader) -> (received: UInt64, transmitted: UInt64)? {
+        (reader.freshContents(of: "/proc/1/net/dev") ?? reader.freshContents(of: "/proc/self/net/dev"))
+            .map(NetworkCounters.parseDevices)
     }
 
     private static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {

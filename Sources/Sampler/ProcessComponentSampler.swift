@@ -78,6 +78,8 @@ public final class ProcessComponentSampler: Sendable {
         var lastDiscovery: ContinuousClock.Instant?
         /// Discovered components dropped since `takeDroppedComponents()` was last called.
         var dropped: [String] = []
+        /// Each component's process tree at the last tick (for per-process GPU memory).
+        var treePIDs: [String: [Int32]] = [:]
     }
 
     private struct CachedLimits {
@@ -143,9 +145,10 @@ public final class ProcessComponentSampler: Sendable {
             // or the rediscovery interval passed. Otherwise read just the known process trees.
             var table: ProcessTable?
             let due = state.lastFullScan.map { now - $0 >= Self.rediscoveryInterval } ?? true
-            let discoveryDue = discovery.map { discovery in
-                state.lastDiscovery.map { now - $0 >= discovery.interval } ?? true
-            } ?? false
+            let discoveryDue =
+                discovery.map { discovery in
+                    state.lastDiscovery.map { now - $0 >= discovery.interval } ?? true
+                } ?? false
             if !due && !discoveryDue && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
                 let known = state.knownRoots.values.flatMap { $0 }
                 let partial = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes, treesOf: known.map(\.pid))
@@ -199,11 +202,11 @@ public final class ProcessComponentSampler: Sendable {
                             ? [discovered.root.pid] : []
                     }
                         ?? component.matcher.matchingPIDs(
-                        in: processTable,
-                        sockets: sockets,
-                        reader: reader,
-                        commandLineMatches: &state.commandLineMatches[component.name, default: [:]]
-                    )
+                            in: processTable,
+                            sockets: sockets,
+                            reader: reader,
+                            commandLineMatches: &state.commandLineMatches[component.name, default: [:]]
+                        )
                     : (state.knownRoots[component.name] ?? []).map(\.pid)
                 state.knownRoots[component.name] = roots.compactMap { pid in
                     processTable.processes[pid].map { ProcessKey(pid: pid, startTicks: $0.startTicks) }
@@ -213,6 +216,7 @@ public final class ProcessComponentSampler: Sendable {
                     state.components[index].discovered?.goneSince =
                         processes.isEmpty ? component.discovered?.goneSince ?? now : nil
                 }
+                state.treePIDs[component.name] = processes.map(\.pid)
                 guard let root = roots.first, !processes.isEmpty else {
                     sample.status = .down
                     state.previousTicks[component.name] = [:]
@@ -416,16 +420,33 @@ public final class ProcessComponentSampler: Sendable {
             state.previousIO[name] = nil
             state.limits[name] = nil
             state.commandLineMatches[name] = nil
+            state.treePIDs[name] = nil
         }
         state.dropped += drop.sorted()
     }
 
-    /// The discovered components now watched: name, rule, and the port their service listens on
-    /// when known (for their usage source).
-    public func discoveredComponents() -> [(name: String, rule: DiscoveryRule, port: Int?)] {
+    /// Each component's process tree at the last tick, by component name.
+    public func processTrees() -> [String: [Int32]] {
+        state.withLock { $0.treePIDs }
+    }
+
+    /// A discovered component as now watched.
+    public struct DiscoveredComponent: Sendable, Equatable {
+        public let name: String
+        public let rule: DiscoveryRule
+        /// The service's topmost process.
+        public let pid: Int32
+        /// The rule's port the service listens on, when it was found by it.
+        public let port: Int?
+    }
+
+    /// The discovered components now watched, in the order they are sampled.
+    public func discoveredComponents() -> [DiscoveredComponent] {
         state.withLock { state in
             state.components.compactMap { component in
-                component.discovered.map { (component.name, $0.rule, $0.port) }
+                component.discovered.map {
+                    DiscoveredComponent(name: component.name, rule: $0.rule, pid: $0.root.pid, port: $0.port)
+                }
             }
         }
     }

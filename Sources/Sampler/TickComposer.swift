@@ -12,6 +12,11 @@ public final class TickComposer: Sendable {
     let containers: ContainerSampler?
     /// The machine itself as the component `host`; nil unless `host` is on.
     let host: HostSampler?
+    /// NVIDIA (NVML, loaded at run time) and AMD (sysfs) GPUs; read every tick.
+    let gpus: GPUReader
+    private let logger: Logger
+    /// Whether the absence of NVML was logged (once, at info).
+    private let reportedNoNVML = Mutex(false)
     private let evaluator: Mutex<AlertEvaluator>
     private let agentID: String
     /// Each component's status at the previous tick, and how many ticks were composed.
@@ -23,6 +28,7 @@ public final class TickComposer: Sendable {
         config: Config,
         agentID: String,
         reader: any ProcReader = LiveProcReader(),
+        gpus: GPUReader = GPUReader(),
         logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.init(
@@ -30,6 +36,7 @@ public final class TickComposer: Sendable {
             agentID: agentID,
             reader: reader,
             dockerEngine: DockerEngine(socketPath: config.dockerSocket),
+            gpus: gpus,
             logger: logger
         )
     }
@@ -41,8 +48,11 @@ public final class TickComposer: Sendable {
         agentID: String,
         reader: any ProcReader = LiveProcReader(),
         dockerEngine: DockerEngine,
+        gpus: GPUReader = GPUReader(),
         logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        self.gpus = gpus
+        self.logger = logger
         self.sampler = ProcessComponentSampler(
             components: config.components,
             discovery: config.discovery,
@@ -129,6 +139,7 @@ public final class TickComposer: Sendable {
             samples.insert(hostSample, at: 0)
             diskUsedPercent[hostSample.name] = hostDiskPercent
         }
+        applyGPUs(to: &samples)
         for sample in samples {
             if let percent = sampler.diskUsage.figures(for: sample.name)?.filesystemUsedPercent {
                 diskUsedPercent[sample.name] = percent
@@ -168,6 +179,64 @@ public final class TickComposer: Sendable {
             batch.sourceProblems = [sourceProblem]
         }
         return batch
+    }
+
+    /// GPU figures: per GPU on the host's sample; per component (processes only: NVML lists
+    /// processes, not containers) the memory its process tree holds, as `gpu_memory_usage`. No
+    /// GPU, no field: a figure NVML does not give stays absent rather than 0.
+    private func applyGPUs(to samples: inout [ResourceWatcher_V1_ComponentSample]) {
+        let snapshot = gpus.read()
+        if let reason = gpus.nvmlUnavailableReason {
+            let first = reportedNoNVML.withLock { reported in
+                defer { reported = true }
+                return !reported
+            }
+            if first { logger.info("no NVIDIA GPU figures", metadata: ["reason": "\(reason)"]) }
+        }
+        guard !snapshot.gpus.isEmpty else { return }
+        let nvidia = snapshot.gpus.filter { $0.vendor == "nvidia" }
+        let nvidiaTotal = nvidia.reduce(UInt64(0)) { $0 + ($1.memoryTotalBytes ?? 0) }
+        if !nvidia.isEmpty {
+            let trees = sampler.processTrees()
+            for index in samples.indices where samples[index].status != .down {
+                guard let pids = trees[samples[index].name] else { continue }
+                let bytes = pids.reduce(UInt64(0)) { $0 + (snapshot.processMemoryBytes[$1] ?? 0) }
+                samples[index].gpuMemoryUsageKib = bytes / 1024
+                if nvidiaTotal > 0 {
+                    samples[index].gpuMemoryUsageCentipercent = UInt32(
+                        min(1, Double(bytes) / Double(nvidiaTotal)) * 10_000 + 0.5
+                    )
+                }
+            }
+        }
+        if let hostIndex = samples.firstIndex(where: { $0.name == Config.hostComponentName }), host != nil {
+            samples[hostIndex].gpus = snapshot.gpus.map(Self.gpuSample)
+            let reporting = snapshot.gpus.filter { $0.memoryUsedBytes != nil }
+            if !reporting.isEmpty {
+                let used = reporting.reduce(UInt64(0)) { $0 + $1.memoryUsedBytes! }
+                let total = reporting.reduce(UInt64(0)) { $0 + ($1.memoryTotalBytes ?? 0) }
+                samples[hostIndex].gpuMemoryUsageKib = used / 1024
+                if total > 0 {
+                    samples[hostIndex].gpuMemoryUsageCentipercent = UInt32(
+                        min(1, Double(used) / Double(total)) * 10_000 + 0.5
+                    )
+                }
+            }
+        }
+    }
+
+    private static func gpuSample(_ figures: GPUFigures) -> ResourceWatcher_V1_GpuSample {
+        var gpu = ResourceWatcher_V1_GpuSample()
+        gpu.vendor = figures.vendor
+        gpu.index = UInt32(clamping: figures.index)
+        gpu.name = figures.name
+        gpu.uuid = figures.uuid ?? ""
+        if let value = figures.utilizationPercent { gpu.utilizationPercent = value }
+        if let value = figures.memoryUsedBytes { gpu.memoryUsedBytes = value }
+        if let value = figures.memoryTotalBytes { gpu.memoryTotalBytes = value }
+        if let value = figures.temperatureCelsius { gpu.temperatureCelsius = value }
+        if let value = figures.powerWatts { gpu.powerWatts = value }
+        return gpu
     }
 
     /// The components an operator should see in the log after this batch: all of them on the

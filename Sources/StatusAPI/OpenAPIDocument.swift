@@ -874,7 +874,7 @@ enum OpenAPIDocument {
                 "properties": {
                   "component": {
                     "type": "string",
-                    "description": "The component's configured `name`."
+                    "description": "The component's configured `name`; `host` for the machine itself (config `host`); a discovered service's rule name (`ollama`, `qdrant`, with `-2`, `-3` for further instances)."
                   },
                   "resources": {
                     "$ref": "#/components/schemas/Resources"
@@ -893,6 +893,63 @@ enum OpenAPIDocument {
                     "type": "string",
                     "description": "Why the status is what it is, when that is not plain: `no container named ollama`, `container ollama is exited`, `cannot connect to the Docker engine at unix:///var/run/docker.sock: ...`. Absent otherwise.",
                     "example": "no container named ollama"
+                  },
+                  "discovered": {
+                    "type": "boolean",
+                    "description": "Beyond the seed: true for a well-known AI service found by `discovery`, not named in the config. Absent otherwise."
+                  },
+                  "gpus": {
+                    "type": "array",
+                    "description": "Beyond the seed, the host component only: every GPU seen at the last tick (NVML, AMD sysfs). A figure the driver does not report is absent. Absent without GPUs.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "vendor",
+                        "index",
+                        "name"
+                      ],
+                      "properties": {
+                        "vendor": {
+                          "type": "string",
+                          "enum": [
+                            "nvidia",
+                            "amd"
+                          ]
+                        },
+                        "index": {
+                          "type": "integer",
+                          "minimum": 0,
+                          "description": "NVML's device index, or the N of /sys/class/drm/cardN."
+                        },
+                        "name": {
+                          "type": "string"
+                        },
+                        "uuid": {
+                          "type": "string",
+                          "description": "NVML's UUID; absent for AMD."
+                        },
+                        "utilization_percent": {
+                          "type": "number",
+                          "minimum": 0,
+                          "maximum": 100
+                        },
+                        "memory_used_mib": {
+                          "type": "number",
+                          "minimum": 0
+                        },
+                        "memory_total_mib": {
+                          "type": "number",
+                          "minimum": 0
+                        },
+                        "temperature_celsius": {
+                          "type": "number"
+                        },
+                        "power_watts": {
+                          "type": "number",
+                          "minimum": 0
+                        }
+                      }
+                    }
                   },
                   "loaded_models": {
                     "type": "array",
@@ -997,6 +1054,32 @@ enum OpenAPIDocument {
                     "type": "number",
                     "minimum": 0,
                     "description": "KiB/s sent over the last interval, one decimal (host-wide for host-network processes)."
+                  },
+                  "gpu_memory_usage": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Beyond the seed: MiB of GPU memory the component's processes hold (NVML, summed over its process tree and GPUs); for the host, every GPU's memory used. Absent, never 0, where no GPU reports it."
+                  },
+                  "gpu_memory_usage_percent": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 100,
+                    "description": "Beyond the seed: `gpu_memory_usage` in percent of the GPUs' total memory; absent with it."
+                  },
+                  "load_average_1m": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Beyond the seed, the host component only: the load average over 1 minute (/proc/loadavg)."
+                  },
+                  "load_average_5m": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Beyond the seed, the host component only: the load average over 5 minutes (/proc/loadavg)."
+                  },
+                  "load_average_15m": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Beyond the seed, the host component only: the load average over 15 minutes (/proc/loadavg)."
                   }
                 }
               },
@@ -1118,6 +1201,7 @@ enum OpenAPIDocument {
                       "high_cpu_usage",
                       "high_memory_usage",
                       "high_disk_usage",
+                      "high_gpu_memory_usage",
                       "component_down"
                     ]
                   },

@@ -121,7 +121,7 @@ struct MonitoringAssetsTests {
              "spool": {"dir": "\(directory.path)/spool"},
              "sinks": {"prometheus_remote_write": {"url": "\(prometheus.writeURL)"},
                        "loki": {"url": "\(loki.baseURL)"}},
-             "alerts": {"for_samples": 1},
+             "alerts": {"for_samples": 1}, "host": true,
              "components": [{"name": "worker", "pid_file": "\(directory.path)/worker.pid"},
                             {"name": "gone", "pid_file": "\(directory.path)/gone.pid"}]}
             """,
@@ -169,7 +169,10 @@ struct MonitoringAssetsTests {
         try await pollUntil("every dashboard query to return series", timeout: .seconds(60), context: "empty: \(empty)")
         {
             empty = []
+            // GPU panels are empty on a machine without a GPU (this one): their series are
+            // checked against the NVML stub in GPUTickTests, and their queries still run here.
             for (title, expression) in queries where try await prometheus.query(expression).isEmpty {
+                if expression.contains("_gpu_") { continue }
                 empty.append("\(title): \(expression)")
             }
             return empty.isEmpty

@@ -7,28 +7,6 @@ import WatcherModel
 
 @testable import Shipper
 
-/// Log messages, kept: which path the sink loop took.
-private final class LogRecorder: Sendable {
-    let messages = Mutex<[String]>([])
-
-    struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            recorder.messages.withLock { $0.append(event.message.description) }
-        }
-    }
-
-    var logger: Logger { Logger(label: "probe-test") { _ in Handler(recorder: self) } }
-}
-
 @Suite("A sink notices its destination's return")
 struct ReachabilityProbeTests {
     @Test("the probe's host and port come from the sink URL; anything else has no probe")

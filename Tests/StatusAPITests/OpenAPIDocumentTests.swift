@@ -125,6 +125,21 @@ struct OpenAPIDocumentTests {
         kept.labels = ["model_name": "llama"]
         kept.value = 2
         sample.customMetrics = [kept]
+        // Every field beyond the seed, so the schema's optional members are checked as well.
+        sample.discovered = true
+        sample.gpuMemoryUsageKib = 4_194_304
+        sample.gpuMemoryUsageCentipercent = 2_500
+        sample.loadAverage.oneMinute = 0.5
+        var gpu = ResourceWatcher_V1_GpuSample()
+        gpu.vendor = "nvidia"
+        gpu.name = "Tesla T4"
+        gpu.uuid = "GPU-1"
+        gpu.utilizationPercent = 37
+        gpu.memoryUsedBytes = 4 << 30
+        gpu.memoryTotalBytes = 16 << 30
+        gpu.temperatureCelsius = 61
+        gpu.powerWatts = 70
+        sample.gpus = [gpu]
         batch.components = [sample]
         var alert = ResourceWatcher_V1_Alert()
         alert.component = "ollama"
@@ -147,7 +162,16 @@ struct OpenAPIDocumentTests {
         #expect(Set(metric.keys) == (try properties(of: schema("ComponentMetric"))))
         let resources = try #require(metric["resources"] as? [String: Any])
         #expect(Set(resources.keys) == (try properties(of: schema("Resources"))))
-        #expect(Set(resources.keys) == required(of: try schema("Resources")))
+        let beyondSeed: Set<String> = [
+            "gpu_memory_usage", "gpu_memory_usage_percent", "load_average_1m", "load_average_5m", "load_average_15m",
+        ]
+        #expect(Set(resources.keys).subtracting(beyondSeed) == required(of: try schema("Resources")))
+        let gpuObject = try #require((metric["gpus"] as? [[String: Any]])?.first)
+        let gpuSchema = try #require(
+            (try schema("ComponentMetric")["properties"] as? [String: Any])
+                .flatMap { ($0["gpus"] as? [String: Any])?["items"] as? [String: Any] }
+        )
+        #expect(Set(gpuObject.keys) == Set((gpuSchema["properties"] as? [String: Any] ?? [:]).keys))
 
         let models = try object(SeedViews.models([usage], clientID: "client1", nowUnixMilliseconds: 0))
         #expect(Set(models.keys) == (try properties(of: schema("ModelUsage"))))

@@ -175,7 +175,7 @@ public final class PrometheusProcess: @unchecked Sendable {
 }
 
 /// The whole text of a small file, or "" when it cannot be read.
-func readText(_ path: String) -> String {
+public func readText(_ path: String) -> String {
     let descriptor = open(path, O_RDONLY)
     guard descriptor >= 0 else { return "" }
     defer { close(descriptor) }

@@ -59,7 +59,10 @@ public struct AlertEvaluator: Sendable {
 
     /// Forgets `component` (a discovered service dropped after its grace period): its active
     /// alerts resolve now, as transitions, and it is no longer reported down.
-    public mutating func forget(component name: String, nowUnixMilliseconds: Int64)
+    public mutating func forget(
+        component name: String,
+        nowUnixMilliseconds: Int64
+    )
         -> [ResourceWatcher_V1_AlertTransition]
     {
         guard let state = components.removeValue(forKey: name) else { return [] }
@@ -68,7 +71,10 @@ public struct AlertEvaluator: Sendable {
         }
     }
 
-    private static func resolution(of alert: ResourceWatcher_V1_Alert, at now: Int64)
+    private static func resolution(
+        of alert: ResourceWatcher_V1_Alert,
+        at now: Int64
+    )
         -> ResourceWatcher_V1_AlertTransition
     {
         var resolved = alert

@@ -64,7 +64,12 @@ struct ServiceFinder {
     }
 
     /// Whether a process above `pid` matched the same rule (then `pid` is part of that service).
-    private func hasAncestor(of pid: Int32, matching index: Int, _ ruleOf: [Int32: Int], _ table: ProcessTable)
+    private func hasAncestor(
+        of pid: Int32,
+        matching index: Int,
+        _ ruleOf: [Int32: Int],
+        _ table: ProcessTable
+    )
         -> Bool
     {
         var current = table.processes[pid]?.parentPID ?? 0

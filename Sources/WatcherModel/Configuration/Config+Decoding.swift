@@ -64,7 +64,7 @@ extension Config {
         }
         config.host = reader.bool("host", default: config.host)
         var discovery = reader.object("discovery")
-        config.discovery = DiscoveryConfig.decode(&discovery, configListsComponents: !config.components.isEmpty)
+        config.discovery = DiscoveryConfig.decode(&discovery)
         reader.finish()
         config.validate(decoder: decoder)
         return config
@@ -118,9 +118,9 @@ extension SinksConfig {
 }
 
 extension DiscoveryConfig {
-    static func decode(_ reader: inout ObjectReader, configListsComponents: Bool) -> DiscoveryConfig {
+    static func decode(_ reader: inout ObjectReader) -> DiscoveryConfig {
         var discovery = DiscoveryConfig()
-        discovery.enabled = reader.bool("enabled", default: !configListsComponents)
+        discovery.enabled = reader.bool("enabled", default: discovery.enabled)
         discovery.intervalSeconds = reader.double(
             "interval_seconds",
             default: discovery.intervalSeconds,

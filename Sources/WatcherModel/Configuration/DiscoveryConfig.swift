@@ -1,8 +1,8 @@
 /// Finding well-known AI services (Ollama, vLLM, Qdrant, ...) among the host's processes and
 /// watching each as a component without configuration (`discovery`).
 public struct DiscoveryConfig: Sendable, Equatable {
-    /// Whether discovery runs (`enabled`). When the file does not say, it runs only for a config
-    /// that lists no components: a config that names its components keeps to them.
+    /// Whether discovery runs (`enabled`): off unless the file asks (the default config file
+    /// does), so a config that names its components keeps to them.
     public var enabled: Bool
     /// Seconds between two scans for services (`interval_seconds`). A discovered service whose
     /// processes are gone reads `down` until three intervals have passed, then is dropped.

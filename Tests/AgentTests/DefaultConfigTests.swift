@@ -1,0 +1,101 @@
+import HTTPTransport
+import TestSupport
+import Testing
+import WatcherModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The shipped default config (`make run`) on the built agent: the host and the agent itself
+/// from the start, and an Ollama stand-in (a real process listening on 11434) discovered, then
+/// down, then dropped when it exits.
+@Suite("The default config", .serialized)
+struct DefaultConfigTests {
+    private let client = CurlTransport(
+        userAgent: "default-config-test",
+        connectTimeout: .seconds(1),
+        requestTimeout: .seconds(5)
+    )
+
+    /// (component, status, discovered) of every component the API lists.
+    private func components(port: Int) async throws -> [(name: String, status: String, discovered: Bool)] {
+        let reply = try await client.send(
+            HTTPRequest(url: "http://127.0.0.1:\(port)/metrics/components?client_id=default")
+        )
+        guard reply.status == 200, let root = try? JSONParser.parse(reply.body) else { return [] }
+        return (root["metrics"]?.elements ?? []).compactMap { metric in
+            guard let name = metric["component"]?.text, let status = metric["status"]?.text else { return nil }
+            return (name, status, metric["discovered"] == .bool(true))
+        }
+    }
+
+    @Test("make run's config shows the host and the agent, discovers an Ollama on 11434, and drops it when it exits")
+    func hostAgentAndDiscoveredOllama() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let shipped = readText(Fixtures.path("../../config/resource-watcher.json"))
+        let port = Int.random(in: 20_000...40_000)
+        // The shipped file with this test's ports, spool and faster intervals. And one change of
+        // matcher: the test runner (resource-watcherPackageTests.xctest) has the kernel command
+        // name "resource-watche", which process_name "resource-watcher" matches (15 bytes kept),
+        // so the agent's own component would claim the runner's tree and the stand-in in it.
+        let config =
+            shipped
+            .replacing("\"port\": 5220", with: "\"port\": \(port)", maxReplacements: 1)
+            .replacing(
+                "\"metrics_port\": 5221",
+                with: "\"metrics_port\": \(Int.random(in: 40_001...60_000))",
+                maxReplacements: 1
+            )
+            .replacing("\"poll_interval_seconds\": 5", with: "\"poll_interval_seconds\": 0.2", maxReplacements: 1)
+            .replacing("\"interval_seconds\": 30", with: "\"interval_seconds\": 1", maxReplacements: 1)
+            .replacing(
+                "\"process_name\": \"resource-watcher\"",
+                with: "\"cmdline\": \"resource-watcher run --config \(directory.path)\"",
+                maxReplacements: 1
+            )
+            .replacing("\"dir\": \"./spool\"", with: "\"dir\": \"\(directory.path)/spool\"", maxReplacements: 1)
+        #expect(config.contains("\"host\": true") && config.contains("\"enabled\": true"))
+        let configPath = directory.path + "/config.json"
+        writeText(config, to: configPath)
+        let agent = try await AgentProcess(config: configPath, logDirectory: directory.path, port: port)
+        defer { agent.kill(SIGTERM) }
+
+        try await pollUntil("the host and the agent are sampled", timeout: .seconds(30)) {
+            let listed = try await components(port: port)
+            return listed.contains { $0.name == "host" && $0.status != "unknown" && !$0.discovered }
+                && listed.contains { $0.name == "resource-watcher" && $0.status == "healthy" }
+        }
+
+        let ollama = try ChildProcess(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import socket, time\n"
+                    + "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                    + "s.bind(('127.0.0.1', 11434)); s.listen(); print('listening', flush=True); time.sleep(600)",
+                "ollama-stand-in",
+            ]
+        )
+        defer {
+            ollama.kill()
+            ollama.wait()
+        }
+        #expect(try ollama.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["listening"])
+        try await pollUntil("ollama is discovered", timeout: .seconds(30)) {
+            try await components(port: port).contains { $0.name == "ollama" && $0.status == "healthy" && $0.discovered }
+        }
+
+        ollama.kill()
+        ollama.wait()
+        try await pollUntil("ollama reads down", timeout: .seconds(30)) {
+            try await components(port: port).contains { $0.name == "ollama" && $0.status == "down" }
+        }
+        try await pollUntil("ollama is dropped after the grace period", timeout: .seconds(30)) {
+            try await !components(port: port).contains { $0.name == "ollama" }
+        }
+        let listed = try await components(port: port)
+        #expect(listed.contains { $0.name == "host" } && listed.contains { $0.name == "resource-watcher" })
+    }
+}
