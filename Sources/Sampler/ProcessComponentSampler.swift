@@ -14,8 +14,8 @@ import Glibc
 /// Disk figures come from `diskUsage`, refreshed outside the tick. Not yet covered (later
 /// work): containers through the Docker Engine API.
 public final class ProcessComponentSampler: Sendable {
-    private let reader: any ProcReader
-    private let state: Mutex<State>
+    let reader: any ProcReader
+    let state: Mutex<State>
     private let clockTicksPerSecond: Double
     private let processorCount: Double
     private let pageSizeBytes: UInt64
@@ -26,7 +26,7 @@ public final class ProcessComponentSampler: Sendable {
     /// Cached disk figures, refreshed by the sampler service's own slower loop.
     public let diskUsage: DiskUsage
 
-    private struct Component {
+    struct Component {
         let name: String
         let clientID: String
         let matcher: ProcessMatcher
@@ -35,7 +35,7 @@ public final class ProcessComponentSampler: Sendable {
     }
 
     /// A discovered service's topmost process, and since when it has been gone.
-    private struct DiscoveredProcess {
+    struct DiscoveredProcess {
         var rule: DiscoveryRule
         var root: ProcessKey
         var port: Int?
@@ -43,16 +43,16 @@ public final class ProcessComponentSampler: Sendable {
     }
 
     /// Discovery's settings, when it is on.
-    private struct Discovery {
+    struct Discovery {
         let finder: ServiceFinder
         let interval: Duration
         let gracePeriod: Duration
         let clientID: String
     }
 
-    private let discovery: Discovery?
+    let discovery: Discovery?
 
-    private struct State {
+    struct State {
         var components: [Component]
         /// CPU ticks per (pid, start time) at the previous tick, per component.
         var previousTicks: [String: [ProcessKey: UInt64]] = [:]
@@ -82,7 +82,7 @@ public final class ProcessComponentSampler: Sendable {
         var treePIDs: [String: [Int32]] = [:]
     }
 
-    private struct CachedLimits {
+    struct CachedLimits {
         let root: ProcessKey
         let readAt: ContinuousClock.Instant
         let cpuLimitCores: Double?
@@ -93,7 +93,7 @@ public final class ProcessComponentSampler: Sendable {
     /// is found. A component that is down triggers a scan on every tick.
     static let rediscoveryInterval = Duration.seconds(10)
 
-    private struct ProcessKey: Hashable {
+    struct ProcessKey: Hashable {
         let pid: Int32
         let startTicks: UInt64
     }
@@ -330,124 +330,6 @@ public final class ProcessComponentSampler: Sendable {
                 dropDiscovered(with: discovery, samples: &samples, table: processTable, now: now, state: &state)
             }
             return samples
-        }
-    }
-
-    /// Names of the discovered components dropped since the last call (gone for the grace
-    /// period, or claimed by a configured component): the alert evaluator forgets them.
-    public func takeDroppedComponents() -> [String] {
-        state.withLock { state in
-            defer { state.dropped = [] }
-            return state.dropped
-        }
-    }
-
-    /// Runs discovery over a host scan: a service already watched keeps its component; one whose
-    /// component is down (its process gone, in the grace period) takes that component back (same
-    /// name, new process); others become new components named after their rule.
-    private func discover(
-        with discovery: Discovery,
-        in table: ProcessTable,
-        sockets: ListeningSockets?,
-        state: inout State
-    ) {
-        var claimed = Set<Int32>()
-        for component in state.components where component.discovered == nil {
-            let roots = (state.knownRoots[component.name] ?? []).map(\.pid)
-            for process in table.tree(of: roots) { claimed.insert(process.pid) }
-        }
-        let found = discovery.finder.find(in: table, sockets: sockets, claimed: claimed, reader: reader)
-        let watched = Set(state.components.compactMap(\.discovered?.root))
-        for service in found {
-            let key = ProcessKey(pid: service.pid, startTicks: service.startTicks)
-            guard !watched.contains(key) else { continue }
-            let process = DiscoveredProcess(rule: service.rule, root: key, port: service.port, goneSince: nil)
-            if let index = state.components.firstIndex(where: {
-                $0.discovered?.rule == service.rule
-                    && (table.processes[$0.discovered!.root.pid]?.startTicks != $0.discovered!.root.startTicks)
-            }) {
-                state.components[index].discovered = process
-                state.knownRoots[state.components[index].name] = nil
-                continue
-            }
-            let taken = Set(state.components.map(\.name))
-            var name = service.rule.name
-            var suffix = 2
-            while taken.contains(name) {
-                name = "\(service.rule.name)-\(suffix)"
-                suffix += 1
-            }
-            state.components.append(
-                Component(
-                    name: name,
-                    clientID: discovery.clientID,
-                    matcher: ProcessMatcher(processName: nil, commandLine: nil, pidFile: nil, ports: []),
-                    discovered: process
-                )
-            )
-        }
-    }
-
-    /// Drops discovered components gone for longer than the grace period, and those whose
-    /// process now belongs to a configured component's tree (the configured one wins).
-    private func dropDiscovered(
-        with discovery: Discovery,
-        samples: inout [ResourceWatcher_V1_ComponentSample],
-        table: ProcessTable,
-        now: ContinuousClock.Instant,
-        state: inout State
-    ) {
-        var claimed = Set<Int32>()
-        for component in state.components where component.discovered == nil {
-            for process in table.tree(of: (state.knownRoots[component.name] ?? []).map(\.pid)) {
-                claimed.insert(process.pid)
-            }
-        }
-        let drop = Set(
-            state.components.compactMap { component -> String? in
-                guard let discovered = component.discovered else { return nil }
-                if let gone = discovered.goneSince, now - gone >= discovery.gracePeriod { return component.name }
-                return claimed.contains(discovered.root.pid) ? component.name : nil
-            }
-        )
-        guard !drop.isEmpty else { return }
-        state.components.removeAll { drop.contains($0.name) }
-        samples.removeAll { drop.contains($0.name) }
-        for name in drop {
-            state.knownRoots[name] = nil
-            state.previousTicks[name] = nil
-            state.previousNetwork[name] = nil
-            state.previousIO[name] = nil
-            state.limits[name] = nil
-            state.commandLineMatches[name] = nil
-            state.treePIDs[name] = nil
-        }
-        state.dropped += drop.sorted()
-    }
-
-    /// Each component's process tree at the last tick, by component name.
-    public func processTrees() -> [String: [Int32]] {
-        state.withLock { $0.treePIDs }
-    }
-
-    /// A discovered component as now watched.
-    public struct DiscoveredComponent: Sendable, Equatable {
-        public let name: String
-        public let rule: DiscoveryRule
-        /// The service's topmost process.
-        public let pid: Int32
-        /// The rule's port the service listens on, when it was found by it.
-        public let port: Int?
-    }
-
-    /// The discovered components now watched, in the order they are sampled.
-    public func discoveredComponents() -> [DiscoveredComponent] {
-        state.withLock { state in
-            state.components.compactMap { component in
-                component.discovered.map {
-                    DiscoveredComponent(name: component.name, rule: $0.rule, pid: $0.root.pid, port: $0.port)
-                }
-            }
         }
     }
 

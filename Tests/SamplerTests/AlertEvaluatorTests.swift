@@ -314,10 +314,19 @@ struct AlertEvaluatorTests {
         #expect(still.allSatisfy { $0.transitions.isEmpty }, "fired again after the restart")
         let resolved = try #require(after.memory([10]).first?.transitions.first)
         #expect(resolved.state == .resolved && resolved.alert.sinceUnixMs == active[0].sinceUnixMs)
-        // An alert of a component no longer configured is not taken up (nothing would resolve it).
+        // An alert of a component not known at restore (no longer configured, or discovered and
+        // not back): not active, and resolved on the first tick, so its firing gets its resolved.
         var other = Ticker(AlertThresholds(forSamples: 3), components: [])
         other.evaluator.restore(active: active)
         #expect(other.evaluator.active.isEmpty)
+        let first = other.tick([])
+        #expect(first.transitions.map(\.state) == [.resolved] && first.transitions.first?.alert.component == "ollama")
+        #expect(other.tick([]).transitions.isEmpty, "resolved once")
+        // One that is sampled on the first tick (a discovered service found again) is taken up.
+        var found = Ticker(AlertThresholds(forSamples: 3), components: [])
+        found.evaluator.restore(active: active)
+        let again = found.memory([86])
+        #expect(again.allSatisfy { $0.transitions.isEmpty } && found.evaluator.active.count == 1)
     }
 
     @Test("a restart during for_samples: the count goes on from the last batch's pending alerts")
