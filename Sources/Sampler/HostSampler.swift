@@ -70,8 +70,16 @@ public final class HostSampler: Sendable {
             }
             let seconds = (now - before.at).inSeconds
             if let network, let earlier = before.network, seconds > 0 {
-                sample.networkInBytesPerSecond = Self.rate(earlier.received, network.received, seconds)
-                sample.networkOutBytesPerSecond = Self.rate(earlier.transmitted, network.transmitted, seconds)
+                sample.networkInBytesPerSecond = ProcessComponentSampler.rate(
+                    earlier.received,
+                    network.received,
+                    seconds
+                )
+                sample.networkOutBytesPerSecond = ProcessComponentSampler.rate(
+                    earlier.transmitted,
+                    network.transmitted,
+                    seconds
+                )
             }
         }
         if let memory = reader.freshContents(of: "/proc/meminfo").flatMap(Self.parseMemory) {
@@ -95,10 +103,6 @@ public final class HostSampler: Sendable {
     static func networkCounters(reader: any ProcReader) -> (received: UInt64, transmitted: UInt64)? {
         (reader.freshContents(of: "/proc/1/net/dev") ?? reader.freshContents(of: "/proc/self/net/dev"))
             .map(NetworkCounters.parseDevices)
-    }
-
-    private static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {
-        after >= before ? UInt64((Double(after - before) / seconds).rounded()) : 0
     }
 
     /// The `cpu` line of `/proc/stat`: user nice system idle iowait irq softirq steal guest

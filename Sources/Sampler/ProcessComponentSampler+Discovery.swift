@@ -22,11 +22,7 @@ extension ProcessComponentSampler {
         sockets: ListeningSockets?,
         state: inout State
     ) {
-        var claimed = Set<Int32>()
-        for component in state.components where component.discovered == nil {
-            let roots = (state.knownRoots[component.name] ?? []).map(\.pid)
-            for process in table.tree(of: roots) { claimed.insert(process.pid) }
-        }
+        let claimed = configuredTrees(in: table, state: state)
         let found = discovery.finder.find(in: table, sockets: sockets, claimed: claimed, reader: reader)
         let watched = Set(state.components.compactMap(\.discovered?.root))
         for service in found {
@@ -68,12 +64,7 @@ extension ProcessComponentSampler {
         now: ContinuousClock.Instant,
         state: inout State
     ) {
-        var claimed = Set<Int32>()
-        for component in state.components where component.discovered == nil {
-            for process in table.tree(of: (state.knownRoots[component.name] ?? []).map(\.pid)) {
-                claimed.insert(process.pid)
-            }
-        }
+        let claimed = configuredTrees(in: table, state: state)
         let drop = Set(
             state.components.compactMap { component -> String? in
                 guard let discovered = component.discovered else { return nil }
@@ -94,6 +85,17 @@ extension ProcessComponentSampler {
             state.treePIDs[name] = nil
         }
         state.dropped += drop.sorted()
+    }
+
+    /// PIDs in the process trees of configured components (as last found): discovery leaves them.
+    private func configuredTrees(in table: ProcessTable, state: State) -> Set<Int32> {
+        var claimed = Set<Int32>()
+        for component in state.components where component.discovered == nil {
+            for process in table.tree(of: (state.knownRoots[component.name] ?? []).map(\.pid)) {
+                claimed.insert(process.pid)
+            }
+        }
+        return claimed
     }
 
     /// Each component's process tree at the last tick, by component name.

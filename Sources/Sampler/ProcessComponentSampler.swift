@@ -335,7 +335,7 @@ public final class ProcessComponentSampler: Sendable {
 
     /// Bytes per second between two counter readings; a counter that went backwards (interface
     /// recreated) gives 0 rather than a wrapped figure.
-    private static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {
+    static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {
         after >= before ? UInt64((Double(after - before) / seconds).rounded()) : 0
     }
 

@@ -41,10 +41,7 @@ struct ProcessMatcher {
         }
         if let processName {
             // The kernel keeps 15 bytes of the name; argv[0] has the full path.
-            pids += table.pidsByName[processName] ?? []
-            if processName.utf8.count > 15, let truncated = String(processName.utf8.prefix(15)) {
-                pids += table.pidsByName[truncated] ?? []
-            }
+            pids += table.pids(named: processName)
         }
         if let commandLine {
             var answers: [ProcessIdentity: Bool] = [:]

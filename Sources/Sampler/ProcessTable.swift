@@ -111,6 +111,16 @@ struct ProcessTable {
         )
     }
 
+    /// PIDs whose kernel command name or argv[0] base name is `name`; a name longer than the 15
+    /// bytes the kernel keeps also matches its cut form.
+    func pids(named name: String) -> [Int32] {
+        var pids = pidsByName[name] ?? []
+        if name.utf8.count > 15, let truncated = String(name.utf8.prefix(15)) {
+            pids += pidsByName[truncated] ?? []
+        }
+        return pids
+    }
+
     /// `pids` and all their descendants.
     func tree(of pids: [Int32]) -> [ProcessInfo] {
         var seen = Set<Int32>()

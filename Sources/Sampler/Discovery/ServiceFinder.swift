@@ -28,12 +28,7 @@ struct ServiceFinder {
         var portOf: [Int32: Int] = [:]
         for (index, rule) in rules.enumerated() {
             var pids: [Int32] = []
-            for executable in rule.executables {
-                pids += table.pidsByName[executable] ?? []
-                if executable.utf8.count > 15, let cut = String(executable.utf8.prefix(15)) {
-                    pids += table.pidsByName[cut] ?? []
-                }
-            }
+            for executable in rule.executables { pids += table.pids(named: executable) }
             if !rule.commandLineContains.isEmpty {
                 for process in table.processes.values where !process.arguments.isEmpty {
                     let line = process.arguments.joined(separator: " ")
