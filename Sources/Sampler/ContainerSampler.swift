@@ -5,18 +5,22 @@ import WatcherModel
 import WatcherProto
 
 /// Samples components found by `container_name` through the Docker Engine API, with the
-/// `docker stats` formulas. A tick waits for the engine at most `timeout`: a component whose
+/// `docker stats` formulas, and with discovery on, the containers of well-known AI services
+/// found by image (`DiscoveryRule.images`; see `ContainerSampler+Discovery.swift`). A tick waits for the engine at most `timeout`: a component whose
 /// figures did not arrive by then is reported `unknown` for that tick, never holding it up.
 ///
 /// An engine that cannot be reached or refuses is an operator-visible fact: every container
 /// component reads `unknown` with the engine's own message as its `status_reason`, the batch
 /// carries it as a source problem (so `/health` turns degraded), and a warning is logged when it
-/// starts (and a notice when it ends).
+/// starts (and a notice when it ends). Discovery alone does not need an engine: without one (no
+/// socket, or it refuses) and with no container discovered, that is one info line, not a problem.
 final class ContainerSampler: Sendable {
-    private struct Component {
+    struct Component: Equatable {
         let name: String
         let clientID: String
         let containerName: String
+        /// Found by discovery (its image), not configured.
+        var discovered = false
     }
 
     /// A problem with the engine, as the batch and `/health` report it.
@@ -37,16 +41,25 @@ final class ContainerSampler: Sendable {
     /// Size requests make the engine walk writable layers, which can take long: a connection of
     /// their own, so they never hold up a tick's requests.
     private let sizeClient: DockerClient
-    private let components: [Component]
-    private let logger: Logger
+    /// The configured container components.
+    let components: [Component]
+    let logger: Logger
+    /// Discovery's settings, when it is on.
+    let discovery: Discovery?
+    /// The discovered containers now watched, and discovery's bookkeeping.
+    let discoveryState = Mutex(DiscoveryState())
     private let calculator = Mutex(DockerStatsCalculator())
     /// Disk bytes per component (writable layer + volumes), from the slower size refresh.
     private let diskBytes = Mutex<[String: UInt64]>([:])
     private let problem = Mutex<EngineProblem?>(nil)
 
-    /// Nil when no component has a `container_name`. `lanes` bounds the stats requests in flight.
+    /// Nil when no component has a `container_name` and discovery is off. `lanes` bounds the
+    /// stats requests in flight.
     init?(
         components: [ComponentConfig],
+        discovery: DiscoveryConfig = DiscoveryConfig(),
+        rules: [DiscoveryRule] = DiscoveryRules.all,
+        defaultClientID: String = "default",
         engine: DockerEngine,
         lanes: Int = ContainerSampler.maximumLanes,
         logger: Logger
@@ -56,10 +69,20 @@ final class ContainerSampler: Sendable {
                 Component(name: component.name, clientID: component.clientID, containerName: $0)
             }
         }
-        guard !containers.isEmpty else { return nil }
+        guard !containers.isEmpty || discovery.enabled else { return nil }
         self.components = containers
+        self.discovery =
+            discovery.enabled
+            ? Discovery(
+                rules: rules.filter { !$0.images.isEmpty },
+                clientID: defaultClientID,
+                interval: .milliseconds(Int64((discovery.intervalSeconds * 1000).rounded())),
+                gracePeriod: .milliseconds(Int64((discovery.gracePeriodSeconds * 1000).rounded()))
+            ) : nil
         self.engine = engine
-        self.lanes = (0..<max(1, min(lanes, containers.count))).map { _ in engine.makeClient() }
+        // Discovered containers are not known yet: a few lanes for them.
+        let wanted = containers.count + (discovery.enabled ? Self.discoveryLanes : 0)
+        self.lanes = (0..<max(1, min(lanes, wanted))).map { _ in engine.makeClient() }
         self.sizeClient = engine.makeClient(requestTimeout: .seconds(120))
         self.logger = logger
     }
@@ -67,27 +90,42 @@ final class ContainerSampler: Sendable {
     /// The engine's current problem, nil while it answers.
     var engineProblem: EngineProblem? { problem.withLock { $0 } }
 
-    /// One sample per container component, and the main process of each running one.
-    func sample(timeout: Duration) async -> ContainerSamples {
+    /// One sample per container component (configured and discovered), and the main process of
+    /// each running one. Discovery names new components outside `reservedNames` (the process
+    /// components' names).
+    func sample(
+        timeout: Duration,
+        reservedNames: Set<String> = [],
+        now: ContinuousClock.Instant = .now
+    ) async -> ContainerSamples {
         let results = Results()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.collect(into: results) }
+            group.addTask { await self.collect(into: results, reservedNames: reservedNames, now: now) }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }
-        let (collected, pids, listing) = results.state.withLock { ($0.samples, $0.pids, $0.listing) }
+        let (collected, pids, inspected, listing) = results.state.withLock {
+            ($0.samples, $0.pids, $0.inspectedPIDs, $0.listing)
+        }
         let seconds = timeout.inSeconds
-        let engineProblem: String?
+        var engineProblem: String?
         switch listing {
         case .none:
             engineProblem = "no answer from the Docker engine at unix://\(engine.socketPath) within \(seconds) s"
         case .failed(let message): engineProblem = message
         case .listed: engineProblem = nil
         }
+        let (discovered, dropped) = takeDiscovered()
+        let watched = components + discovered
+        if watched.isEmpty, let message = engineProblem {
+            // Discovery alone: an engine that is absent or refuses is not a problem of anything watched.
+            noteNoEngineForDiscovery(message)
+            engineProblem = nil
+        }
         record(problem: engineProblem)
         var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
-        for component in components {
+        for component in watched {
             samples[component.name] =
                 collected[component.name]
                 ?? {
@@ -98,7 +136,13 @@ final class ContainerSampler: Sendable {
                     return late
                 }()
         }
-        return ContainerSamples(samples: samples, mainProcessIDs: pids)
+        return ContainerSamples(
+            samples: samples,
+            mainProcessIDs: pids,
+            containerProcessIDs: inspected,
+            discovered: discovered.map(\.name),
+            dropped: dropped
+        )
     }
 
     /// What a tick collected, shared by the collecting task and the caller that stops waiting.
@@ -110,6 +154,8 @@ final class ContainerSampler: Sendable {
         struct State {
             var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
             var pids: [String: Int32] = [:]
+            /// Main processes of the running containers inspected, sampled in time or not.
+            var inspectedPIDs: [Int32] = []
             /// Nil until the container list answered or failed.
             var listing: Listing?
         }
@@ -123,7 +169,13 @@ final class ContainerSampler: Sendable {
         }
     }
 
-    private func collect(into results: Results) async {
+    private func collect(into results: Results, reservedNames: Set<String>, now: ContinuousClock.Instant) async {
+        let due = discoveryDue(now: now)
+        guard due || !components.isEmpty || !discoveredComponents().isEmpty else {
+            // Discovery alone, between two scans, nothing found: no need to ask the engine.
+            results.state.withLock { $0.listing = .listed }
+            return
+        }
         let containers: [DockerContainer]
         do {
             containers = try await lanes[0].containers()
@@ -137,10 +189,11 @@ final class ContainerSampler: Sendable {
         let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
         let listed = Set(containers.map(\.id))
         calculator.withLock { $0.retainOnly(listed) }
+        let watched = components + discover(in: containers, due: due, reservedNames: reservedNames, now: now)
         // Absent and stopped containers first: they need no further request, so a stats call
         // that hangs cannot hide them.
         var running: [(Component, DockerContainer)] = []
-        for component in components {
+        for component in watched {
             if let container = byName[component.containerName], container.isRunning {
                 running.append((component, container))
             } else {
@@ -161,7 +214,7 @@ final class ContainerSampler: Sendable {
                 group.addTask {
                     for (component, container) in share {
                         if Task.isCancelled { return }
-                        if let (sample, pid) = await self.sample(component, container, using: client) {
+                        if let (sample, pid) = await self.sample(component, container, using: client, results) {
                             results.store(sample, pid: pid)
                         }
                     }
@@ -173,7 +226,8 @@ final class ContainerSampler: Sendable {
     private func sample(
         _ component: Component,
         _ container: DockerContainer,
-        using client: DockerClient
+        using client: DockerClient,
+        _ results: Results
     ) async
         -> (ResourceWatcher_V1_ComponentSample, pid: Int32?)?
     {
@@ -182,6 +236,8 @@ final class ContainerSampler: Sendable {
         let stats: DockerStats
         do {
             details = try await client.inspect(id: container.id, includeSize: false)
+            // Known before the stats arrive (or the tick ends): process discovery leaves its tree.
+            if let pid = details.pid { results.state.withLock { $0.inspectedPIDs.append(pid) } }
             stats = try await client.stats(id: container.id)
         } catch {
             logger.debug(
@@ -263,7 +319,7 @@ final class ContainerSampler: Sendable {
         guard let containers = try? await client.containers() else { return }
         let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
         var sizes: [String: UInt64] = [:]
-        for component in components {
+        for component in components + discoveredComponents() {
             guard let container = byName[component.containerName], container.isRunning,
                 let details = try? await client.inspect(id: container.id, includeSize: true)
             else { continue }
@@ -278,6 +334,7 @@ final class ContainerSampler: Sendable {
         var sample = ResourceWatcher_V1_ComponentSample()
         sample.name = component.name
         sample.clientID = component.clientID
+        sample.discovered = component.discovered
         return sample
     }
 }

@@ -5,10 +5,26 @@ public import WatcherProto
 public struct ContainerSamples: Sendable {
     public var samples: [String: ResourceWatcher_V1_ComponentSample]
     public var mainProcessIDs: [String: Int32]
+    /// The main process of every running container watched, sampled in time or not: process
+    /// discovery leaves their trees alone (the container is the component).
+    public var containerProcessIDs: [Int32]
+    /// The discovered container components, in the order they are reported.
+    public var discovered: [String]
+    /// Discovered container components dropped this tick (gone for the grace period).
+    public var dropped: [String]
 
-    public init(samples: [String: ResourceWatcher_V1_ComponentSample] = [:], mainProcessIDs: [String: Int32] = [:]) {
+    public init(
+        samples: [String: ResourceWatcher_V1_ComponentSample] = [:],
+        mainProcessIDs: [String: Int32] = [:],
+        containerProcessIDs: [Int32] = [],
+        discovered: [String] = [],
+        dropped: [String] = []
+    ) {
         self.samples = samples
         self.mainProcessIDs = mainProcessIDs
+        self.containerProcessIDs = containerProcessIDs
+        self.discovered = discovered
+        self.dropped = dropped
     }
 
     /// The sample of the component named `name`.

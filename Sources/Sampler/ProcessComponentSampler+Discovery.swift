@@ -37,7 +37,7 @@ extension ProcessComponentSampler {
                 state.knownRoots[state.components[index].name] = nil
                 continue
             }
-            let taken = Set(state.components.map(\.name))
+            let taken = Set(state.components.map(\.name)).union(state.reservedNames)
             var name = service.rule.name
             var suffix = 2
             while taken.contains(name) {
@@ -87,15 +87,21 @@ extension ProcessComponentSampler {
         state.dropped += drop.sorted()
     }
 
-    /// PIDs in the process trees of configured components (as last found): discovery leaves them.
+    /// PIDs in the process trees of configured components (as last found) and of watched
+    /// containers: discovery leaves them.
     private func configuredTrees(in table: ProcessTable, state: State) -> Set<Int32> {
-        var claimed = Set<Int32>()
+        var claimed = Set(table.tree(of: state.containerRoots).map(\.pid))
         for component in state.components where component.discovered == nil {
             for process in table.tree(of: (state.knownRoots[component.name] ?? []).map(\.pid)) {
                 claimed.insert(process.pid)
             }
         }
         return claimed
+    }
+
+    /// The names of the components sampled (configured and discovered).
+    public func componentNames() -> Set<String> {
+        state.withLock { Set($0.components.map(\.name)) }
     }
 
     /// Each component's process tree at the last tick, by component name.

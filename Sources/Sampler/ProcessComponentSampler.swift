@@ -80,6 +80,10 @@ public final class ProcessComponentSampler: Sendable {
         var dropped: [String] = []
         /// Each component's process tree at the last tick (for per-process GPU memory).
         var treePIDs: [String: [Int32]] = [:]
+        /// Main processes of the containers watched (their trees are the containers' own) and
+        /// the names container components hold: discovery leaves both alone.
+        var containerRoots: [Int32] = []
+        var reservedNames: Set<String> = []
     }
 
     struct CachedLimits {
@@ -138,8 +142,16 @@ public final class ProcessComponentSampler: Sendable {
     }
 
     /// One sample per component. Blocking (reads /proc): call from the sampler's I/O thread.
-    public func sample(now: ContinuousClock.Instant = .now) -> [ResourceWatcher_V1_ComponentSample] {
+    /// Discovery leaves the process trees of `containerRoots` (the main processes of watched
+    /// containers) alone, and names no component in `reservedNames` (container components').
+    public func sample(
+        now: ContinuousClock.Instant = .now,
+        containerRoots: [Int32] = [],
+        reservedNames: Set<String> = []
+    ) -> [ResourceWatcher_V1_ComponentSample] {
         state.withLock { state in
+            state.containerRoots = containerRoots
+            state.reservedNames = reservedNames
             // Scan the whole host only when something may have changed: a component not found,
             // a known process gone or replaced (PID reuse), a pid file naming another process,
             // or the rediscovery interval passed. Otherwise read just the known process trees.

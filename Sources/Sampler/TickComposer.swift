@@ -8,7 +8,7 @@ public import WatcherProto
 /// head always knows which alerts are active).
 public final class TickComposer: Sendable {
     public let sampler: ProcessComponentSampler
-    /// Nil when no component is a container.
+    /// Nil when no component is a container and discovery is off.
     let containers: ContainerSampler?
     /// The machine itself as the component `host`; nil unless `host` is on.
     let host: HostSampler?
@@ -59,7 +59,13 @@ public final class TickComposer: Sendable {
             defaultClientID: config.clientID,
             reader: reader
         )
-        self.containers = ContainerSampler(components: config.components, engine: dockerEngine, logger: logger)
+        self.containers = ContainerSampler(
+            components: config.components,
+            discovery: config.discovery,
+            defaultClientID: config.clientID,
+            engine: dockerEngine,
+            logger: logger
+        )
         self.host =
             config.host
             ? HostSampler(
@@ -107,10 +113,17 @@ public final class TickComposer: Sendable {
         lastTimestamp.withLock { $0 = max($0, last.timestampUnixMs) }
     }
 
-    /// The container components' samples, waiting for the engine at most `timeout`. Async, and
-    /// its blocking I/O runs on the transport's own thread. Empty without container components.
-    public func sampleContainers(timeout: Duration) async -> ContainerSamples {
-        await containers?.sample(timeout: timeout) ?? ContainerSamples()
+    /// The container components' samples (configured, and discovered by image), waiting for
+    /// the engine at most `timeout`. Async, and its blocking I/O runs on the transport's own
+    /// thread. Empty without container components and discovery.
+    public func sampleContainers(
+        timeout: Duration,
+        now: ContinuousClock.Instant = .now
+    ) async -> ContainerSamples {
+        guard let containers else { return ContainerSamples() }
+        var reserved = sampler.componentNames()
+        if host != nil { reserved.insert(Config.hostComponentName) }
+        return await containers.sample(timeout: timeout, reservedNames: reserved, now: now)
     }
 
     /// Whether any component needs the slower disk loop (data_paths or containers).
@@ -130,9 +143,14 @@ public final class TickComposer: Sendable {
         now: ContinuousClock.Instant = .now,
         nowUnixMilliseconds: Int64 = RFC3339.nowUnixMilliseconds()
     ) -> ResourceWatcher_V1_Batch {
-        var samples = sampler.sample(now: now).map { containerSamples[$0.name] ?? $0 }
+        var samples = sampler.sample(
+            now: now,
+            containerRoots: containerSamples.containerProcessIDs,
+            reservedNames: Set(containerSamples.discovered)
+        ).map { containerSamples[$0.name] ?? $0 }
+        samples += containerSamples.discovered.compactMap { containerSamples[$0] }
         sampler.applyNamespaceNetwork(to: &samples, mainProcessIDs: containerSamples.mainProcessIDs, now: now)
-        let dropped = sampler.takeDroppedComponents()
+        let dropped = sampler.takeDroppedComponents() + containerSamples.dropped
         var diskUsedPercent: [String: Double] = [:]
         if let host {
             let (hostSample, hostDiskPercent) = host.sample(now: now)

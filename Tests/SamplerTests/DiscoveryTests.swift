@@ -41,7 +41,7 @@ struct DiscoveryTests {
     }
 
     private func stop(_ process: ChildProcess) {
-        process.kill()
+        process.killGroup()
         process.wait()
     }
 

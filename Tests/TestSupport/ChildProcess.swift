@@ -7,7 +7,9 @@ public import Glibc
 /// Serialises process creation in tests, see `ChildProcess.init`.
 let spawnLock = Mutex<Void>(())
 
-/// A child process whose standard output is read line by line through a pipe.
+/// A child process whose standard output is read line by line through a pipe. It leads a
+/// process group of its own, so `killGroup` (and deinit) also end what it started: a grandchild
+/// left behind keeps the test runner's standard error open, and `swift test` waits for it.
 public final class ChildProcess {
     public let pid: pid_t
     private let output: Int32
@@ -36,7 +38,12 @@ public final class ChildProcess {
             defer { posix_spawn_file_actions_destroy(&actions) }
             posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
             if mergeStandardError { posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2) }
-            let result = posix_spawn(&pid, program, &actions, nil, argv, environ)
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+            posix_spawnattr_setpgroup(&attributes, 0)
+            let result = posix_spawn(&pid, program, &actions, &attributes, argv, environ)
             close(pipeEnds[1])
             return result
         }
@@ -79,10 +86,9 @@ public final class ChildProcess {
     }
 
     deinit {
-        if !finished {
-            Glibc.kill(pid, SIGKILL)
-            _ = wait()
-        }
+        // Also after the child was waited for: what it started may still run in its group.
+        killGroup()
+        if !finished { _ = wait() }
         close(output)
     }
 
@@ -116,6 +122,9 @@ public final class ChildProcess {
     }
 
     public func kill(_ signal: Int32 = SIGKILL) { Glibc.kill(pid, signal) }
+
+    /// Sends `signal` to the child and every process it started that is still in its group.
+    public func killGroup(_ signal: Int32 = SIGKILL) { Glibc.kill(-pid, signal) }
 
     /// Waits for exit; returns the exit code, or 128 + signal number.
     @discardableResult

@@ -14,6 +14,8 @@ struct DockerContainer: Sendable, Equatable {
     var labels: [String: String]
     /// `Created`: when the container was created, in Unix seconds; its logs start no earlier.
     var createdUnixSeconds: Int64 = 0
+    /// `Ports`: the container's TCP ports published on the host, host port by container port.
+    var publishedTCPPorts: [Int: Int] = [:]
 
     /// Whether the container is running: only then do its stats carry figures.
     var isRunning: Bool { state == "running" }
@@ -28,6 +30,20 @@ extension DockerContainer: Decodable {
         case status = "Status"
         case labels = "Labels"
         case created = "Created"
+        case ports = "Ports"
+    }
+
+    /// One entry of `Ports`; `PublicPort` only when the port is published.
+    private struct Port: Decodable {
+        let privatePort: Int
+        let publicPort: Int?
+        let type: String?
+
+        private enum CodingKeys: String, CodingKey {
+            case privatePort = "PrivatePort"
+            case publicPort = "PublicPort"
+            case type = "Type"
+        }
     }
 
     init(from decoder: any Decoder) throws {
@@ -41,6 +57,11 @@ extension DockerContainer: Decodable {
         status = try container.decodeIfPresent(String.self, forKey: .status) ?? ""
         labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         createdUnixSeconds = try container.decodeIfPresent(Int64.self, forKey: .created) ?? 0
+        for port in try container.decodeIfPresent([Port].self, forKey: .ports) ?? [] {
+            guard let published = port.publicPort, (port.type ?? "tcp") == "tcp" else { continue }
+            // IPv4 and IPv6 bindings list the same port twice: keep the first.
+            if publishedTCPPorts[port.privatePort] == nil { publishedTCPPorts[port.privatePort] = published }
+        }
     }
 
     static func strippingSlash(_ name: String) -> String {
