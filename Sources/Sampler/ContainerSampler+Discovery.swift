@@ -21,6 +21,8 @@ extension ContainerSampler {
         let rule: DiscoveryRule
         /// The TCP ports it publishes on the host, by the container's own port.
         var publishedPorts: [Int: Int]
+        /// Whether it shares the host's network (its ports are the host's own).
+        var hostNetwork: Bool
         /// Since when it has not been running (stopped or removed), nil while it runs.
         var goneSince: ContinuousClock.Instant?
     }
@@ -63,6 +65,8 @@ extension ContainerSampler {
         let rule: DiscoveryRule
         /// Host TCP ports it publishes, by the container's own port.
         let publishedPorts: [Int: Int]
+        /// Whether it shares the host's network.
+        let hostNetwork: Bool
     }
 
     /// The discovered containers now running.
@@ -73,7 +77,8 @@ extension ContainerSampler {
                     name: $0.component.name,
                     clientID: $0.component.clientID,
                     rule: $0.rule,
-                    publishedPorts: $0.publishedPorts
+                    publishedPorts: $0.publishedPorts,
+                    hostNetwork: $0.hostNetwork
                 )
             }
         }
@@ -96,6 +101,7 @@ extension ContainerSampler {
                 if let container = byName[state.containers[index].component.containerName], container.isRunning {
                     state.containers[index].goneSince = nil
                     state.containers[index].publishedPorts = container.publishedTCPPorts
+                    state.containers[index].hostNetwork = container.networkMode == "host"
                 } else if state.containers[index].goneSince == nil {
                     state.containers[index].goneSince = now
                 }
@@ -141,6 +147,7 @@ extension ContainerSampler {
                         ),
                         rule: rule,
                         publishedPorts: container.publishedTCPPorts,
+                        hostNetwork: container.networkMode == "host",
                         goneSince: nil
                     )
                     continue
@@ -162,6 +169,7 @@ extension ContainerSampler {
                         ),
                         rule: rule,
                         publishedPorts: container.publishedTCPPorts,
+                        hostNetwork: container.networkMode == "host",
                         goneSince: nil
                     )
                 )

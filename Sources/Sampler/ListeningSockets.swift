@@ -53,4 +53,24 @@ struct ListeningSockets {
         }
         return found
     }
+
+    /// The TCP ports `pids` listen on, ascending.
+    func ports(of pids: some Sequence<Int32>, reader: any ProcReader, root: String = "/proc") -> [Int] {
+        var portOf: [UInt64: Int] = [:]
+        for (port, inodes) in inodesByPort {
+            for inode in inodes { portOf[inode] = port }
+        }
+        guard !portOf.isEmpty else { return [] }
+        var ports = Set<Int>()
+        for pid in pids {
+            for descriptor in reader.entries(of: "\(root)/\(pid)/fd") {
+                guard let target = reader.linkTarget(of: "\(root)/\(pid)/fd/\(descriptor)"),
+                    target.hasPrefix("socket:["),
+                    let inode = UInt64(target.dropFirst(8).dropLast()), let port = portOf[inode]
+                else { continue }
+                ports.insert(port)
+            }
+        }
+        return ports.sorted()
+    }
 }

@@ -53,6 +53,16 @@ extension ProcessComponentSampler {
                 )
             )
         }
+        guard let sockets else { return }
+        for index in state.components.indices {
+            guard let root = state.components[index].discovered?.root,
+                table.processes[root.pid]?.startTicks == root.startTicks
+            else { continue }
+            state.components[index].discovered?.listeningPorts = sockets.ports(
+                of: table.tree(of: [root.pid]).map(\.pid),
+                reader: reader
+            )
+        }
     }
 
     /// Drops discovered components gone for longer than the grace period, and those whose
@@ -117,6 +127,11 @@ extension ProcessComponentSampler {
         public let pid: Int32
         /// The rule's port the service listens on, when it was found by it.
         public let port: Int?
+        /// The TCP ports its process tree listened on at the last discovery scan, ascending.
+        public let listeningPorts: [Int]
+        public let clientID: String
+        /// False while its process is gone (the component reads down, in the grace period).
+        public let isRunning: Bool
     }
 
     /// The discovered components now watched, in the order they are sampled.
@@ -124,7 +139,15 @@ extension ProcessComponentSampler {
         state.withLock { state in
             state.components.compactMap { component in
                 component.discovered.map {
-                    DiscoveredComponent(name: component.name, rule: $0.rule, pid: $0.root.pid, port: $0.port)
+                    DiscoveredComponent(
+                        name: component.name,
+                        rule: $0.rule,
+                        pid: $0.root.pid,
+                        port: $0.port,
+                        listeningPorts: $0.listeningPorts,
+                        clientID: component.clientID,
+                        isRunning: $0.goneSince == nil
+                    )
                 }
             }
         }

@@ -40,6 +40,9 @@ public final class ProcessComponentSampler: Sendable {
         var root: ProcessKey
         var port: Int?
         var goneSince: ContinuousClock.Instant?
+        /// The TCP ports its process tree listened on at the last discovery scan (where its
+        /// usage source is: a server may start listening long after it started).
+        var listeningPorts: [Int] = []
     }
 
     /// Discovery's settings, when it is on.

@@ -226,7 +226,8 @@ public struct SamplerService: Service {
         async let containerLogsRead = containerLogReader?.read(timeout: engineTimeout)
         async let modelReading = modelSources?.read(
             timeout: engineTimeout,
-            nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()
+            nowUnixMilliseconds: RFC3339.nowUnixMilliseconds(),
+            discovered: composer.discoveredUsageSources()
         )
         let containerSamples = await composer.sampleContainers(timeout: engineTimeout)
         let containerLogs = await containerLogsRead.flatMap { read in containerLogReader.map { ($0, read) } }

@@ -126,6 +126,31 @@ public final class TickComposer: Sendable {
         return await containers.sample(timeout: timeout, reservedNames: reserved, now: now)
     }
 
+    /// The usage sources of the discovered services now running (DESIGN §5, `discovery`): a
+    /// process's on the ports its tree listens on; a container's on the host ports it publishes
+    /// (the rule's port first), or the rule's own ports when it shares the host's network.
+    public func discoveredUsageSources() -> [ModelSources.DiscoveredSource] {
+        var sources: [ModelSources.DiscoveredSource] = []
+        for service in sampler.discoveredComponents() where service.isRunning {
+            let ports = (service.port.map { [$0] } ?? []) + service.listeningPorts
+            if let source = service.rule.usageSource(component: service.name, clientID: service.clientID, ports: ports)
+            {
+                sources.append(source)
+            }
+        }
+        for service in containers?.discoveredServices() ?? [] {
+            let ports =
+                service.hostNetwork
+                ? service.rule.ports
+                : service.rule.ports.compactMap { service.publishedPorts[$0] } + service.publishedPorts.values.sorted()
+            if let source = service.rule.usageSource(component: service.name, clientID: service.clientID, ports: ports)
+            {
+                sources.append(source)
+            }
+        }
+        return sources
+    }
+
     /// Whether any component needs the slower disk loop (data_paths or containers).
     public var needsDiskRefresh: Bool { !sampler.diskUsage.isEmpty || containers != nil }
 

@@ -953,7 +953,7 @@ enum OpenAPIDocument {
                   },
                   "loaded_models": {
                     "type": "array",
-                    "description": "Beyond the seed: the models the component's Ollama server holds in memory (its `/api/ps`, read every tick for a component whose proxy's provider is `ollama`). Absent when none are loaded or the server was not reached.",
+                    "description": "Beyond the seed: the models the component's Ollama server holds in memory (its `/api/ps`, read every tick for a component whose proxy's provider is `ollama`, and for a discovered Ollama). Absent when none are loaded or the server was not reached.",
                     "items": {
                       "type": "object",
                       "required": [

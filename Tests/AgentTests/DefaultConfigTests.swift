@@ -8,8 +8,9 @@ import Glibc
 #endif
 
 /// The shipped default config (`make run`) on the built agent: the host and the agent itself
-/// from the start, and an Ollama stand-in (a real process listening on 11434) discovered, then
-/// down, then dropped when it exits.
+/// from the start, and an Ollama stand-in (a real process listening on 11434: the strict Ollama
+/// API server of `Tests/Fixtures/llm_upstream.py`) discovered with its loaded models (`/api/ps`),
+/// then down, then dropped when it exits.
 @Suite("The default config", .serialized)
 struct DefaultConfigTests {
     private let client = CurlTransport(
@@ -18,19 +19,26 @@ struct DefaultConfigTests {
         requestTimeout: .seconds(5)
     )
 
-    /// (component, status, discovered) of every component the API lists.
-    private func components(port: Int) async throws -> [(name: String, status: String, discovered: Bool)] {
+    /// (component, status, discovered, loaded model names) of every component the API lists.
+    private func components(
+        port: Int
+    ) async throws -> [(
+        name: String, status: String, discovered: Bool, models: [String]
+    )] {
         let reply = try await client.send(
             HTTPRequest(url: "http://127.0.0.1:\(port)/metrics/components?client_id=default")
         )
         guard reply.status == 200, let root = try? JSONParser.parse(reply.body) else { return [] }
         return (root["metrics"]?.elements ?? []).compactMap { metric in
             guard let name = metric["component"]?.text, let status = metric["status"]?.text else { return nil }
-            return (name, status, metric["discovered"] == .bool(true))
+            let models = (metric["loaded_models"]?.elements ?? []).compactMap { $0["name"]?.text }
+            return (name, status, metric["discovered"] == .bool(true), models)
         }
     }
 
-    @Test("make run's config shows the host and the agent, discovers an Ollama on 11434, and drops it when it exits")
+    @Test(
+        "make run's config shows the host and the agent, discovers an Ollama on 11434 with its loaded models, and drops it when it exits"
+    )
     func hostAgentAndDiscoveredOllama() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -68,23 +76,19 @@ struct DefaultConfigTests {
                 && listed.contains { $0.name == "resource-watcher" && $0.status == "healthy" }
         }
 
-        let ollama = try ChildProcess(
-            "/usr/bin/env",
-            [
-                "python3", "-c",
-                "import socket, time\n"
-                    + "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                    + "s.bind(('127.0.0.1', 11434)); s.listen(); print('listening', flush=True); time.sleep(600)",
-                "ollama-stand-in",
-            ]
-        )
+        let ollama = try ChildProcess("/usr/bin/env", ["python3", Fixtures.path("llm_upstream.py"), "--port", "11434"])
         defer {
             ollama.kill()
             ollama.wait()
         }
-        #expect(try ollama.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["listening"])
+        #expect(try ollama.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["LISTENING 11434"])
         try await pollUntil("ollama is discovered", timeout: .seconds(30)) {
             try await components(port: port).contains { $0.name == "ollama" && $0.status == "healthy" && $0.discovered }
+        }
+        // Its usage source is switched on: the models the stand-in's /api/ps lists.
+        try await pollUntil("ollama's loaded models are read from its /api/ps", timeout: .seconds(30)) {
+            try await components(port: port).first { $0.name == "ollama" }?.models.sorted()
+                == ["llama3.2:latest", "nomic-embed-text:latest"]
         }
 
         ollama.kill()

@@ -6,6 +6,10 @@ the server's own format (Tests/ModelUsageTests/ServerFixtures.swift).
   PUT /__body/<name>   (body: the exposition; header Content-Type: the type to answer with)
   GET /<name>/metrics  -> the last body put for <name>, with its Content-Type; 404 before any
   GET /__hits/<name>   -> {"hits": n}: how many times /<name>/metrics was served
+  GET /metrics         -> with --root NAME, what /NAME/metrics serves (a server's own path, as a
+                          discovered server is scraped); 404 without
+
+--process-tag TEXT only puts TEXT in the process's command line (discovery matches command lines).
 
 Prints "LISTENING <port>" once listening; logs to stderr.
 """
@@ -17,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODIES = {}
 HITS = {}
+ROOT = None
 LOCK = threading.Lock()
 
 
@@ -47,6 +52,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         parts = self.path.strip("/").split("/")
+        if parts == ["metrics"] and ROOT is not None:
+            parts = [ROOT, "metrics"]
         if len(parts) == 2 and parts[0] == "__hits":
             with LOCK:
                 hits = HITS.get(parts[1], 0)
@@ -69,7 +76,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--root")
+    parser.add_argument("--process-tag")
     arguments = parser.parse_args()
+    global ROOT
+    ROOT = arguments.root
     server = ThreadingHTTPServer((arguments.host, arguments.port), Handler)
     server.daemon_threads = True
     print(f"LISTENING {server.server_address[1]}", flush=True)

@@ -103,6 +103,43 @@ struct MetricsScrapeTests {
     }
 
     @Test(
+        "a discovered vLLM (found by its command line, no component configured) is scraped on the port it listens on: its counters become usage"
+    )
+    func discoveredServerIsScraped() async throws {
+        // The stand-in's command line holds vLLM's module, as `python -m vllm.entrypoints...` would.
+        let endpoint = try FixtureServer(
+            "metrics_endpoint.py",
+            ["--root", "vllm", "--process-tag", "vllm.entrypoints.openai.api_server"]
+        )
+        defer { endpoint.stop() }
+        let directory = TemporaryDirectory(prefix: "rw-scrape")
+        defer { directory.remove() }
+        let port = try ProcessHelpers.freeLoopbackPort()
+        let metricsPort = try ProcessHelpers.freeLoopbackPort()
+        try await put(endpoint, "vllm", vllm(prompt: 1000, generation: 2000, stop: 10, length: 2, latency: 30))
+        let configPath = directory.path + "/config.json"
+        writeText(
+            """
+            {"client_id": "acme", "poll_interval_seconds": 0.2, "port": \(port), "metrics_port": \(metricsPort),
+             "spool": {"dir": "\(directory.path)/spool"},
+             "discovery": {"enabled": true, "interval_seconds": 1},
+             "components": []}
+            """,
+            to: configPath
+        )
+        let agent = try await AgentProcess(config: configPath, logDirectory: directory.path, port: port)
+        defer { agent.kill() }
+        try await waitForScrapes(endpoint, ["vllm"], atLeast: [:])
+        #expect(try await models(port: port).isEmpty, "a baseline scrape is not usage")
+        try await put(endpoint, "vllm", vllm(prompt: 1100, generation: 2250, stop: 13, length: 3, latency: 32))
+        let vllmModel = "vllm/" + ServerFixtures.llamaModel
+        let counted = try await waitForModels(port: port) { $0[vllmModel]?["requests_count"] as? Int == 4 }
+        #expect(counted[vllmModel]?["requests_count"] as? Int == 4)
+        #expect(counted[vllmModel]?["tokens_input"] as? Int == 100)
+        #expect(counted[vllmModel]?["tokens_output"] as? Int == 250)
+    }
+
+    @Test(
         "vLLM, llama.cpp and TGI counters become model usage as deltas; a restart and a malformed line neither lose nor invent requests; custom_metrics are kept; /metrics stays valid"
     )
     func scrapedCountersBecomeUsage() async throws {

@@ -263,6 +263,61 @@ struct ContainerDiscoveryTests {
         #expect(!(await step(0.5)).components.contains { $0.name == "weaviate-2" })
     }
 
+    @Test("a discovered Ollama container's /api/ps is read on the host port it publishes: its loaded models")
+    func ollamaContainerUsage() async throws {
+        let containers = try Containers()
+        let network = containers.prefix + "net"
+        // A network of its own: the engine runs without the default bridge; docker-proxy
+        // publishes the port on the host.
+        try containers.engine.docker("network", "create", network)
+        defer {
+            containers.removeAll()
+            _ = try? containers.engine.docker("network", "rm", network)
+        }
+        try containers.tag("ollama/ollama:rw-test")
+        let port = try ProcessHelpers.freeLoopbackPort()
+        // Ollama's /api/ps document (fields as Ollama 0.6 writes them), served by busybox httpd
+        // on Ollama's port inside the container.
+        let document =
+            #"{"models":[{"name":"llama3.2:latest","model":"llama3.2:latest","size":3825819519,"#
+            + #""digest":"17177962e7130a9fe50f07d9058650327164635c12fc381fedc3c2a552886b30","#
+            + #""details":{"format":"gguf","family":"llama","parameter_size":"3.2B","quantization_level":"Q4_K_M"},"#
+            + #""expires_at":"2099-01-01T00:00:00Z","size_vram":2147483648,"context_length":4096}]}"#
+        try containers.run(
+            "ollama",
+            image: "ollama/ollama:rw-test",
+            ["--network", network, "-p", "127.0.0.1:\(port):11434"],
+            "mkdir -p /www/api && printf '%s' '\(document)' > /www/api/ps && exec httpd -f -p 11434 -h /www"
+        )
+        let composer = composer(containers)
+        try await pollUntil("the Ollama container is sampled", timeout: .seconds(60)) {
+            await tick(composer).components.contains { $0.name == "ollama" && $0.discovered && $0.status == .healthy }
+        }
+        let sources = composer.discoveredUsageSources().filter { $0.component.hasPrefix("ollama") }
+        #expect(
+            sources == [
+                ModelSources.DiscoveredSource(
+                    component: "ollama",
+                    clientID: "default",
+                    ollamaPS: "http://127.0.0.1:\(port)/api/ps"
+                )
+            ]
+        )
+        var config = Config()
+        config.discovery.enabled = true
+        let modelSources = try #require(
+            ModelSources(config: config, agentStartUnixSeconds: 0, logger: Logger(label: "test"))
+        )
+        var loaded: [ResourceWatcher_V1_LoadedModel] = []
+        try await pollUntil("its /api/ps is read", timeout: .seconds(30)) {
+            let reading = await modelSources.read(timeout: .seconds(5), nowUnixMilliseconds: 0, discovered: sources)
+            loaded = reading.loadedModels["ollama"] ?? []
+            return !loaded.isEmpty
+        }
+        #expect(loaded.map(\.name) == ["llama3.2:latest"])
+        #expect(loaded.first?.sizeBytes == 3_825_819_519 && loaded.first?.sizeVramBytes == 2_147_483_648)
+    }
+
     @Test("discovery without a Docker engine: no container components, no source problem, one info line")
     func noEngineIsQuiet() async throws {
         var config = Config()

@@ -128,3 +128,31 @@ public enum DiscoveryRules {
         DiscoveryRule(name: "langchain", ports: [5111]),
     ]
 }
+
+extension DiscoveryRule {
+    /// The usage source of an instance of this service reachable on `ports` of 127.0.0.1 (the
+    /// rule's own port first when it has one): Ollama's `/api/ps` on the first, a server's
+    /// `/metrics` on each in turn until one answers. Nil when the rule has no usage source or
+    /// no port is known.
+    func usageSource(component: String, clientID: String, ports: [Int]) -> ModelSources.DiscoveredSource? {
+        var seen = Set<Int>()
+        let ports = ports.filter { seen.insert($0).inserted }
+        guard let first = ports.first else { return nil }
+        switch usage {
+        case .none:
+            return nil
+        case .ollamaLoadedModels:
+            return ModelSources.DiscoveredSource(
+                component: component,
+                clientID: clientID,
+                ollamaPS: "http://127.0.0.1:\(first)/api/ps"
+            )
+        case .serverMetrics:
+            return ModelSources.DiscoveredSource(
+                component: component,
+                clientID: clientID,
+                metricsURLs: ports.map { "http://127.0.0.1:\($0)/metrics" }
+            )
+        }
+    }
+}

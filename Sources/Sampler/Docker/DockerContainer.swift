@@ -16,6 +16,8 @@ struct DockerContainer: Sendable, Equatable {
     var createdUnixSeconds: Int64 = 0
     /// `Ports`: the container's TCP ports published on the host, host port by container port.
     var publishedTCPPorts: [Int: Int] = [:]
+    /// `HostConfig.NetworkMode`: "host" when it shares the host's network (its ports are the host's).
+    var networkMode = ""
 
     /// Whether the container is running: only then do its stats carry figures.
     var isRunning: Bool { state == "running" }
@@ -31,6 +33,15 @@ extension DockerContainer: Decodable {
         case labels = "Labels"
         case created = "Created"
         case ports = "Ports"
+        case hostConfig = "HostConfig"
+    }
+
+    private struct HostConfig: Decodable {
+        let networkMode: String?
+
+        private enum CodingKeys: String, CodingKey {
+            case networkMode = "NetworkMode"
+        }
     }
 
     /// One entry of `Ports`; `PublicPort` only when the port is published.
@@ -57,6 +68,7 @@ extension DockerContainer: Decodable {
         status = try container.decodeIfPresent(String.self, forKey: .status) ?? ""
         labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         createdUnixSeconds = try container.decodeIfPresent(Int64.self, forKey: .created) ?? 0
+        networkMode = try container.decodeIfPresent(HostConfig.self, forKey: .hostConfig)?.networkMode ?? ""
         for port in try container.decodeIfPresent([Port].self, forKey: .ports) ?? [] {
             guard let published = port.publicPort, (port.type ?? "tcp") == "tcp" else { continue }
             // IPv4 and IPv6 bindings list the same port twice: keep the first.

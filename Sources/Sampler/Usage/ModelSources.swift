@@ -11,6 +11,8 @@ public import WatcherProto
 ///   usage deltas (`LLMServerCounters`: a reset is a restart, never a negative delta), and the
 ///   series named in `custom_metrics` are kept on the component.
 /// - Ollama's `/api/ps` (a component whose proxy's provider is ollama): the loaded models.
+/// - Discovered services (`DiscoveredSource`, given each tick): Ollama's `/api/ps`, an LLM
+///   server's `/metrics` on the ports it listens on, as their discovery rule says.
 public final class ModelSources: Sendable {
     /// What one tick read.
     public struct Reading: Sendable {
@@ -40,11 +42,30 @@ public final class ModelSources: Sendable {
         var metricsURLIndex = 0
     }
 
+    /// A discovered service's usage source, on 127.0.0.1.
+    public struct DiscoveredSource: Sendable, Equatable {
+        public var component: String
+        public var clientID: String
+        /// Its `/metrics` on each port it listens on, tried in order until one answers.
+        public var metricsURLs: [String]
+        public var ollamaPS: String?
+
+        public init(component: String, clientID: String, metricsURLs: [String] = [], ollamaPS: String? = nil) {
+            self.component = component
+            self.clientID = clientID
+            self.metricsURLs = metricsURLs
+            self.ollamaPS = ollamaPS
+        }
+    }
+
     let sources: [Source]
     private let logger: Logger
     private let states: Mutex<[String: SourceState]>
+    private let agentStartUnixSeconds: Double
+    /// The discovered services' sources now read, by component.
+    private let discovered = Mutex<[String: (DiscoveredSource, Source)]>([:])
 
-    /// Nil when no component has a `metrics_url` or an Ollama proxy.
+    /// Nil when no component has a `metrics_url` or an Ollama proxy and discovery is off.
     public init?(config: Config, agentStartUnixSeconds: Double, logger: Logger) {
         var sources: [Source] = []
         var states: [String: SourceState] = [:]
@@ -63,27 +84,39 @@ public final class ModelSources: Sendable {
                     metricsURLs: metricsURLs,
                     customMetrics: Set(component.customMetrics),
                     ollamaPS: ollamaPS,
-                    transport: CurlTransport(
-                        userAgent: "resource-watcher/scrape",
-                        connectTimeout: .seconds(2),
-                        requestTimeout: .seconds(5),
-                        maximumResponseBodyBytes: 32 << 20
-                    )
+                    transport: Self.makeTransport()
                 )
             )
             states[component.name] = SourceState(
                 counters: LLMServerCounters(agentStartUnixSeconds: agentStartUnixSeconds, defaultModel: component.name)
             )
         }
-        guard !sources.isEmpty else { return nil }
+        guard !sources.isEmpty || config.discovery.enabled else { return nil }
         self.sources = sources
         self.states = Mutex(states)
         self.logger = logger
+        self.agentStartUnixSeconds = agentStartUnixSeconds
+    }
+
+    private static func makeTransport() -> CurlTransport {
+        CurlTransport(
+            userAgent: "resource-watcher/scrape",
+            connectTimeout: .seconds(2),
+            requestTimeout: .seconds(5),
+            maximumResponseBodyBytes: 32 << 20
+        )
     }
 
     /// Reads every source, each within `timeout`; a source that fails or is late adds nothing.
-    public func read(timeout: Duration, nowUnixMilliseconds: Int64) async -> Reading {
-        await withTaskGroup(of: Reading.self) { group in
+    /// `discovered` are the discovered services' sources this tick: one no longer listed is
+    /// forgotten (its counters too: a service found again starts from its next scrape).
+    public func read(
+        timeout: Duration,
+        nowUnixMilliseconds: Int64,
+        discovered: [DiscoveredSource] = []
+    ) async -> Reading {
+        let sources = self.sources + adopt(discovered)
+        return await withTaskGroup(of: Reading.self) { group in
             for source in sources {
                 group.addTask { await self.read(source, timeout: timeout, now: nowUnixMilliseconds) }
             }
@@ -95,6 +128,42 @@ public final class ModelSources: Sendable {
             }
             return reading
         }
+    }
+
+    /// The sources of `discovered`: a service seen before keeps its connection and counters
+    /// while its endpoints stay the same.
+    private func adopt(_ discovered: [DiscoveredSource]) -> [Source] {
+        let start = agentStartUnixSeconds
+        let (sources, gone) = self.discovered.withLock { current -> ([Source], [String]) in
+            var next: [String: (DiscoveredSource, Source)] = [:]
+            for wanted in discovered {
+                if let (known, source) = current[wanted.component], known == wanted {
+                    next[wanted.component] = (known, source)
+                    continue
+                }
+                let source = Source(
+                    component: wanted.component,
+                    clientID: wanted.clientID,
+                    metricsURLs: wanted.metricsURLs,
+                    customMetrics: [],
+                    ollamaPS: wanted.ollamaPS,
+                    transport: current[wanted.component]?.1.transport ?? Self.makeTransport()
+                )
+                next[wanted.component] = (wanted, source)
+            }
+            let gone = current.keys.filter { next[$0] == nil }
+            current = next
+            return (discovered.compactMap { next[$0.component]?.1 }, gone)
+        }
+        states.withLock { states in
+            for name in gone { states[name] = nil }
+            for source in sources where states[source.component] == nil {
+                states[source.component] = SourceState(
+                    counters: LLMServerCounters(agentStartUnixSeconds: start, defaultModel: source.component)
+                )
+            }
+        }
+        return sources
     }
 
     private func read(_ source: Source, timeout: Duration, now: Int64) async -> Reading {
