@@ -155,7 +155,7 @@ final class ContainerSampler: Sendable {
             var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
             var pids: [String: Int32] = [:]
             /// Main processes of the running containers inspected, sampled in time or not.
-            var inspectedPIDs: [Int32] = []
+            var inspectedPIDs: [String: Int32] = [:]
             /// Nil until the container list answered or failed.
             var listing: Listing?
         }
@@ -237,7 +237,7 @@ final class ContainerSampler: Sendable {
         do {
             details = try await client.inspect(id: container.id, includeSize: false)
             // Known before the stats arrive (or the tick ends): process discovery leaves its tree.
-            if let pid = details.pid { results.state.withLock { $0.inspectedPIDs.append(pid) } }
+            if let pid = details.pid { results.state.withLock { $0.inspectedPIDs[component.name] = pid } }
             stats = try await client.stats(id: container.id)
         } catch {
             logger.debug(

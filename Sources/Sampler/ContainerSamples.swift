@@ -5,9 +5,10 @@ public import WatcherProto
 public struct ContainerSamples: Sendable {
     public var samples: [String: ResourceWatcher_V1_ComponentSample]
     public var mainProcessIDs: [String: Int32]
-    /// The main process of every running container watched, sampled in time or not: process
-    /// discovery leaves their trees alone (the container is the component).
-    public var containerProcessIDs: [Int32]
+    /// The main process of every running container watched, sampled in time or not, by
+    /// component: process discovery leaves their trees alone (the container is the component),
+    /// and the GPU memory of a container component is what its tree holds.
+    public var containerProcessIDs: [String: Int32]
     /// The discovered container components, in the order they are reported.
     public var discovered: [String]
     /// Discovered container components dropped this tick (gone for the grace period).
@@ -16,7 +17,7 @@ public struct ContainerSamples: Sendable {
     public init(
         samples: [String: ResourceWatcher_V1_ComponentSample] = [:],
         mainProcessIDs: [String: Int32] = [:],
-        containerProcessIDs: [Int32] = [],
+        containerProcessIDs: [String: Int32] = [:],
         discovered: [String] = [],
         dropped: [String] = []
     ) {

@@ -100,7 +100,7 @@ extension ProcessComponentSampler {
     /// PIDs in the process trees of configured components (as last found) and of watched
     /// containers: discovery leaves them.
     private func configuredTrees(in table: ProcessTable, state: State) -> Set<Int32> {
-        var claimed = Set(table.tree(of: state.containerRoots).map(\.pid))
+        var claimed = Set(state.containerTreePIDs.values.joined())
         for component in state.components where component.discovered == nil {
             for process in table.tree(of: (state.knownRoots[component.name] ?? []).map(\.pid)) {
                 claimed.insert(process.pid)
@@ -114,9 +114,10 @@ extension ProcessComponentSampler {
         state.withLock { Set($0.components.map(\.name)) }
     }
 
-    /// Each component's process tree at the last tick, by component name.
+    /// Each component's process tree at the last tick, by component name: the process
+    /// components' and the container components' (their main process's tree).
     public func processTrees() -> [String: [Int32]] {
-        state.withLock { $0.treePIDs }
+        state.withLock { $0.treePIDs.merging($0.containerTreePIDs) { _, container in container } }
     }
 
     /// A discovered component as now watched.

@@ -83,10 +83,12 @@ public final class ProcessComponentSampler: Sendable {
         var dropped: [String] = []
         /// Each component's process tree at the last tick (for per-process GPU memory).
         var treePIDs: [String: [Int32]] = [:]
-        /// Main processes of the containers watched (their trees are the containers' own) and
-        /// the names container components hold: discovery leaves both alone.
-        var containerRoots: [Int32] = []
+        /// Main processes of the containers watched by component (their trees are the
+        /// containers' own) and the names container components hold: discovery leaves both alone.
+        var containerRoots: [String: Int32] = [:]
         var reservedNames: Set<String> = []
+        /// Each container component's process tree at the last tick (for per-process GPU memory).
+        var containerTreePIDs: [String: [Int32]] = [:]
     }
 
     struct CachedLimits {
@@ -146,10 +148,11 @@ public final class ProcessComponentSampler: Sendable {
 
     /// One sample per component. Blocking (reads /proc): call from the sampler's I/O thread.
     /// Discovery leaves the process trees of `containerRoots` (the main processes of watched
-    /// containers) alone, and names no component in `reservedNames` (container components').
+    /// containers, by component) alone, and names no component in `reservedNames` (container
+    /// components'); those trees are kept for `processTrees()`.
     public func sample(
         now: ContinuousClock.Instant = .now,
-        containerRoots: [Int32] = [],
+        containerRoots: [String: Int32] = [:],
         reservedNames: Set<String> = []
     ) -> [ResourceWatcher_V1_ComponentSample] {
         state.withLock { state in
@@ -166,7 +169,11 @@ public final class ProcessComponentSampler: Sendable {
                 } ?? false
             if !due && !discoveryDue && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
                 let known = state.knownRoots.values.flatMap { $0 }
-                let partial = ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes, treesOf: known.map(\.pid))
+                let partial = ProcessTable(
+                    reader: reader,
+                    pageSizeBytes: pageSizeBytes,
+                    treesOf: known.map(\.pid) + containerRoots.values
+                )
                 let intact =
                     known.allSatisfy { partial.processes[$0.pid]?.startTicks == $0.startTicks }
                     && state.components.allSatisfy { component in
@@ -191,6 +198,9 @@ public final class ProcessComponentSampler: Sendable {
             let sockets =
                 fullScan && (discoveryDue || state.components.contains { !$0.matcher.ports.isEmpty })
                 ? ListeningSockets(reader: reader) : nil
+            state.containerTreePIDs = containerRoots.mapValues { root in
+                processTable.tree(of: [root]).map(\.pid)
+            }
             if discoveryDue, let discovery {
                 state.lastDiscovery = now
                 discover(with: discovery, in: processTable, sockets: sockets, state: &state)

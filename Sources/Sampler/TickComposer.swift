@@ -224,9 +224,9 @@ public final class TickComposer: Sendable {
         return batch
     }
 
-    /// GPU figures: per GPU on the host's sample; per component (processes only: NVML lists
-    /// processes, not containers) the memory its process tree holds, as `gpu_memory_usage`. No
-    /// GPU, no field: a figure NVML does not give stays absent rather than 0.
+    /// GPU figures: per GPU on the host's sample; per component the memory its process tree
+    /// holds (a container's: its main process's tree, host PIDs as NVML lists them), as
+    /// `gpu_memory_usage`. No GPU, no field: a figure NVML does not give stays absent rather than 0.
     private func applyGPUs(to samples: inout [ResourceWatcher_V1_ComponentSample]) {
         let snapshot = gpus.read()
         if let reason = gpus.nvmlUnavailableReason {

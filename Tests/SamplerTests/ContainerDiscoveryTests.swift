@@ -318,6 +318,54 @@ struct ContainerDiscoveryTests {
         #expect(loaded.first?.sizeBytes == 3_825_819_519 && loaded.first?.sizeVramBytes == 2_147_483_648)
     }
 
+    @Test("a discovered container holds the GPU memory of its processes (host PIDs, as NVML lists them; stub NVML)")
+    func containerGPUMemory() async throws {
+        let containers = try Containers()
+        defer { containers.removeAll() }
+        try containers.tag("vllm/vllm-openai:rw-test")
+        // Two processes: the main one and its child.
+        let name = try containers.run(
+            "vllm",
+            image: "vllm/vllm-openai:rw-test",
+            ["--network", "none"],
+            "sleep 100001 & sleep 100002; :"
+        )
+        let main = try containers.pid(name)
+        let stub = try NVMLStub()
+        defer { stub.remove() }
+        var config = Config()
+        config.dockerSocket = containers.engine.socket
+        config.discovery = DiscoveryConfig(enabled: true, intervalSeconds: 30)
+        let composer = TickComposer(
+            config: config,
+            agentID: "test",
+            gpus: GPUReader(nvmlLibraryPath: stub.libraryPath, drmRoot: "/nonexistent")
+        )
+        var tree: [Int32] = []
+        try await pollUntil("the container and both its processes are seen", timeout: .seconds(60)) {
+            let batch = await tick(composer)
+            tree = composer.sampler.processTrees()["vllm"] ?? []
+            return batch.components.contains { $0.name == "vllm" && $0.status == .healthy } && tree.count == 3
+        }
+        #expect(tree.first == main)
+        let gib: UInt64 = 1 << 30
+        let children = tree.filter { $0 != main }
+        stub.write(
+            script: """
+                gpu 0 name="NVIDIA L4" uuid=GPU-c util=80 memutil=40 mem_total=\(24 * gib) mem_used=\(6 * gib) temp=55 power_mw=72000
+                proc 0 compute \(children[0]) \(4 * gib)
+                proc 0 compute \(children[1]) \(512 << 20)
+                proc 0 compute 999999 \(gib)
+
+                """
+        )
+        let batch = await tick(composer)
+        let sample = try #require(batch.components.first { $0.name == "vllm" })
+        let held = 4 * gib + (512 << 20)
+        #expect(sample.gpuMemoryUsageKib == held / 1024, "its two processes' memory, not the stranger's")
+        #expect(sample.gpuMemoryUsageCentipercent == UInt32((Double(held) / Double(24 * gib) * 10_000).rounded()))
+    }
+
     @Test("discovery without a Docker engine: no container components, no source problem, one info line")
     func noEngineIsQuiet() async throws {
         var config = Config()
