@@ -134,32 +134,7 @@ extension ContainerSampler {
             for container in candidates where !watched.contains(container.name) && rule.matches(image: container.image)
             {
                 watched.insert(container.name)
-                // A new container of a service whose component is down (recreated under
-                // another name) takes that component back.
-                if let index = state.containers.firstIndex(where: { $0.rule == rule && $0.goneSince != nil }) {
-                    let name = state.containers[index].component.name
-                    state.containers[index] = DiscoveredContainer(
-                        component: Component(
-                            name: name,
-                            clientID: discovery.clientID,
-                            containerName: container.name,
-                            discovered: true
-                        ),
-                        rule: rule,
-                        publishedPorts: container.publishedTCPPorts,
-                        hostNetwork: container.networkMode == "host",
-                        goneSince: nil
-                    )
-                    continue
-                }
-                let taken = reservedNames.union(components.map(\.name)).union(state.containers.map(\.component.name))
-                var name = rule.name
-                var suffix = 2
-                while taken.contains(name) {
-                    name = "\(rule.name)-\(suffix)"
-                    suffix += 1
-                }
-                state.containers.append(
+                func watching(as name: String) -> DiscoveredContainer {
                     DiscoveredContainer(
                         component: Component(
                             name: name,
@@ -172,7 +147,17 @@ extension ContainerSampler {
                         hostNetwork: container.networkMode == "host",
                         goneSince: nil
                     )
+                }
+                // A new container of a service whose component is down (recreated under
+                // another name) takes that component back.
+                if let index = state.containers.firstIndex(where: { $0.rule == rule && $0.goneSince != nil }) {
+                    state.containers[index] = watching(as: state.containers[index].component.name)
+                    continue
+                }
+                let name = rule.instanceName(
+                    avoiding: reservedNames.union(components.map(\.name)).union(state.containers.map(\.component.name))
                 )
+                state.containers.append(watching(as: name))
                 logger.info(
                     "discovered a container",
                     metadata: ["component": "\(name)", "container": "\(container.name)", "image": "\(container.image)"]

@@ -37,13 +37,7 @@ extension ProcessComponentSampler {
                 state.knownRoots[state.components[index].name] = nil
                 continue
             }
-            let taken = Set(state.components.map(\.name)).union(state.reservedNames)
-            var name = service.rule.name
-            var suffix = 2
-            while taken.contains(name) {
-                name = "\(service.rule.name)-\(suffix)"
-                suffix += 1
-            }
+            let name = service.rule.instanceName(avoiding: Set(state.components.map(\.name)).union(state.reservedNames))
             state.components.append(
                 Component(
                     name: name,

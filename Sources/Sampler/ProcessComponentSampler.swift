@@ -30,6 +30,8 @@ public final class ProcessComponentSampler: Sendable {
         let name: String
         let clientID: String
         let matcher: ProcessMatcher
+        /// A `container_name` component: the container sampler reads it, no process is looked for.
+        var isContainer = false
         /// Set for a component found by discovery: its process, not its matcher, identifies it.
         var discovered: DiscoveredProcess?
     }
@@ -140,7 +142,8 @@ public final class ProcessComponentSampler: Sendable {
                     commandLine: component.cmdline.flatMap { try? Regex($0) },
                     pidFile: component.pidFile,
                     ports: component.ports
-                )
+                ),
+                isContainer: component.containerName != nil
             )
         }
         self.state = Mutex(State(components: components))
@@ -167,7 +170,10 @@ public final class ProcessComponentSampler: Sendable {
                 discovery.map { discovery in
                     state.lastDiscovery.map { now - $0 >= discovery.interval } ?? true
                 } ?? false
-            if !due && !discoveryDue && state.components.allSatisfy({ !(state.knownRoots[$0.name] ?? []).isEmpty }) {
+            // (A container component has no process to find: it never calls for a scan.)
+            if !due && !discoveryDue
+                && state.components.allSatisfy({ $0.isContainer || !(state.knownRoots[$0.name] ?? []).isEmpty })
+            {
                 let known = state.knownRoots.values.flatMap { $0 }
                 let partial = ProcessTable(
                     reader: reader,

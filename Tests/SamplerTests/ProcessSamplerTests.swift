@@ -45,6 +45,26 @@ struct ProcessSamplerTests {
         #expect(sampler.sample()[0].status == .down)
     }
 
+    @Test("a container component (read from the engine) does not make every tick scan the whole host")
+    func containerComponentsDoNotForceScans() throws {
+        let duration = "300.\(UInt32.random(in: 0...UInt32.max))"
+        let child = try ChildProcess("/bin/sleep", [duration])
+        defer {
+            child.kill()
+            child.wait()
+        }
+        let sampler = ProcessComponentSampler(components: [
+            ComponentConfig(name: "sleeper", cmdline: "^/bin/sleep \(duration)$"),
+            ComponentConfig(name: "box", containerName: "box"),
+        ])
+        let start = ContinuousClock.now
+        #expect(sampler.sample(now: start)[0].status == .healthy)
+        #expect(sampler.state.withLock { $0.lastFullScan } == start)
+        // Within the rediscovery interval, with every process component found: its trees only.
+        #expect(sampler.sample(now: start + .seconds(1))[0].status == .healthy)
+        #expect(sampler.state.withLock { $0.lastFullScan } == start, "no host scan for the container component")
+    }
+
     @Test("a process that execs into a matching command line is found at the next scan, though it did not match before")
     func execRematched() throws {
         let directory = TemporaryDirectory()

@@ -46,6 +46,18 @@ public struct DiscoveryRule: Sendable, Equatable {
         self.usage = usage
     }
 
+    /// The component name of a new instance: the rule's name, or with the first free suffix
+    /// (`ollama-2`, `ollama-3`, ...) when `taken` holds it.
+    func instanceName(avoiding taken: Set<String>) -> String {
+        var name = self.name
+        var suffix = 2
+        while taken.contains(name) {
+            name = "\(self.name)-\(suffix)"
+            suffix += 1
+        }
+        return name
+    }
+
     /// Whether a container of `image` (as the engine lists it) is this service.
     public func matches(image: String) -> Bool {
         guard let repository = Self.repository(of: image) else { return false }
