@@ -41,7 +41,7 @@ struct ProcessMatcher {
         }
         if let processName {
             // The kernel keeps 15 bytes of the name; argv[0] has the full path.
-            pids += table.pids(named: processName)
+            pids += table.pids(named: processName, reader: reader)
         }
         if let commandLine {
             var answers: [ProcessIdentity: Bool] = [:]

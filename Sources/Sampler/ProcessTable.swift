@@ -15,7 +15,9 @@ struct ProcessInfo: Equatable {
 }
 
 /// A snapshot of every process on the host, read from /proc/<pid>/stat and, on host scans,
-/// /proc/<pid>/cmdline.
+/// /proc/<pid>/cmdline. A process that has exited and waits for its parent to reap it (a
+/// zombie, state Z or X) is not in it: it runs nothing and holds no memory, so a component
+/// whose only process it is reads down.
 struct ProcessTable {
     let processes: [Int32: ProcessInfo]
     let childrenByParent: [Int32: [Int32]]
@@ -92,7 +94,9 @@ struct ProcessTable {
         // Host scans read every process once; the trees of watched processes are read every
         // tick, from files kept open.
         let read = withArguments ? reader.contents(of:) : reader.freshContents(of:)
-        guard let stat = read("\(root)/\(pid)/stat"), let parsed = parseStat(stat) else { return nil }
+        guard let stat = read("\(root)/\(pid)/stat"), let parsed = parseStat(stat), !hasExited(stat) else {
+            return nil
+        }
         let arguments =
             withArguments
             ? (reader.contents(of: "\(root)/\(pid)/cmdline") ?? []).split(separator: 0).map {
@@ -111,12 +115,19 @@ struct ProcessTable {
         )
     }
 
-    /// PIDs whose kernel command name or argv[0] base name is `name`; a name longer than the 15
-    /// bytes the kernel keeps also matches its cut form.
-    func pids(named name: String) -> [Int32] {
+    /// PIDs whose kernel command name or argv[0] base name is `name`. A name longer than the 15
+    /// bytes the kernel keeps also matches its cut form when the process's executable
+    /// (`/proc/<pid>/exe`) is `name` or cannot be read: `resource-watcherPackageTests` has the
+    /// command name `resource-watche` too, and is not `resource-watcher`.
+    func pids(named name: String, reader: any ProcReader, root: String = "/proc") -> [Int32] {
         var pids = pidsByName[name] ?? []
         if name.utf8.count > 15, let truncated = String(name.utf8.prefix(15)) {
-            pids += pidsByName[truncated] ?? []
+            for pid in pidsByName[truncated] ?? [] where !pids.contains(pid) {
+                let executable = reader.linkTarget(of: "\(root)/\(pid)/exe").map { target in
+                    String(target.split(separator: "/").last ?? "").replacing(" (deleted)", with: "")
+                }
+                if executable == nil || executable == name { pids.append(pid) }
+            }
         }
         return pids
     }
@@ -132,6 +143,13 @@ struct ProcessTable {
             stack += childrenByParent[pid] ?? []
         }
         return result
+    }
+
+    /// Whether a /proc/<pid>/stat line's state (the field after the command) is Z (zombie) or X (dead).
+    static func hasExited(_ bytes: [UInt8]) -> Bool {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return false }
+        let state = bytes[(close + 1)...].first { $0 != UInt8(ascii: " ") }
+        return state == UInt8(ascii: "Z") || state == UInt8(ascii: "X")
     }
 
     /// Fields of /proc/<pid>/stat. The command is in parentheses and may itself contain

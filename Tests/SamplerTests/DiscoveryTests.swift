@@ -110,7 +110,9 @@ struct DiscoveryTests {
         // The outer "qdrant" starts an inner "qdrant" that starts sleep: one service of three processes.
         let parent = try ChildProcess(shell, ["-c", "\(shell) -c 'sleep 600; :'; :"])
         defer { stop(parent) }
-        let other = try renamedSleeper("qdrant", in: directory)
+        // A sleep named qdrant (its own directory: `directory`'s qdrant is the shell).
+        let otherDirectory = TemporaryDirectory()
+        let other = try renamedSleeper("qdrant", in: otherDirectory)
         defer { stop(other) }
         let sampler = ProcessComponentSampler(components: [], discovery: Self.everyRule)
         let ours: Set<Int32> = [parent.pid, other.pid]

@@ -65,6 +65,61 @@ struct ProcessSamplerTests {
         #expect(sampler.state.withLock { $0.lastFullScan } == start, "no host scan for the container component")
     }
 
+    @Test("a process_name longer than the kernel's 15 bytes matches its executable, not another with the same first 15")
+    func longProcessNames() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let stem = "lname-\(UInt32.random(in: 1_000_000...9_999_999))-x"  // 15 bytes
+        let wanted = stem + "watched"
+        let other = stem + "another"
+        for name in [wanted, other] {
+            _ = try ChildProcess("/bin/cp", ["/bin/sleep", directory.path + "/" + name]).finish()
+        }
+        // argv[0] is not the name: only the kernel's cut name and the executable say what it is.
+        let watched = try ChildProcess("/bin/bash", ["-c", "exec -a renamed \(directory.path)/\(wanted) 600"])
+        let stranger = try ChildProcess(directory.path + "/" + other, ["600"])
+        defer {
+            for process in [watched, stranger] {
+                process.kill()
+                process.wait()
+            }
+        }
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "watched", processName: wanted)])
+        try await pollUntil("the renamed process is found", timeout: .seconds(10)) {
+            sampler.sample().first?.status == .healthy
+        }
+        #expect(sampler.processTrees()["watched"] == [watched.pid], "not \(stranger.pid), whose first 15 bytes match")
+    }
+
+    @Test("a process that exited but was never reaped (a zombie) is down, not running")
+    func zombieIsDown() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let name = "zmb\(UInt32.random(in: 0...9_999_999))"
+        let path = directory.path + "/" + name
+        _ = try ChildProcess("/bin/cp", ["/bin/sleep", path]).finish()
+        // The shell starts the short sleeper, then becomes a long sleep that never reaps it.
+        let parent = try ChildProcess("/bin/sh", ["-c", "\(path) 2 & exec /bin/sleep 600"])
+        defer {
+            parent.killGroup()
+            parent.wait()
+        }
+        let sampler = ProcessComponentSampler(components: [ComponentConfig(name: "short", processName: name)])
+        try await pollUntil("the sleeper runs", timeout: .seconds(10)) { sampler.sample().first?.status == .healthy }
+        // Its pid, from the parent's children, then the kernel's word that it is a zombie.
+        let child = try #require(
+            LiveProcReader().contents(of: "/proc/\(parent.pid)/task/\(parent.pid)/children").flatMap {
+                Int32(String(decoding: $0, as: UTF8.self).split(separator: " ").first ?? "")
+            }
+        )
+        try await pollUntil("the sleeper has exited, unreaped", timeout: .seconds(10)) {
+            LiveProcReader().contents(of: "/proc/\(child)/stat").map(ProcessTable.hasExited) == true
+        }
+        let sample = try #require(sampler.sample().first)
+        #expect(sample.status == .down, "a zombie runs nothing")
+        #expect(sample.processCount == 0)
+    }
+
     @Test("a process that execs into a matching command line is found at the next scan, though it did not match before")
     func execRematched() throws {
         let directory = TemporaryDirectory()

@@ -28,7 +28,7 @@ struct ServiceFinder {
         var portOf: [Int32: Int] = [:]
         for (index, rule) in rules.enumerated() {
             var pids: [Int32] = []
-            for executable in rule.executables { pids += table.pids(named: executable) }
+            for executable in rule.executables { pids += table.pids(named: executable, reader: reader) }
             if !rule.commandLineContains.isEmpty {
                 for process in table.processes.values where !process.arguments.isEmpty {
                     let line = process.arguments.joined(separator: " ")
