@@ -45,6 +45,11 @@ extension ContainerSampler {
         return discoveryState.withLock { state in state.lastScan.map { now - $0 >= discovery.interval } ?? true }
     }
 
+    /// Records a scan attempt at `now`: the next one is due a discovery interval later.
+    func markScanned(at now: ContinuousClock.Instant) {
+        discoveryState.withLock { $0.lastScan = now }
+    }
+
     /// The discovered container components, in the order they were found.
     func discoveredComponents() -> [Component] {
         discoveryState.withLock { $0.containers.map(\.component) }

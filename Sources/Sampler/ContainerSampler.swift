@@ -176,6 +176,9 @@ final class ContainerSampler: Sendable {
             results.state.withLock { $0.listing = .listed }
             return
         }
+        // A scan is one attempt per interval: an engine that fails or hangs is not asked again
+        // every tick for discovery alone (each try could hold the tick up to its budget).
+        if due { markScanned(at: now) }
         let containers: [DockerContainer]
         do {
             containers = try await lanes[0].containers()

@@ -366,6 +366,20 @@ struct ContainerDiscoveryTests {
         #expect(sample.gpuMemoryUsageCentipercent == UInt32((Double(held) / Double(24 * gib) * 10_000).rounded()))
     }
 
+    @Test("discovery alone asks an engine that fails once per discovery interval, not every tick")
+    func failedScanWaitsForTheInterval() async throws {
+        var config = Config()
+        config.dockerSocket = "/nonexistent/docker.sock"
+        config.discovery = DiscoveryConfig(enabled: true, intervalSeconds: 30)
+        let composer = TickComposer(config: config, agentID: "test")
+        let containers = try #require(composer.containers)
+        let start = ContinuousClock.now
+        #expect(containers.discoveryDue(now: start))
+        _ = await composer.sampleContainers(timeout: .seconds(5), now: start)
+        #expect(!containers.discoveryDue(now: start + .seconds(1)), "the failed scan counts as this interval's")
+        #expect(containers.discoveryDue(now: start + .seconds(30)))
+    }
+
     @Test("discovery without a Docker engine: no container components, no source problem, one info line")
     func noEngineIsQuiet() async throws {
         var config = Config()
