@@ -18,7 +18,9 @@ import Glibc
 /// Sampling, tailing and appending block (procfs and log reads, fsync), so each tick runs on
 /// `ioThreadPool`. A failed append (disk full) drops that sample batch and the agent's records; the
 /// spool counts and logs it, and the loop goes on. Tailed lines are not dropped: their positions
-/// stay put, and the next tick reads them again.
+/// stay put, and the next tick reads them again. Nor are the batch's alert transitions: the next
+/// batch carries them (`TickComposer.notAppended(_:)`, bounded), so every `firing` and
+/// `resolved` reaches the destinations once, in the first batch stored after it happened.
 public struct SamplerService: Service {
     let interval: Duration
     let composer: TickComposer
@@ -66,7 +68,13 @@ public struct SamplerService: Service {
         self.interval = .milliseconds(Int64((config.pollIntervalSeconds * 1000).rounded()))
         // One engine for the stats and the logs: one negotiated API version, one socket.
         let dockerEngine = DockerEngine(socketPath: config.dockerSocket)
-        self.composer = TickComposer(config: config, agentID: agentID, dockerEngine: dockerEngine, logger: logger)
+        self.composer = TickComposer(
+            config: config,
+            agentID: agentID,
+            dockerEngine: dockerEngine,
+            logger: logger,
+            sourceLimits: sourceLimits
+        )
         // Alerts active before a restart stay active, and batch times keep moving forward (the
         // head holds the last batch).
         if let record = spool.latest(.sample), let last = try? ResourceWatcher_V1_Batch(serializedBytes: record.payload)
@@ -242,8 +250,12 @@ public struct SamplerService: Service {
         }
         try await ioThreadPool.runIfActive {
             var batch = composer.composeBatch(intervalSeconds: intervalSeconds, containerSamples: containerSamples)
+            // Unless this batch is appended, its alert transitions ride in the next one.
+            var appended = false
+            defer { if !appended { composer.notAppended(batch) } }
             if let models { Self.attach(models, to: &batch) }
-            for transition in batch.transitions {
+            // Carried transitions were logged in the tick they happened.
+            for transition in TickComposer.newTransitions(in: batch) {
                 logger.notice(
                     transition.state == .firing ? "alert firing" : "alert resolved",
                     metadata: [
@@ -276,6 +288,7 @@ public struct SamplerService: Service {
                 let payload: [UInt8] = try sample.serializedBytes()
                 do {
                     let sequence = try spool.append(kind: .sample, payload: payload)
+                    appended = true
                     logger.debug(
                         "tick appended",
                         metadata: ["spool.sequence": "\(sequence)", "sampler.components": "\(batch.components.count)"]

@@ -6,6 +6,10 @@ public import WatcherProto
 /// Builds one tick's batch: samples every component, evaluates alerts on them, marks alerting
 /// components degraded, and carries the transitions and the full active set (so the spool's
 /// head always knows which alerts are active).
+///
+/// A batch that is not appended (disk full) gives its transitions back (`notAppended(_:)`):
+/// the next batch carries them, before its own, so each reaches the destinations once, in the
+/// batch that was stored. The evaluator stays a pure state machine that moves on every tick.
 public final class TickComposer: Sendable {
     public let sampler: ProcessComponentSampler
     /// Nil when no component is a container and discovery is off.
@@ -18,6 +22,10 @@ public final class TickComposer: Sendable {
     /// Whether the absence of NVML was logged (once, at info).
     private let reportedNoNVML = Mutex(false)
     private let evaluator: Mutex<AlertEvaluator>
+    /// Transitions of batches not appended, for the next batch.
+    private let unsent: Mutex<UnsentAlertTransitions>
+    /// Where transitions cut from `unsent` (over its bound) are counted.
+    private let sourceLimits: SourceLimits
     private let agentID: String
     /// Each component's status at the previous tick, and how many ticks were composed.
     private let history = Mutex<(statuses: [String: ResourceWatcher_V1_ComponentStatus], ticks: Int)>(([:], 0))
@@ -49,8 +57,12 @@ public final class TickComposer: Sendable {
         reader: any ProcReader = LiveProcReader(),
         dockerEngine: DockerEngine,
         gpus: GPUReader = GPUReader(),
-        logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() }),
+        sourceLimits: SourceLimits = SourceLimits(),
+        unsentTransitionLimit: Int = UnsentAlertTransitions.defaultLimit
     ) {
+        self.sourceLimits = sourceLimits
+        self.unsent = Mutex(UnsentAlertTransitions(limit: unsentTransitionLimit))
         self.gpus = gpus
         self.logger = logger
         self.sampler = ProcessComponentSampler(
@@ -161,7 +173,9 @@ public final class TickComposer: Sendable {
 
     /// One tick; `containerSamples` (from `sampleContainers`) replace the process sampler's
     /// figures of those components, their network rates read from their namespaces where /proc
-    /// shows them. Blocking (reads /proc): call from an I/O thread.
+    /// shows them. The batch's transitions are those given back by `notAppended(_:)` since the
+    /// last batch, then this tick's (`newTransitions(in:)`). Blocking (reads /proc): call from
+    /// an I/O thread.
     public func composeBatch(
         intervalSeconds: Double,
         containerSamples: ContainerSamples = ContainerSamples(),
@@ -213,7 +227,7 @@ public final class TickComposer: Sendable {
         batch.components = samples
         batch.activeAlerts = evaluation.active
         batch.pendingAlerts = pending
-        batch.transitions = evaluation.transitions
+        batch.transitions = unsent.withLock { $0.takeAll() } + evaluation.transitions
         if let problem = containers?.engineProblem {
             var sourceProblem = ResourceWatcher_V1_SourceProblem()
             sourceProblem.source = ContainerSampler.sourceName
@@ -222,6 +236,33 @@ public final class TickComposer: Sendable {
             batch.sourceProblems = [sourceProblem]
         }
         return batch
+    }
+
+    /// The append of `batch` (from `composeBatch`) failed, or never happened: its transitions
+    /// go into the next batch. Past `UnsentAlertTransitions.defaultLimit` (1024) waiting, the
+    /// oldest whole episodes are cut first, counted per component as
+    /// `alert_transitions_over_limit`.
+    public func notAppended(_ batch: ResourceWatcher_V1_Batch) {
+        guard !batch.transitions.isEmpty else { return }
+        let (cut, limit) = unsent.withLock { ($0.giveBack(batch.transitions), $0.limit) }
+        guard !cut.isEmpty else { return }
+        for (component, count) in Dictionary(grouping: cut, by: \.alert.component).mapValues(\.count) {
+            sourceLimits.note(
+                component: component,
+                reason: "alert_transitions_over_limit",
+                count: UInt64(count),
+                detail: "over \(limit) alert transitions waited for a batch to be appended (disk full?); oldest cut"
+            )
+        }
+    }
+
+    /// The transitions `batch` (from `composeBatch`) has of its own tick, not carried from a
+    /// batch that was not appended: those stamped with the batch's time (batch times only move
+    /// forward, so every carried one is older).
+    public static func newTransitions(
+        in batch: ResourceWatcher_V1_Batch
+    ) -> [ResourceWatcher_V1_AlertTransition] {
+        batch.transitions.filter { $0.atUnixMs == batch.timestampUnixMs }
     }
 
     /// GPU figures: per GPU on the host's sample; per component the memory its process tree
