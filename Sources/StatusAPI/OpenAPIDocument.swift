@@ -700,7 +700,7 @@ enum OpenAPIDocument {
                       "dropped_appends": {
                         "type": "integer",
                         "minimum": 0,
-                        "description": "Batches that could not be stored (disk full, I/O errors) since the agent started."
+                        "description": "Batches that could not be stored (disk full, I/O errors) since the agent started. A dropped sample batch's alert transitions are not lost: the next batch stored carries them."
                       }
                     }
                   },

@@ -733,7 +733,8 @@ public nonisolated struct ResourceWatcher_V1_Batch: Sendable {
   /// The full set of alerts active after this tick.
   public var activeAlerts: [ResourceWatcher_V1_Alert] = []
 
-  /// Alerts that started firing or resolved during this tick.
+  /// Alerts that started firing, changed severity or resolved during this tick, after those of
+  /// earlier ticks whose batches could not be stored (disk full), each with its own time.
   public var transitions: [ResourceWatcher_V1_AlertTransition] = []
 
   public var logs: [ResourceWatcher_V1_LogRecord] = []
