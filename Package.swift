@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "WatcherProto",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

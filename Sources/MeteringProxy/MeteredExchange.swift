@@ -49,7 +49,7 @@ struct MeteredExchange: Sendable {
         }
         event.lastUsedUnixMs = RFC3339.nowUnixMilliseconds()
         metrics.metered()
-        recorder.submit(recorder.bounded([event]))
+        recorder.submit(recorder.bounded([event], component: metrics.component))
     }
 
     static func microseconds(_ duration: Duration) -> UInt64 {

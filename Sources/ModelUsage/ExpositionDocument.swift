@@ -15,6 +15,16 @@ public struct ExpositionDocument: Sendable {
     public var families: [ExpositionFamily]
     /// One entry per skipped line (at most `ExpositionDocumentBuilder.maximumProblems` plus a summary).
     public var problems: [ExpositionProblem]
+    /// Why parsing stopped before the end of the body, nil when it read it all.
+    public var cut: Cut?
+
+    /// A bound that stopped a parse.
+    public enum Cut: Sendable, Equatable {
+        /// `maximumSamples` samples were kept.
+        case samples
+        /// The deadline passed.
+        case time
+    }
 
     /// Every sample whose series name is exactly `named` (suffix included), in document order.
     public func samples(named: String) -> [ExpositionSample] {

@@ -25,6 +25,8 @@ struct ExpositionDocumentBuilder {
     private var reportedContentAfterEndOfFile = false
     /// The last sample's name, reused when the next sample has the same bytes (most lines of a family).
     private var lastSampleName = ""
+    /// Samples kept so far.
+    private(set) var sampleCount = 0
 
     init(openMetrics: Bool) {
         self.openMetrics = openMetrics
@@ -60,9 +62,10 @@ struct ExpositionDocumentBuilder {
         }
     }
 
-    /// The document, after reporting a missing OpenMetrics `# EOF`.
-    mutating func finish(lineCount: Int) -> ExpositionDocument {
-        if openMetrics && !sawEndOfFile {
+    /// The document, after reporting a missing OpenMetrics `# EOF` (unless the parse stopped
+    /// before the end: `complete` false).
+    mutating func finish(lineCount: Int, complete: Bool = true) -> ExpositionDocument {
+        if openMetrics && !sawEndOfFile && complete {
             report(line: lineCount + 1, "missing \"# EOF\" at end of OpenMetrics text")
         }
         if unlistedProblemCount > 0 {
@@ -239,6 +242,7 @@ struct ExpositionDocumentBuilder {
         families[index].samples.append(
             ExpositionSample(name: name, labels: labels, value: value, timestampMilliseconds: timestamp)
         )
+        sampleCount += 1
         currentFamilyIndex = index
     }
 

@@ -18,18 +18,36 @@
 public enum ExpositionParser {
     /// Parses one scrape body.
     ///
-    /// `openMetrics` is true when the Content-Type was application/openmetrics-text.
-    public static func parse(_ bytes: [UInt8], openMetrics: Bool) -> ExpositionDocument {
+    /// `openMetrics` is true when the Content-Type was application/openmetrics-text. Parsing
+    /// stops once `maximumSamples` samples are kept or, checked every 1,024 lines, at `deadline`;
+    /// the document then says so in `cut` and holds what was read before.
+    public static func parse(
+        _ bytes: [UInt8],
+        openMetrics: Bool,
+        maximumSamples: Int = .max,
+        deadline: ContinuousClock.Instant? = nil
+    ) -> ExpositionDocument {
         var builder = ExpositionDocumentBuilder(openMetrics: openMetrics)
         let newline = UInt8(ascii: "\n")
         var lineStart = 0
         var lineNumber = 0
+        var cut: ExpositionDocument.Cut?
         while lineStart < bytes.count {
+            if builder.sampleCount >= maximumSamples {
+                cut = .samples
+                break
+            }
+            if let deadline, lineNumber & 1023 == 1023, ContinuousClock.now >= deadline {
+                cut = .time
+                break
+            }
             lineNumber += 1
             let lineEnd = bytes[lineStart...].firstIndex(of: newline) ?? bytes.count
             builder.read(line: lineStart..<lineEnd, of: bytes, number: lineNumber)
             lineStart = lineEnd + 1
         }
-        return builder.finish(lineCount: lineNumber)
+        var document = builder.finish(lineCount: lineNumber, complete: cut == nil)
+        document.cut = cut
+        return document
     }
 }

@@ -37,8 +37,18 @@ public final class UsageRecorder: Sendable {
     private let ioThreadPool: NIOThreadPool
     private let logger: Logger
     private let state = Mutex(State())
+    /// Where cut model names and models over a tenant's cap are counted.
+    public let limits: SourceLimits
 
-    public init(ledger: UsageLedger, spool: Spool, agentID: String, ioThreadPool: NIOThreadPool, logger: Logger) {
+    public init(
+        ledger: UsageLedger,
+        spool: Spool,
+        agentID: String,
+        ioThreadPool: NIOThreadPool,
+        logger: Logger,
+        limits: SourceLimits = SourceLimits()
+    ) {
+        self.limits = limits
         self.ledger = ledger
         self.spool = spool
         self.agentID = agentID
@@ -51,9 +61,41 @@ public final class UsageRecorder: Sendable {
     public static let maximumModelsPerTenant = 1000
     public static let overflowModel = "_other"
 
-    /// `events` with the models past a tenant's limit renamed `overflowModel`.
-    public func bounded(_ events: [ResourceWatcher_V1_ModelUsage]) -> [ResourceWatcher_V1_ModelUsage] {
-        ledger.admitModels(events, limit: Self.maximumModelsPerTenant, overflowModel: Self.overflowModel).events
+    /// `events` of `component` with model names bounded (`BoundedName`: 256 bytes of printable
+    /// UTF-8) and the models past a tenant's limit renamed `overflowModel`; both counted in
+    /// `limits` (`model_name_cut`, `models_over_limit`).
+    public func bounded(
+        _ events: [ResourceWatcher_V1_ModelUsage],
+        component: String
+    ) -> [ResourceWatcher_V1_ModelUsage] {
+        var named = events
+        var cut: UInt64 = 0
+        for index in named.indices {
+            let (name, wasCut) = BoundedName.bounded(named[index].name)
+            if wasCut {
+                named[index].name = name
+                cut += 1
+            }
+        }
+        limits.note(
+            component: component,
+            reason: "model_name_cut",
+            count: cut,
+            detail: "model names are kept to \(InputLimitsConfig.nameBytes) bytes of printable UTF-8"
+        )
+        let admitted = ledger.admitModels(named, limit: Self.maximumModelsPerTenant, overflowModel: Self.overflowModel)
+            .events
+        let overflowed = zip(named, admitted).reduce(into: UInt64(0)) { count, pair in
+            if pair.0.name != pair.1.name { count += 1 }
+        }
+        limits.note(
+            component: component,
+            reason: "models_over_limit",
+            count: overflowed,
+            detail:
+                "a tenant keeps at most \(Self.maximumModelsPerTenant) models; more are counted as \(Self.overflowModel)"
+        )
+        return admitted
     }
 
     /// Queues `events` and returns at once; they count once their append returned. Events that

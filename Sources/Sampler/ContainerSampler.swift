@@ -52,6 +52,9 @@ final class ContainerSampler: Sendable {
     /// Disk bytes per component (writable layer + volumes), from the slower size refresh.
     private let diskBytes = Mutex<[String: UInt64]>([:])
     private let problem = Mutex<EngineProblem?>(nil)
+    /// The host ports each running container component publishes, as the last listing said:
+    /// those ports are the container's own (a proxy process of the engine holds them on the host).
+    let publishedHostPorts = Mutex<[String: Set<Int>]>([:])
 
     /// Nil when no component has a `container_name` and discovery is off. `lanes` bounds the
     /// stats requests in flight.
@@ -208,6 +211,10 @@ final class ContainerSampler: Sendable {
                 results.store(sample)
             }
         }
+        publishedHostPorts.withLock { published in
+            published = Dictionary(running.map { ($0.0.name, Set($0.1.publishedTCPPorts.values)) }) { first, _ in first
+            }
+        }
         // Lane i takes containers i, i + lanes, …: one request at a time per connection.
         let lanes = self.lanes
         await withTaskGroup(of: Void.self) { group in
@@ -254,15 +261,15 @@ final class ContainerSampler: Sendable {
         var sample = Self.emptySample(component)
         sample.status = .healthy
         if let percent = figures.cpuPercentOfCapacity(limitCores: limit) {
-            sample.cpuUsageCentipercent = UInt32((percent * 100).rounded())
+            sample.cpuUsageCentipercent = OutsideNumber.uint32(percent * 100)
         }
         sample.memoryUsageKib = figures.memoryUsageBytes / 1024
         if let percent = figures.memoryPercent {
-            sample.memoryUsageCentipercent = UInt32((min(100, percent) * 100).rounded())
+            sample.memoryUsageCentipercent = OutsideNumber.centipercent(percent)
         }
-        sample.networkInBytesPerSecond = UInt64((figures.networkRxBytesPerSecond ?? 0).rounded())
-        sample.networkOutBytesPerSecond = UInt64((figures.networkTxBytesPerSecond ?? 0).rounded())
-        sample.processCount = UInt32(figures.processCount ?? 0)
+        sample.networkInBytesPerSecond = OutsideNumber.uint64(figures.networkRxBytesPerSecond ?? 0)
+        sample.networkOutBytesPerSecond = OutsideNumber.uint64(figures.networkTxBytesPerSecond ?? 0)
+        sample.processCount = UInt32(clamping: figures.processCount ?? 0)
         sample.diskUsageKib = (diskBytes.withLock { $0[component.name] } ?? 0) / 1024
         return (sample, details.pid)
     }

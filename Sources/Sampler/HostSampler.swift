@@ -1,4 +1,5 @@
 import Synchronization
+import WatcherModel
 public import WatcherProto
 
 #if canImport(Glibc)
@@ -66,7 +67,7 @@ public final class HostSampler: Sendable {
             guard let before = previous else { return }
             if let cpu, cpu.total > before.cpu.total, cpu.busy >= before.cpu.busy {
                 let percent = Double(cpu.busy - before.cpu.busy) / Double(cpu.total - before.cpu.total) * 100
-                sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
+                sample.cpuUsageCentipercent = OutsideNumber.centipercent(percent)
             }
             let seconds = (now - before.at).inSeconds
             if let network, let earlier = before.network, seconds > 0 {

@@ -283,8 +283,8 @@ public final class ProcessComponentSampler: Sendable {
                 state.previousTicks[component.name] = ticks
                 state.previousIO[component.name] = io
                 if let elapsedSeconds, elapsedSeconds > 0 {
-                    sample.diskReadBytesPerSecond = UInt64((Double(deltaRead) / elapsedSeconds).rounded())
-                    sample.diskWriteBytesPerSecond = UInt64((Double(deltaWritten) / elapsedSeconds).rounded())
+                    sample.diskReadBytesPerSecond = OutsideNumber.uint64(Double(deltaRead) / elapsedSeconds)
+                    sample.diskWriteBytesPerSecond = OutsideNumber.uint64(Double(deltaWritten) / elapsedSeconds)
                 }
                 // DESIGN §3: CPU and memory percentages are of the component's cgroup limits when
                 // it has them (a container, a systemd unit with quotas), else of the host.
@@ -316,7 +316,7 @@ public final class ProcessComponentSampler: Sendable {
                 let cores = min(processorCount, limits.cpuLimitCores ?? processorCount)
                 if let elapsedSeconds, elapsedSeconds > 0, cores > 0 {
                     let percent = Double(deltaTicks) / clockTicksPerSecond / elapsedSeconds / cores * 100
-                    sample.cpuUsageCentipercent = UInt32(min(100, percent) * 100 + 0.5)
+                    sample.cpuUsageCentipercent = OutsideNumber.centipercent(percent)
                 }
                 let namespace =
                     state.namespaces[rootKey]
@@ -367,7 +367,7 @@ public final class ProcessComponentSampler: Sendable {
     /// Bytes per second between two counter readings; a counter that went backwards (interface
     /// recreated) gives 0 rather than a wrapped figure.
     static func rate(_ before: UInt64, _ after: UInt64, _ seconds: Double) -> UInt64 {
-        after >= before ? UInt64((Double(after - before) / seconds).rounded()) : 0
+        after >= before ? OutsideNumber.uint64(Double(after - before) / seconds) : 0
     }
 
     /// `read_bytes` and `write_bytes` of /proc/<pid>/io: bytes the process made the storage

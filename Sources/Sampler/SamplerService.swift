@@ -43,6 +43,8 @@ public struct SamplerService: Service {
     let modelSources: ModelSources?
     /// Where scraped usage goes (durably, before it counts); nil drops it (tests without a ledger).
     let usageRecorder: UsageRecorder?
+    /// Outside input cut or refused, by component and reason.
+    let sourceLimits: SourceLimits
 
     public init(
         config: Config,
@@ -53,14 +55,17 @@ public struct SamplerService: Service {
         logger: Logger,
         usageLedger: UsageLedger? = nil,
         tickStatistics: TickStatistics? = nil,
-        usageRecorder: UsageRecorder? = nil
+        usageRecorder: UsageRecorder? = nil,
+        sourceLimits: SourceLimits = SourceLimits()
     ) {
+        self.sourceLimits = sourceLimits
         self.usageLedger = usageLedger
         self.usageRecorder = usageRecorder
         self.modelSources = ModelSources(
             config: config,
             agentStartUnixSeconds: Double(RFC3339.nowUnixMilliseconds()) / 1000,
-            logger: logger
+            logger: logger,
+            limits: sourceLimits
         )
         self.tickStatistics = tickStatistics
         self.agentLogs = agentLogs
@@ -232,10 +237,17 @@ public struct SamplerService: Service {
         // Stats and logs go over two transports at once, so they share that budget.
         let engineTimeout = min(interval / 2, .seconds(5))
         async let containerLogsRead = containerLogReader?.read(timeout: engineTimeout)
+        // Ports are scraped only while the component's own processes listen on them (the tree
+        // of the last tick; reading sockets blocks on /proc, so on the I/O pool).
+        let portsToCheck = modelSources?.portsToCheck ?? [:]
+        let ownedPorts =
+            portsToCheck.isEmpty
+            ? [:] : try await ioThreadPool.runIfActive { composer.ownedPorts(portsToCheck) }
         async let modelReading = modelSources?.read(
             timeout: engineTimeout,
             nowUnixMilliseconds: RFC3339.nowUnixMilliseconds(),
-            discovered: composer.discoveredUsageSources()
+            discovered: composer.discoveredUsageSources(),
+            ownedPorts: ownedPorts
         )
         let containerSamples = await composer.sampleContainers(timeout: engineTimeout)
         let containerLogs = await containerLogsRead.flatMap { read in containerLogReader.map { ($0, read) } }
@@ -243,7 +255,11 @@ public struct SamplerService: Service {
         if let models, !models.usage.isEmpty, let usageRecorder {
             // Durable before the sample batch below carries the new totals.
             do {
-                try await usageRecorder.record(usageRecorder.bounded(models.usage))
+                var events: [ResourceWatcher_V1_ModelUsage] = []
+                for (component, usage) in models.usage.sorted(by: { $0.key < $1.key }) {
+                    events += usageRecorder.bounded(usage, component: component)
+                }
+                try await usageRecorder.record(events)
             } catch {
                 logger.error("scraped model usage could not be stored", metadata: ["error": "\(error)"])
             }

@@ -163,6 +163,18 @@ public final class TickComposer: Sendable {
         return sources
     }
 
+    /// Of each component's `ports`, those it owns now: a port one of its processes listens on
+    /// (its process tree, or its container's), or a port its container publishes on the host.
+    public func ownedPorts(_ portsByComponent: [String: [Int]]) -> [String: Set<Int>] {
+        var owned = sampler.ownedPorts(portsByComponent)
+        let published = containers?.publishedHostPorts.withLock { $0 } ?? [:]
+        for (component, ports) in portsByComponent {
+            let publishedOwned = Set(ports).intersection(published[component] ?? [])
+            if !publishedOwned.isEmpty { owned[component, default: []].formUnion(publishedOwned) }
+        }
+        return owned
+    }
+
     /// Whether any component needs the slower disk loop (data_paths or containers).
     public var needsDiskRefresh: Bool { !sampler.diskUsage.isEmpty || containers != nil }
 

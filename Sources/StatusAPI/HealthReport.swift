@@ -70,6 +70,17 @@ public enum HealthReport {
         json.key("log_files_refused")
         json.number(Int64(state.ticks.logFilesRefused))
         json.endObject()
+        json.key("source_limited")
+        json.beginArray()
+        for entry in state.limits.snapshot() {
+            json.beginObject()
+            json.member("component", entry.component)
+            json.member("reason", entry.reason)
+            json.key("count")
+            json.number(Int64(clamping: entry.count))
+            json.endObject()
+        }
+        json.endArray()
         json.key("spool")
         json.beginObject()
         json.key("bytes")

@@ -201,6 +201,7 @@ public enum MetricsExposition {
         appendModelFamilies(models, to: &buffer)
         appendComponentExtras(samples.filter { $0.status == .healthy || $0.status == .degraded }, to: &buffer)
         appendProxyFamilies(state.proxies.map { $0.snapshot() }, to: &buffer)
+        appendLimitFamilies(state.limits.snapshot(), to: &buffer)
         return buffer
     }
 }
@@ -270,6 +271,25 @@ extension MetricsExposition {
                     )
                 }
             }
+        }
+    }
+
+    /// Outside input cut or refused, by component and reason.
+    static func appendLimitFamilies(_ counts: [SourceLimits.Count], to buffer: inout [UInt8]) {
+        buffer.append(
+            contentsOf: """
+                # HELP resource_watcher_source_limited_total Outside values cut or refused by a bound (names, counts, bytes, time, numbers out of range), by component and reason
+                # TYPE resource_watcher_source_limited_total counter
+
+                """.utf8
+        )
+        for entry in counts {
+            appendSample(
+                "resource_watcher_source_limited_total",
+                labels: [("component", entry.component), ("reason", entry.reason)],
+                value: Double(entry.count),
+                to: &buffer
+            )
         }
     }
 

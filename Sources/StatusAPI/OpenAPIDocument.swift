@@ -662,6 +662,31 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "source_limited": {
+                    "type": "array",
+                    "description": "Outside input cut or refused by a bound since the agent started (a scrape's body, samples or time, model names, custom_metrics series, loaded models, numbers out of range, ...), by component and reason; the same counts as resource_watcher_source_limited_total on :5221/metrics. Each pair is logged once.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "component",
+                        "reason",
+                        "count"
+                      ],
+                      "properties": {
+                        "component": {
+                          "type": "string"
+                        },
+                        "reason": {
+                          "type": "string",
+                          "description": "The bound, e.g. scrape_body_too_large, scrape_timeout, scrape_samples_over_limit, model_name_cut, models_over_limit, custom_metric_series_over_limit, loaded_models_over_limit, number_out_of_range."
+                        },
+                        "count": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    }
+                  },
                   "spool": {
                     "type": "object",
                     "required": [

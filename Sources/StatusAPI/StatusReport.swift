@@ -119,7 +119,7 @@ public struct StatusReport: Sendable {
         guard value.isFinite else { return "-" }
         var scale: Int64 = 1
         for _ in 0..<places { scale *= 10 }
-        let scaled = Int64((abs(value) * Double(scale)).rounded())
+        let scaled = OutsideNumber.int64(abs(value) * Double(scale))  // the API's answer: never trap
         var text = (value < 0 && scaled != 0 ? "-" : "") + String(scaled / scale)
         if places > 0 {
             let fraction = String(scaled % scale)
@@ -140,7 +140,7 @@ public struct StatusReport: Sendable {
 
     /// "3d 4h", "2h 05m", "1m 07s", "12s".
     static func duration(_ seconds: Double) -> String {
-        let total = Int(max(0, seconds))
+        let total = Int(OutsideNumber.int64(max(0, seconds)))
         let (days, hours, minutes, rest) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60)
         func two(_ number: Int) -> String { number < 10 ? "0\(number)" : "\(number)" }
         if days > 0 { return "\(days)d \(hours)h" }

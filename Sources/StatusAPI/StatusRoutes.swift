@@ -117,13 +117,24 @@ public enum StatusRoutes {
                 "the request body is larger than the limit of \(maximumBodyBytes) bytes (1 MiB)"
             )
         }
-        let events = try UsageEvents.parse(
+        var events = try UsageEvents.parse(
             Array(buffer.readableBytesView),
             principal: principal,
             defaultClientID: state.config.clientID,
             knownTenants: state.knownTenants,
             nowUnixMilliseconds: RFC3339.nowUnixMilliseconds()
         )
+        // The schema allows 256 code points; what is kept is 256 bytes, like every other path.
+        for index in events.indices {
+            let (name, wasCut) = BoundedName.bounded(events[index].name)
+            guard wasCut else { continue }
+            events[index].name = name
+            state.limits.note(
+                component: "usage_api",
+                reason: "model_name_cut",
+                detail: "model names are kept to \(InputLimitsConfig.nameBytes) bytes of UTF-8"
+            )
+        }
         // Every model is a series in every batch and sink: a tenant may not grow them without
         // bound. Checked and reserved in one step, so concurrent posts cannot pass the cap together.
         let admission = state.usage.admitModels(events, limit: maximumModelsPerTenant)

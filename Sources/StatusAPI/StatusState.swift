@@ -20,6 +20,8 @@ public final class StatusState: Sendable {
     /// The metering proxies' counters, one per proxied component.
     public let proxies: [ProxyMetrics]
     public let ticks: TickStatistics
+    /// Outside input cut or refused, by component and reason (shared with sampler and proxies).
+    public let limits: SourceLimits
     public let version: String
     public let agentID: String
     public let startedUnixMilliseconds: Int64
@@ -45,8 +47,10 @@ public final class StatusState: Sendable {
         agentID: String,
         ioThreadPool: NIOThreadPool,
         recorder: UsageRecorder? = nil,
-        proxies: [ProxyMetrics] = []
+        proxies: [ProxyMetrics] = [],
+        limits: SourceLimits = SourceLimits()
     ) {
+        self.limits = limits
         self.recorder =
             recorder
             ?? UsageRecorder(

@@ -71,13 +71,15 @@ struct RunCommand: AsyncParsableCommand {
         let hostName = Self.hostName()
         let agentID = hostName + "/" + config.clientID
         let usage = UsageLedger()
+        let sourceLimits = SourceLimits(logger: logger)
         try await ioThreadPool.runIfActive { try UsageRecorder.restore(usage, from: spool) }
         let recorder = UsageRecorder(
             ledger: usage,
             spool: spool,
             agentID: agentID,
             ioThreadPool: ioThreadPool,
-            logger: logger
+            logger: logger,
+            limits: sourceLimits
         )
         let proxyMetrics = MeteringProxy.metrics(for: config)
         let ticks = TickStatistics()
@@ -90,7 +92,8 @@ struct RunCommand: AsyncParsableCommand {
             logger: logger,
             usageLedger: usage,
             tickStatistics: ticks,
-            usageRecorder: recorder
+            usageRecorder: recorder,
+            sourceLimits: sourceLimits
         )
         let sinks = ShipperSinks(
             config: config,
@@ -110,7 +113,8 @@ struct RunCommand: AsyncParsableCommand {
             agentID: agentID,
             ioThreadPool: ioThreadPool,
             recorder: recorder,
-            proxies: proxyMetrics
+            proxies: proxyMetrics,
+            limits: sourceLimits
         )
         if config.auth.isEmpty {
             logger.warning(

@@ -76,10 +76,11 @@ struct UsageRecorderTests {
             logger: .quiet()
         )
         let events = (0..<(UsageRecorder.maximumModelsPerTenant + 5)).map { event("model-\($0)", tokens: 1) }
-        try await recorder.record(recorder.bounded(events))
+        try await recorder.record(recorder.bounded(events, component: "proxy"))
         let names = Set(recorder.ledger.snapshot().map(\.name))
         #expect(names.count == UsageRecorder.maximumModelsPerTenant + 1)
         #expect(recorder.ledger.snapshot().first { $0.name == UsageRecorder.overflowModel }?.requestsCount == 5)
+        #expect(recorder.limits.count(component: "proxy", reason: "models_over_limit") == 5)
         spool.close()
         try await pool.shutdownGracefully()
     }

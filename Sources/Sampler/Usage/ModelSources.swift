@@ -20,8 +20,8 @@ public final class ModelSources: Sendable {
         public var loadedModels: [String: [ResourceWatcher_V1_LoadedModel]] = [:]
         /// Kept series by component.
         public var customMetrics: [String: [ResourceWatcher_V1_CustomMetric]] = [:]
-        /// Usage since the previous scrape, as events for the ledger.
-        public var usage: [ResourceWatcher_V1_ModelUsage] = []
+        /// Usage since the previous scrape, as events for the ledger, by component.
+        public var usage: [String: [ResourceWatcher_V1_ModelUsage]] = [:]
     }
 
     struct Source: Sendable {
@@ -30,6 +30,9 @@ public final class ModelSources: Sendable {
         /// `metrics_url`, or for a component with `custom_metrics` and no `metrics_url`, the
         /// `/metrics` of each of its ports on loopback, tried in order until one answers.
         var metricsURLs: [String]
+        /// For `metricsURLs` made from the component's `ports`: each URL's port, which is read
+        /// only while one of the component's own processes listens on it. Empty otherwise.
+        var ownedPortOfURL: [Int] = []
         var customMetrics: Set<String>
         var ollamaPS: String?
         var transport: CurlTransport
@@ -62,29 +65,47 @@ public final class ModelSources: Sendable {
     private let logger: Logger
     private let states: Mutex<[String: SourceState]>
     private let agentStartUnixSeconds: Double
-    /// The discovered services' sources now read, by component.
-    private let discovered = Mutex<[String: (DiscoveredSource, Source)]>([:])
+    /// Bounds on what a scrape or `/api/ps` may bring (`limits`), and where cuts are counted.
+    private let bounds: InputLimitsConfig
+    private let limits: SourceLimits
+    /// The discovered services' sources by component: those read now, and those missing from
+    /// the last ticks' lists, kept (with their counters) until `discoveredGracePeriod` passes.
+    private let discovered = Mutex<DiscoveredSources>(DiscoveredSources())
+    /// How long a discovered source missing from the list keeps its counters and baselines:
+    /// discovery's grace period, as long as its component stays listed while down.
+    private let discoveredGracePeriod: Duration
+
+    private struct DiscoveredSources {
+        var sources: [String: (wanted: DiscoveredSource, source: Source)] = [:]
+        var missingSince: [String: ContinuousClock.Instant] = [:]
+    }
 
     /// Nil when no component has a `metrics_url` or an Ollama proxy and discovery is off.
-    public init?(config: Config, agentStartUnixSeconds: Double, logger: Logger) {
+    public init?(
+        config: Config,
+        agentStartUnixSeconds: Double,
+        logger: Logger,
+        limits: SourceLimits = SourceLimits()
+    ) {
         var sources: [Source] = []
         var states: [String: SourceState] = [:]
         for component in config.components {
             let ollamaPS = component.proxy.flatMap { proxy in
                 proxy.provider == .ollama ? Self.trimmed(proxy.upstream) + "/api/ps" : nil
             }
+            let portsScraped = component.metricsURL == nil && !component.customMetrics.isEmpty ? component.ports : []
             let metricsURLs =
-                component.metricsURL.map { [$0] }
-                ?? (component.customMetrics.isEmpty ? [] : component.ports.map { "http://127.0.0.1:\($0)/metrics" })
+                component.metricsURL.map { [$0] } ?? portsScraped.map { "http://127.0.0.1:\($0)/metrics" }
             guard !metricsURLs.isEmpty || ollamaPS != nil else { continue }
             sources.append(
                 Source(
                     component: component.name,
                     clientID: component.clientID,
                     metricsURLs: metricsURLs,
+                    ownedPortOfURL: portsScraped,
                     customMetrics: Set(component.customMetrics),
                     ollamaPS: ollamaPS,
-                    transport: Self.makeTransport()
+                    transport: Self.makeTransport(bodyBytes: config.limits.scrapeBodyBytes)
                 )
             )
             states[component.name] = SourceState(
@@ -96,26 +117,41 @@ public final class ModelSources: Sendable {
         self.states = Mutex(states)
         self.logger = logger
         self.agentStartUnixSeconds = agentStartUnixSeconds
+        self.discoveredGracePeriod = .milliseconds(Int64((config.discovery.gracePeriodSeconds * 1000).rounded()))
+        self.bounds = config.limits
+        self.limits = limits
     }
 
-    private static func makeTransport() -> CurlTransport {
+    private static func makeTransport(bodyBytes: Int) -> CurlTransport {
         CurlTransport(
             userAgent: "resource-watcher/scrape",
             connectTimeout: .seconds(2),
             requestTimeout: .seconds(5),
-            maximumResponseBodyBytes: 32 << 20
+            maximumResponseBodyBytes: bodyBytes
         )
     }
 
+    /// The `ports` to check each tick (`ownedPorts` of `read`): those of components whose
+    /// `/metrics` is looked for on their ports.
+    public var portsToCheck: [String: [Int]] {
+        sources.reduce(into: [:]) { result, source in
+            if !source.ownedPortOfURL.isEmpty { result[source.component] = source.ownedPortOfURL }
+        }
+    }
+
     /// Reads every source, each within `timeout`; a source that fails or is late adds nothing.
-    /// `discovered` are the discovered services' sources this tick: one no longer listed is
-    /// forgotten (its counters too: a service found again starts from its next scrape).
+    /// `discovered` are the discovered services' sources this tick: one no longer listed (its
+    /// process gone or restarting, its ports not known yet) keeps its counters and baselines for
+    /// discovery's grace period, so a service back within it is counted from its last scrape.
+    /// `ownedPorts` are the ports of `portsToCheck` that each component's own processes listen
+    /// on now; a port not among them is not scraped.
     public func read(
         timeout: Duration,
         nowUnixMilliseconds: Int64,
-        discovered: [DiscoveredSource] = []
+        discovered: [DiscoveredSource] = [],
+        ownedPorts: [String: Set<Int>] = [:]
     ) async -> Reading {
-        let sources = self.sources + adopt(discovered)
+        let sources = self.sources.map { Self.owned($0, ports: ownedPorts[$0.component] ?? []) } + adopt(discovered)
         return await withTaskGroup(of: Reading.self) { group in
             for source in sources {
                 group.addTask { await self.read(source, timeout: timeout, now: nowUnixMilliseconds) }
@@ -124,39 +160,57 @@ public final class ModelSources: Sendable {
             for await part in group {
                 reading.loadedModels.merge(part.loadedModels) { $1 }
                 reading.customMetrics.merge(part.customMetrics) { $1 }
-                reading.usage += part.usage
+                reading.usage.merge(part.usage) { $0 + $1 }
             }
             return reading
         }
     }
 
-    /// The sources of `discovered`: a service seen before keeps its connection and counters
-    /// while its endpoints stay the same.
-    private func adopt(_ discovered: [DiscoveredSource]) -> [Source] {
+    /// `source` with only the URLs of the ports its component owns, when its URLs are ports.
+    private static func owned(_ source: Source, ports: Set<Int>) -> Source {
+        guard !source.ownedPortOfURL.isEmpty else { return source }
+        var owned = source
+        owned.metricsURLs = zip(source.metricsURLs, source.ownedPortOfURL).filter { ports.contains($0.1) }.map(\.0)
+        return owned
+    }
+
+    /// The sources of `discovered`: a service seen before keeps its connection while its
+    /// endpoints stay the same, and its counters (the baselines of its last scrape) while it is
+    /// listed or was last listed less than the grace period ago; after that they are forgotten.
+    private func adopt(_ discovered: [DiscoveredSource], now: ContinuousClock.Instant = .now) -> [Source] {
         let start = agentStartUnixSeconds
-        let (sources, gone) = self.discovered.withLock { current -> ([Source], [String]) in
-            var next: [String: (DiscoveredSource, Source)] = [:]
+        let bounds = self.bounds
+        let gracePeriod = discoveredGracePeriod
+        let (sources, forgotten) = self.discovered.withLock { known -> ([Source], [String]) in
+            var listed = Set<String>()
             for wanted in discovered {
-                if let (known, source) = current[wanted.component], known == wanted {
-                    next[wanted.component] = (known, source)
-                    continue
-                }
+                listed.insert(wanted.component)
+                known.missingSince[wanted.component] = nil
+                if let before = known.sources[wanted.component], before.wanted == wanted { continue }
                 let source = Source(
                     component: wanted.component,
                     clientID: wanted.clientID,
                     metricsURLs: wanted.metricsURLs,
                     customMetrics: [],
                     ollamaPS: wanted.ollamaPS,
-                    transport: current[wanted.component]?.1.transport ?? Self.makeTransport()
+                    transport: known.sources[wanted.component]?.source.transport
+                        ?? Self.makeTransport(bodyBytes: bounds.scrapeBodyBytes)
                 )
-                next[wanted.component] = (wanted, source)
+                known.sources[wanted.component] = (wanted, source)
             }
-            let gone = current.keys.filter { next[$0] == nil }
-            current = next
-            return (discovered.compactMap { next[$0.component]?.1 }, gone)
+            var forgotten: [String] = []
+            for name in known.sources.keys where !listed.contains(name) {
+                let since = known.missingSince[name] ?? now
+                known.missingSince[name] = since
+                guard now - since >= gracePeriod else { continue }
+                known.sources[name] = nil
+                known.missingSince[name] = nil
+                forgotten.append(name)
+            }
+            return (discovered.compactMap { known.sources[$0.component]?.source }, forgotten)
         }
         states.withLock { states in
-            for name in gone { states[name] = nil }
+            for name in forgotten { states[name] = nil }
             for source in sources where states[source.component] == nil {
                 states[source.component] = SourceState(
                     counters: LLMServerCounters(agentStartUnixSeconds: start, defaultModel: source.component)
@@ -168,11 +222,14 @@ public final class ModelSources: Sendable {
 
     private func read(_ source: Source, timeout: Duration, now: Int64) async -> Reading {
         var reading = Reading()
+        let deadline = ContinuousClock.now + timeout
         if let response = await fetchMetrics(source, timeout: timeout) {
             let contentType = response.header("Content-Type")?.lowercased() ?? ""
             let document = ExpositionParser.parse(
                 response.body,
-                openMetrics: contentType.hasPrefix("application/openmetrics-text")
+                openMetrics: contentType.hasPrefix("application/openmetrics-text"),
+                maximumSamples: bounds.scrapeSamples,
+                deadline: deadline
             )
             if let problem = document.problems.first {
                 logger.debug(
@@ -183,10 +240,24 @@ public final class ModelSources: Sendable {
                     ]
                 )
             }
-            let deltas = states.withLock { $0[source.component]?.counters.deltas(from: document) ?? [] }
-            reading.usage = deltas.map { Self.event($0, clientID: source.clientID, now: now) }
+            if let cut = document.cut {
+                // A partial document lacks series: counting deltas from it would count their
+                // whole history when they come back. Its baselines are left alone.
+                limits.note(
+                    component: source.component,
+                    reason: cut == .samples ? "scrape_samples_over_limit" : "scrape_parse_time_over_budget",
+                    detail: cut == .samples
+                        ? "a scrape keeps at most \(bounds.scrapeSamples) samples (limits.scrape_samples); its usage is not counted"
+                        : "parsing the scrape did not finish within the tick's budget; its usage is not counted"
+                )
+            } else {
+                let deltas = states.withLock { $0[source.component]?.counters.deltas(from: document) ?? [] }
+                if !deltas.isEmpty {
+                    reading.usage[source.component] = deltas.map { event($0, source: source, now: now) }
+                }
+            }
             if !source.customMetrics.isEmpty {
-                reading.customMetrics[source.component] = Self.kept(document, names: source.customMetrics)
+                reading.customMetrics[source.component] = kept(document, names: source.customMetrics, of: source)
             }
         }
         if let url = source.ollamaPS,
@@ -199,7 +270,32 @@ public final class ModelSources: Sendable {
             )
         {
             do {
-                reading.loadedModels[source.component] = try OllamaLoadedModels.parse(response.body)
+                var models = try OllamaLoadedModels.parse(response.body)
+                if models.count > bounds.loadedModels {
+                    limits.note(
+                        component: source.component,
+                        reason: "loaded_models_over_limit",
+                        count: UInt64(models.count - bounds.loadedModels),
+                        detail:
+                            "at most \(bounds.loadedModels) loaded models are kept per component (limits.loaded_models)"
+                    )
+                    models.removeSubrange(bounds.loadedModels...)
+                }
+                var cut: UInt64 = 0
+                for index in models.indices {
+                    let (name, wasCut) = BoundedName.bounded(models[index].name)
+                    if wasCut {
+                        models[index].name = name
+                        cut += 1
+                    }
+                }
+                limits.note(
+                    component: source.component,
+                    reason: "model_name_cut",
+                    count: cut,
+                    detail: "model names are kept to \(InputLimitsConfig.nameBytes) bytes of printable UTF-8"
+                )
+                reading.loadedModels[source.component] = models
             } catch {
                 noteFailure(source, what: "ollama_ps", url: url, problem: "the answer is not /api/ps JSON: \(error)")
             }
@@ -210,7 +306,17 @@ public final class ModelSources: Sendable {
     /// The component's metrics endpoint's answer: `metrics_url`, or the first of its ports'
     /// `/metrics` that answers (starting from the one that answered last).
     private func fetchMetrics(_ source: Source, timeout: Duration) async -> HTTPResponse? {
-        guard !source.metricsURLs.isEmpty else { return nil }
+        guard !source.metricsURLs.isEmpty else {
+            if !source.ownedPortOfURL.isEmpty {
+                noteFailure(
+                    source,
+                    what: "metrics_url",
+                    url: source.ownedPortOfURL.map(String.init).joined(separator: ", "),
+                    problem: "none of the component's ports is listened on by one of its own processes; not scraped"
+                )
+            }
+            return nil
+        }
         let accept = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
         let first = states.withLock { $0[source.component]?.metricsURLIndex ?? 0 }
         let deadline = ContinuousClock.now + timeout
@@ -261,6 +367,23 @@ public final class ModelSources: Sendable {
                 )
             )
         } catch {
+            switch error.code {
+            case .responseTooLarge:
+                limits.note(
+                    component: source.component,
+                    reason: "scrape_body_too_large",
+                    detail: "\(what) answered with more than \(bounds.scrapeBodyBytes) bytes (limits.scrape_body_bytes)"
+                )
+            case .timeout:
+                limits.note(
+                    component: source.component,
+                    reason: "scrape_timeout",
+                    detail:
+                        "\(what) did not answer in full within the tick's budget (half the poll interval, 5 s at most)"
+                )
+            default:
+                break
+            }
             if !quiet { noteFailure(source, what: what, url: url, problem: "\(error)") }
             return nil
         }
@@ -291,27 +414,81 @@ public final class ModelSources: Sendable {
         }
     }
 
-    /// The series of `document` whose name is in `names` (gauges and counters as written).
-    static func kept(_ document: ExpositionDocument, names: Set<String>) -> [ResourceWatcher_V1_CustomMetric] {
-        document.families.flatMap(\.samples).filter { names.contains($0.name) && $0.value.isFinite }.map { sample in
-            var metric = ResourceWatcher_V1_CustomMetric()
-            metric.name = sample.name
-            for label in sample.labels { metric.labels[label.name] = label.value }
-            metric.value = sample.value
-            return metric
+    /// The series of `document` whose name is in `names` (gauges and counters as written), at
+    /// most `limits.custom_metric_series` of them, each with at most `custom_metric_labels`
+    /// labels (a series with more is left out) and label values bounded like model names.
+    func kept(
+        _ document: ExpositionDocument,
+        names: Set<String>,
+        of source: Source
+    ) -> [ResourceWatcher_V1_CustomMetric] {
+        var kept: [ResourceWatcher_V1_CustomMetric] = []
+        var overSeries: UInt64 = 0
+        var overLabels: UInt64 = 0
+        var cutValues: UInt64 = 0
+        for family in document.families {
+            for sample in family.samples where names.contains(sample.name) && sample.value.isFinite {
+                guard sample.labels.count <= bounds.customMetricLabels else {
+                    overLabels += 1
+                    continue
+                }
+                guard kept.count < bounds.customMetricSeries else {
+                    overSeries += 1
+                    continue
+                }
+                var metric = ResourceWatcher_V1_CustomMetric()
+                metric.name = sample.name
+                for label in sample.labels {
+                    let (value, wasCut) = BoundedName.bounded(label.value)
+                    if wasCut { cutValues += 1 }
+                    metric.labels[label.name] = value
+                }
+                metric.value = sample.value
+                kept.append(metric)
+            }
         }
+        limits.note(
+            component: source.component,
+            reason: "custom_metric_series_over_limit",
+            count: overSeries,
+            detail:
+                "at most \(bounds.customMetricSeries) custom_metrics series are kept per component (limits.custom_metric_series)"
+        )
+        limits.note(
+            component: source.component,
+            reason: "custom_metric_labels_over_limit",
+            count: overLabels,
+            detail:
+                "a custom_metrics series with more than \(bounds.customMetricLabels) labels is left out (limits.custom_metric_labels)"
+        )
+        limits.note(
+            component: source.component,
+            reason: "label_value_cut",
+            count: cutValues,
+            detail: "label values are kept to \(InputLimitsConfig.nameBytes) bytes of printable UTF-8"
+        )
+        return kept
     }
 
-    static func event(_ delta: ModelUsageDelta, clientID: String, now: Int64) -> ResourceWatcher_V1_ModelUsage {
+    /// The usage event of one delta; a latency sum past what microseconds can hold is clamped
+    /// and counted (`number_out_of_range`), never converted with a trap.
+    func event(_ delta: ModelUsageDelta, source: Source, now: Int64) -> ResourceWatcher_V1_ModelUsage {
         var event = ResourceWatcher_V1_ModelUsage()
-        event.clientID = clientID
+        event.clientID = source.clientID
         event.name = delta.model
         event.provider = delta.provider
         event.requestsCount = delta.requests
         event.tokensInput = delta.tokensInput
         event.tokensOutput = delta.tokensOutput
         if delta.latencyCount > 0 {
-            let microseconds = UInt64(max(0, delta.latencySecondsSum * 1_000_000).rounded())
+            let (microseconds, wasClamped) = OutsideNumber.microseconds(fromSeconds: delta.latencySecondsSum)
+            if wasClamped {
+                limits.note(
+                    component: source.component,
+                    reason: "number_out_of_range",
+                    detail: "a latency sum of \(delta.latencySecondsSum) s does not fit in microseconds; clamped"
+                )
+            }
             event.latencyMicrosecondsSum = microseconds
             event.latencyCount = delta.latencyCount
             event.inferenceMicrosecondsSum = microseconds

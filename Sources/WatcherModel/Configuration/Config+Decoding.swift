@@ -57,6 +57,8 @@ extension Config {
         config.auth = AuthConfig.decode(&auth)
         var http = reader.object("http")
         config.http = HTTPServerConfig.decode(&http)
+        var limits = reader.object("limits")
+        config.limits = InputLimitsConfig.decode(&limits)
         var alerts = reader.object("alerts")
         config.alerts = AlertThresholds.decode(&alerts)
         config.components = reader.array("components").map {

@@ -30,6 +30,8 @@ public struct Config: Sendable, Equatable {
     public var auth: AuthConfig
     /// Timeouts and the connection cap of the two HTTP servers (`http`).
     public var http: HTTPServerConfig = HTTPServerConfig()
+    /// Bounds on what is kept of components' scrapes and `/api/ps` (`limits`).
+    public var limits: InputLimitsConfig = InputLimitsConfig()
     /// Alert thresholds of every component that does not override them (`alerts`).
     public var alerts: AlertThresholds
     /// The components to watch, in file order, names unique (`components`).
