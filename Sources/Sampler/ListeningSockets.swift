@@ -13,6 +13,11 @@ struct ListeningSockets {
         inodesByPort = inodes
     }
 
+    /// The sockets `inodesByPort` lists (a part of a table already read).
+    init(inodesByPort: [Int: Set<UInt64>]) {
+        self.inodesByPort = inodesByPort
+    }
+
     /// (port, inode) of every socket in state LISTEN (0A) of a /proc/net/tcp-format table.
     static func parseListening(_ bytes: [UInt8]) -> [(port: Int, inode: UInt64)] {
         var result: [(Int, UInt64)] = []

@@ -45,6 +45,11 @@ public final class ProcessComponentSampler: Sendable {
         /// The TCP ports its process tree listened on at the last discovery scan (where its
         /// usage source is: a server may start listening long after it started).
         var listeningPorts: [Int] = []
+        /// Whether its ports are looked for every tick: a process with a usage source that did
+        /// not listen yet when it was taken up (a server loading its model).
+        var portsPending = false
+        /// The user name (or uid) its process runs as.
+        var owner: String?
     }
 
     /// Discovery's settings, when it is on.
@@ -53,9 +58,13 @@ public final class ProcessComponentSampler: Sendable {
         let interval: Duration
         let gracePeriod: Duration
         let clientID: String
+        /// Discovered components watched at most (process and container ones together).
+        let maxComponents: Int
     }
 
     let discovery: Discovery?
+    /// Where discovered services beyond `maxComponents` are counted.
+    let sourceLimits: SourceLimits
 
     struct State {
         var components: [Component]
@@ -81,6 +90,8 @@ public final class ProcessComponentSampler: Sendable {
         var commandLineMatches: [String: [ProcessIdentity: Bool]] = [:]
         /// When discovery last looked for services.
         var lastDiscovery: ContinuousClock.Instant?
+        /// Services found beyond `maxComponents` at the last scan (each is counted once).
+        var refusedServices: Set<ProcessKey> = []
         /// Discovered components dropped since `takeDroppedComponents()` was last called.
         var dropped: [String] = []
         /// Each component's process tree at the last tick (for per-process GPU memory).
@@ -116,15 +127,18 @@ public final class ProcessComponentSampler: Sendable {
         discovery: DiscoveryConfig = DiscoveryConfig(),
         rules: [DiscoveryRule] = DiscoveryRules.all,
         defaultClientID: String = "default",
-        reader: any ProcReader = LiveProcReader()
+        reader: any ProcReader = LiveProcReader(),
+        sourceLimits: SourceLimits = SourceLimits()
     ) {
+        self.sourceLimits = sourceLimits
         self.discovery =
             discovery.enabled
             ? Discovery(
                 finder: ServiceFinder(rules: rules),
                 interval: .milliseconds(Int64((discovery.intervalSeconds * 1000).rounded())),
                 gracePeriod: .milliseconds(Int64((discovery.gracePeriodSeconds * 1000).rounded())),
-                clientID: defaultClientID
+                clientID: defaultClientID,
+                maxComponents: discovery.maxComponents
             ) : nil
         self.reader = reader
         self.clockTicksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -201,15 +215,22 @@ public final class ProcessComponentSampler: Sendable {
             // (A host scan reads processes without keeping their files: the trees' files are
             // opened again on the next tick, every rediscovery interval at most.)
             defer { reader.closeUnread() }
-            let sockets =
+            var sockets =
                 fullScan && (discoveryDue || state.components.contains { !$0.matcher.ports.isEmpty })
                 ? ListeningSockets(reader: reader) : nil
             state.containerTreePIDs = containerRoots.mapValues { root in
                 processTable.tree(of: [root]).map(\.pid)
             }
-            if discoveryDue, let discovery {
-                state.lastDiscovery = now
-                discover(with: discovery, in: processTable, sockets: sockets, state: &state)
+            if let discovery {
+                if discoveryDue {
+                    state.lastDiscovery = now
+                    discover(with: discovery, in: processTable, sockets: sockets, state: &state)
+                } else if fullScan {
+                    // A discovered service whose process is gone is looked for now (restarted:
+                    // new PID, same port or command line), not at the next discovery scan.
+                    takeUpReplacements(with: discovery, in: processTable, sockets: &sockets, state: &state)
+                }
+                findPendingPorts(in: processTable, sockets: &sockets, state: &state)
             }
             // Components often share a namespace (the host's): read each namespace's counters once.
             var countersByNamespace: [String: NetworkCounters] = [:]
@@ -222,6 +243,7 @@ public final class ProcessComponentSampler: Sendable {
                 sample.name = component.name
                 sample.clientID = component.clientID
                 sample.discovered = component.discovered != nil
+                if let owner = component.discovered?.owner { sample.discoveredOwner = owner }
                 // Disk occupancy does not depend on the process running.
                 if let disk = diskUsage.figures(for: component.name) {
                     sample.diskUsageKib = disk.allocatedBytes / 1024

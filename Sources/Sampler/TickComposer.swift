@@ -69,7 +69,8 @@ public final class TickComposer: Sendable {
             components: config.components,
             discovery: config.discovery,
             defaultClientID: config.clientID,
-            reader: reader
+            reader: reader,
+            sourceLimits: sourceLimits
         )
         self.containers = ContainerSampler(
             components: config.components,

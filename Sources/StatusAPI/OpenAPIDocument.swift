@@ -923,6 +923,11 @@ enum OpenAPIDocument {
                     "type": "boolean",
                     "description": "Beyond the seed: true for a well-known AI service found by `discovery`, not named in the config. Absent otherwise."
                   },
+                  "discovered_owner": {
+                    "type": "string",
+                    "description": "Beyond the seed, with `discovered`: the user the discovered service's process runs as (its effective uid's user name, or the uid in decimal when the host has no name for it). Absent for configured components, and for a discovered container whose process the agent cannot see.",
+                    "example": "ollama"
+                  },
                   "gpus": {
                     "type": "array",
                     "description": "Beyond the seed, the host component only: every GPU seen at the last tick (NVML, AMD sysfs). A figure the driver does not report is absent. Absent without GPUs.",

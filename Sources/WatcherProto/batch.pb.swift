@@ -365,6 +365,13 @@ public nonisolated struct ResourceWatcher_V1_ComponentSample: @unchecked Sendabl
     set {_uniqueStorage()._gpus = newValue}
   }
 
+  /// For a discovered component: the user its process runs as (the name, or the uid when it has
+  /// none); empty otherwise, and for a discovered container whose process /proc does not show.
+  public var discoveredOwner: String {
+    get {_storage._discoveredOwner}
+    set {_uniqueStorage()._discoveredOwner = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -772,7 +779,7 @@ nonisolated extension ResourceWatcher_V1_LogLevel: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0\u{3}loaded_models\0\u{3}custom_metrics\0\u{1}discovered\0\u{3}gpu_memory_usage_kib\0\u{3}gpu_memory_usage_centipercent\0\u{3}load_average\0\u{1}gpus\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}client_id\0\u{1}status\0\u{3}cpu_usage_centipercent\0\u{3}memory_usage_kib\0\u{3}memory_usage_centipercent\0\u{3}disk_usage_kib\0\u{3}network_in_bytes_per_second\0\u{3}network_out_bytes_per_second\0\u{3}network_host_wide\0\u{3}process_count\0\u{3}thread_count\0\u{3}disk_read_bytes_per_second\0\u{3}disk_write_bytes_per_second\0\u{3}status_reason\0\u{3}loaded_models\0\u{3}custom_metrics\0\u{1}discovered\0\u{3}gpu_memory_usage_kib\0\u{3}gpu_memory_usage_centipercent\0\u{3}load_average\0\u{1}gpus\0\u{3}discovered_owner\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -797,6 +804,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
     var _gpuMemoryUsageCentipercent: UInt32? = nil
     var _loadAverage: ResourceWatcher_V1_LoadAverage? = nil
     var _gpus: [ResourceWatcher_V1_GpuSample] = []
+    var _discoveredOwner: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -829,6 +837,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       _gpuMemoryUsageCentipercent = source._gpuMemoryUsageCentipercent
       _loadAverage = source._loadAverage
       _gpus = source._gpus
+      _discoveredOwner = source._discoveredOwner
     }
   }
 
@@ -869,6 +878,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
         case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._gpuMemoryUsageCentipercent) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._loadAverage) }()
         case 22: try { try decoder.decodeRepeatedMessageField(value: &_storage._gpus) }()
+        case 23: try { try decoder.decodeSingularStringField(value: &_storage._discoveredOwner) }()
         default: break
         }
       }
@@ -947,6 +957,9 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
       if !_storage._gpus.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._gpus, fieldNumber: 22)
       }
+      if !_storage._discoveredOwner.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._discoveredOwner, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -978,6 +991,7 @@ nonisolated extension ResourceWatcher_V1_ComponentSample: SwiftProtobuf.Message,
         if _storage._gpuMemoryUsageCentipercent != rhs_storage._gpuMemoryUsageCentipercent {return false}
         if _storage._loadAverage != rhs_storage._loadAverage {return false}
         if _storage._gpus != rhs_storage._gpus {return false}
+        if _storage._discoveredOwner != rhs_storage._discoveredOwner {return false}
         return true
       }
       if !storagesAreEqual {return false}

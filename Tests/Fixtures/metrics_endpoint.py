@@ -10,6 +10,10 @@ the server's own format (Tests/ModelUsageTests/ServerFixtures.swift).
                           discovered server is scraped); 404 without
 
 --process-tag TEXT only puts TEXT in the process's command line (discovery matches command lines).
+--body-file PATH (with --root) serves NAME's body from PATH, read at every request, so a
+stand-in restarted by a test (new PID, same --port) answers at once with the counters the test
+wrote; its Content-Type is the Prometheus text format's.
+--listen-after SECONDS waits that long before it listens, as a server loading its model.
 
 Prints "LISTENING <port>" once listening; logs to stderr.
 """
@@ -17,11 +21,13 @@ import argparse
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODIES = {}
 HITS = {}
 ROOT = None
+BODY_FILE = None
 LOCK = threading.Lock()
 
 
@@ -62,6 +68,12 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[1] == "metrics":
             with LOCK:
                 entry = BODIES.get(parts[0])
+                if BODY_FILE is not None and parts[0] == ROOT:
+                    try:
+                        with open(BODY_FILE, "rb") as body_file:
+                            entry = (body_file.read(), "text/plain; version=0.0.4; charset=utf-8")
+                    except OSError:
+                        entry = None
                 if entry is not None:
                     HITS[parts[0]] = HITS.get(parts[0], 0) + 1
             if entry is None:
@@ -78,9 +90,14 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--root")
     parser.add_argument("--process-tag")
+    parser.add_argument("--body-file")
+    parser.add_argument("--listen-after", type=float, default=0)
     arguments = parser.parse_args()
-    global ROOT
+    global ROOT, BODY_FILE
     ROOT = arguments.root
+    BODY_FILE = arguments.body_file
+    if arguments.listen_after > 0:
+        time.sleep(arguments.listen_after)
     server = ThreadingHTTPServer((arguments.host, arguments.port), Handler)
     server.daemon_threads = True
     print(f"LISTENING {server.server_address[1]}", flush=True)

@@ -128,6 +128,7 @@ extension DiscoveryConfig {
             default: discovery.intervalSeconds,
             in: 0.1...86_400
         )
+        discovery.maxComponents = reader.int("max_components", default: discovery.maxComponents, in: 0...1024)
         reader.finish()
         return discovery
     }

@@ -7,11 +7,16 @@ public struct DiscoveryConfig: Sendable, Equatable {
     /// Seconds between two scans for services (`interval_seconds`). A discovered service whose
     /// processes are gone reads `down` until three intervals have passed, then is dropped.
     public var intervalSeconds: Double
+    /// Discovered components watched at most (`max_components`), processes and containers
+    /// together; services found beyond it are not watched, and are counted
+    /// (`discovered_components_over_limit`) and logged once.
+    public var maxComponents: Int
 
-    /// Off, scanning every 30 seconds once turned on.
-    public init(enabled: Bool = false, intervalSeconds: Double = 30) {
+    /// Off, scanning every 30 seconds once turned on, at most 32 components.
+    public init(enabled: Bool = false, intervalSeconds: Double = 30, maxComponents: Int = 32) {
         self.enabled = enabled
         self.intervalSeconds = intervalSeconds
+        self.maxComponents = maxComponents
     }
 
     /// How long a discovered service that is gone stays listed (as `down`) before it is dropped.

@@ -14,6 +14,7 @@ extension JSONWriter {
         if sample.discovered {
             key("discovered")
             bool(true)
+            if !sample.discoveredOwner.isEmpty { member("discovered_owner", sample.discoveredOwner) }
         }
         if !sample.gpus.isEmpty {
             // The host's GPUs; a figure the driver does not report is absent.
