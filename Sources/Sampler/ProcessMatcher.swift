@@ -33,7 +33,10 @@ struct ProcessMatcher {
         commandLineMatches: inout [ProcessIdentity: Bool]
     ) -> [Int32] {
         var pids: [Int32] = []
-        if !ports.isEmpty, let sockets {
+        // Ports name the component's processes only when nothing else does: with a process name,
+        // a command line or a pid file, `ports` say where it listens, and a process of someone
+        // else's on one of them (nothing of the component's listening there) is not taken in.
+        if !ports.isEmpty, processName == nil, commandLine == nil, pidFile == nil, let sockets {
             pids += sockets.pids(listeningOn: ports, among: table.processes.keys, reader: reader)
         }
         if let pidFile, let pid = pid(in: pidFile, reader: reader), table.processes[pid] != nil {

@@ -235,6 +235,47 @@ struct HostileSourceTests {
         #expect(!loaded.isEmpty && loaded.count <= 64, "\(loaded.count) loaded models kept")
         for model in loaded { #expect(((model["name"] as? String) ?? "").utf8.count <= 256) }
     }
+
+    @Test(
+        "a component's port that another process holds is never scraped; a port its own process listens on is"
+    )
+    func onlyOwnedPortsAreScraped() async throws {
+        // Two servers: one is the component's own process (found by its command line), the other
+        // a stranger on a port the other component lists.
+        let owned = try FixtureServer("hostile_endpoint.py", ["--root", "owned"])
+        defer { owned.stop() }
+        let stranger = try FixtureServer("hostile_endpoint.py", ["--root", "stranger"])
+        defer { stranger.stop() }
+        let directory = TemporaryDirectory(prefix: "rw-owned")
+        defer { directory.remove() }
+        let port = try ProcessHelpers.freeLoopbackPort()
+        let metricsPort = try ProcessHelpers.freeLoopbackPort()
+        let configPath = directory.path + "/config.json"
+        writeText(
+            """
+            {"client_id": "acme", "poll_interval_seconds": 0.5, "port": \(port), "metrics_port": \(metricsPort),
+             "spool": {"dir": "\(directory.path)/spool"},
+             "components": [
+               {"name": "mine", "cmdline": "hostile_endpoint\\\\.py .*--root owned", "ports": [\(owned.port)],
+                "custom_metrics": ["vllm:num_requests_running"]},
+               {"name": "agent", "process_name": "resource-watcher", "ports": [\(stranger.port)],
+                "custom_metrics": ["vllm:num_requests_running"]}]}
+            """,
+            to: configPath
+        )
+        let agent = try await AgentProcess(config: configPath, logDirectory: directory.path, port: port)
+        defer { agent.kill() }
+        try await pollUntil("the component's own port scraped three times") { try await hits(owned, "owned") >= 3 }
+        // Three scrapes of the owned port took at least three ticks: the stranger's had as many chances.
+        #expect(try await hits(stranger, "stranger") == 0, "the stranger's port was scraped")
+        let components =
+            try await json("http://127.0.0.1:\(port)/metrics/components?client_id=acme")["metrics"] as? [[String: Any]]
+            ?? []
+        let mine = components.first { $0["component"] as? String == "mine" }
+        #expect((mine?["custom_metrics"] as? [Any])?.isEmpty == false, "the owned port's series are kept")
+        let agentComponent = components.first { $0["component"] as? String == "agent" }
+        #expect(agentComponent?["custom_metrics"] == nil, "nothing of the stranger's series is kept")
+    }
 }
 
 extension ISO8601DateFormatter {
