@@ -45,6 +45,8 @@ struct NVMLLibrary {
     /// Bytes per `nvmlProcessInfo_t`, and its fields' offsets (see the drawing above).
     private static let processInfoStride = 24
     private static let processInfoMemoryOffset = 8
+    /// Processes read per GPU and list at most, whatever count the library asks room for.
+    static let maximumProcessesPerGPU = 4096
 
     let path: String
     private let handle: UnsafeMutableRawPointer
@@ -200,13 +202,14 @@ struct NVMLLibrary {
         var code = function(device, &needed, nil)
         for _ in 0..<3 {
             guard code == NVMLReturnCode.insufficientSize.rawValue else { break }
-            let capacity = Int(needed) + 8
+            // What the library says it needs is outside input: a GPU runs far fewer processes.
+            let capacity = min(Int(needed), Self.maximumProcessesPerGPU) + 8
             let buffer = UnsafeMutableRawPointer.allocate(
                 byteCount: capacity * Self.processInfoStride,
                 alignment: MemoryLayout<UInt64>.alignment
             )
             defer { buffer.deallocate() }
-            var count = UInt32(capacity)
+            var count = UInt32(clamping: capacity)
             code = function(device, &count, buffer)
             if code == NVMLReturnCode.insufficientSize.rawValue {
                 needed = max(count, needed)
