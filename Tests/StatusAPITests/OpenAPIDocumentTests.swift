@@ -127,6 +127,7 @@ struct OpenAPIDocumentTests {
         sample.customMetrics = [kept]
         // Every field beyond the seed, so the schema's optional members are checked as well.
         sample.discovered = true
+        sample.discoveredOwner = "ollama"
         sample.gpuMemoryUsageKib = 4_194_304
         sample.gpuMemoryUsageCentipercent = 2_500
         sample.loadAverage.oneMinute = 0.5
