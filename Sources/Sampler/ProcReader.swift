@@ -19,10 +19,17 @@ public protocol ProcReader: Sendable {
     /// Closes the files `freshContents(of:)` kept open that were not read since the last call
     /// (their processes are gone or no longer watched). Call it once per tick.
     func closeUnread()
+    /// At most the first `maxBytes` of a file, and whether it holds more; nil as
+    /// `contents(of:)`. For a file whose size someone else decides (`/proc/<pid>/cmdline`): a
+    /// live reader reads no further than the bound.
+    func prefix(of path: String, maxBytes: Int) -> (bytes: [UInt8], truncated: Bool)?
 }
 
 extension ProcReader {
     public func freshContents(of path: String) -> [UInt8]? { contents(of: path) }
+    public func prefix(of path: String, maxBytes: Int) -> (bytes: [UInt8], truncated: Bool)? {
+        contents(of: path).map { (Array($0.prefix(maxBytes)), $0.count > maxBytes) }
+    }
     public func closeUnread() {}
 }
 
@@ -43,6 +50,27 @@ public struct LiveProcReader: ProcReader {
 
     public func freshContents(of path: String) -> [UInt8]? {
         openFiles.read(path)
+    }
+
+    public func prefix(of path: String, maxBytes: Int) -> (bytes: [UInt8], truncated: Bool)? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        // One byte past the bound says whether there is more.
+        var bytes = [UInt8](repeating: 0, count: maxBytes + 1)
+        var count = 0
+        while count < bytes.count {
+            let read = bytes.withUnsafeMutableBytes { buffer in
+                pread(descriptor, buffer.baseAddress! + count, buffer.count - count, off_t(count))
+            }
+            if read < 0 && errno == EINTR { continue }
+            guard read > 0 else {
+                if read < 0 { return nil }
+                break
+            }
+            count += read
+        }
+        return (Array(bytes[..<min(count, maxBytes)]), count > maxBytes)
     }
 
     public func closeUnread() {

@@ -18,7 +18,7 @@ public final class ProcessComponentSampler: Sendable {
     let state: Mutex<State>
     private let clockTicksPerSecond: Double
     private let processorCount: Double
-    private let pageSizeBytes: UInt64
+    let pageSizeBytes: UInt64
     /// Host MemTotal and the agent's own network namespace: fixed for the process's life,
     /// so read once rather than every tick.
     private let memoryTotalBytes: UInt64
@@ -63,7 +63,8 @@ public final class ProcessComponentSampler: Sendable {
     }
 
     let discovery: Discovery?
-    /// Where discovered services beyond `maxComponents` are counted.
+    /// Where cut outside input (pid files, command lines, discovered services beyond
+    /// `maxComponents`) is counted.
     let sourceLimits: SourceLimits
 
     struct State {
@@ -172,52 +173,22 @@ public final class ProcessComponentSampler: Sendable {
         containerRoots: [String: Int32] = [:],
         reservedNames: Set<String> = []
     ) -> [ResourceWatcher_V1_ComponentSample] {
-        state.withLock { state in
+        // The host is read (and command-line patterns run) before the lock is taken.
+        let scan = scanHost(now: now, containerRoots: containerRoots)
+        return state.withLock { state in
             state.containerRoots = containerRoots
             state.reservedNames = reservedNames
-            // Scan the whole host only when something may have changed: a component not found,
-            // a known process gone or replaced (PID reuse), a pid file naming another process,
-            // or the rediscovery interval passed. Otherwise read just the known process trees.
-            var table: ProcessTable?
-            let due = state.lastFullScan.map { now - $0 >= Self.rediscoveryInterval } ?? true
-            let discoveryDue =
-                discovery.map { discovery in
-                    state.lastDiscovery.map { now - $0 >= discovery.interval } ?? true
-                } ?? false
-            // (A container component has no process to find: it never calls for a scan.)
-            if !due && !discoveryDue
-                && state.components.allSatisfy({ $0.isContainer || !(state.knownRoots[$0.name] ?? []).isEmpty })
-            {
-                let known = state.knownRoots.values.flatMap { $0 }
-                let partial = ProcessTable(
-                    reader: reader,
-                    pageSizeBytes: pageSizeBytes,
-                    treesOf: known.map(\.pid) + containerRoots.values
-                )
-                let intact =
-                    known.allSatisfy { partial.processes[$0.pid]?.startTicks == $0.startTicks }
-                    && state.components.allSatisfy { component in
-                        component.matcher.pidFile.map { pidFile in
-                            component.matcher.pid(in: pidFile, reader: reader).map { pid in
-                                state.knownRoots[component.name]!.contains { $0.pid == pid }
-                            } ?? false
-                        } ?? true
-                    }
-                if intact { table = partial }
-            }
-            let fullScan = table == nil
-            let processTable = table ?? ProcessTable(reader: reader, pageSizeBytes: pageSizeBytes)
+            let (processTable, fullScan, discoveryDue) = (scan.table, scan.isFull, scan.discoveryDue)
             if fullScan {
                 state.lastFullScan = now
                 state.namespaces = [:]
+                state.commandLineMatches.merge(scan.commandLineMatches) { _, scanned in scanned }
             }
             // Files kept open for processes no longer in any tree are closed after this tick.
             // (A host scan reads processes without keeping their files: the trees' files are
             // opened again on the next tick, every rediscovery interval at most.)
             defer { reader.closeUnread() }
-            var sockets =
-                fullScan && (discoveryDue || state.components.contains { !$0.matcher.ports.isEmpty })
-                ? ListeningSockets(reader: reader) : nil
+            var sockets = scan.sockets
             state.containerTreePIDs = containerRoots.mapValues { root in
                 processTable.tree(of: [root]).map(\.pid)
             }
@@ -254,12 +225,7 @@ public final class ProcessComponentSampler: Sendable {
                         processTable.processes[discovered.root.pid]?.startTicks == discovered.root.startTicks
                             ? [discovered.root.pid] : []
                     }
-                        ?? component.matcher.matchingPIDs(
-                            in: processTable,
-                            sockets: sockets,
-                            reader: reader,
-                            commandLineMatches: &state.commandLineMatches[component.name, default: [:]]
-                        )
+                        ?? scan.matchedRoots[component.name] ?? []
                     : (state.knownRoots[component.name] ?? []).map(\.pid)
                 state.knownRoots[component.name] = roots.compactMap { pid in
                     processTable.processes[pid].map { ProcessKey(pid: pid, startTicks: $0.startTicks) }
@@ -272,6 +238,9 @@ public final class ProcessComponentSampler: Sendable {
                 state.treePIDs[component.name] = processes.map(\.pid)
                 guard let root = roots.first, !processes.isEmpty else {
                     sample.status = .down
+                    if let refusal = scan.pidFileRefusals[component.name] {
+                        sample.statusReason = "pid_file refused: \(refusal)"
+                    }
                     state.previousTicks[component.name] = [:]
                     state.previousNetwork[component.name] = nil
                     state.previousIO[component.name] = nil

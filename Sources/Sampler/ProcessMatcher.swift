@@ -16,21 +16,20 @@ struct ProcessMatcher {
 
     var isEmpty: Bool { processName == nil && commandLine == nil && pidFile == nil && ports.isEmpty }
 
-    /// The PID a pid file names, or nil if it cannot be read or parsed.
-    func pid(in pidFile: String, reader: any ProcReader) -> Int32? {
-        reader.contents(of: pidFile).flatMap { Int32(String(decoding: $0, as: UTF8.self).trimmingWhitespace) }
-    }
-
     /// PIDs of the processes that match (their descendants are added by the caller).
-    /// `sockets` is needed only when the matcher has ports. `commandLineMatches` holds the
-    /// command-line pattern's answer per process from the last scan: only processes new since
-    /// then are matched against it (a scan visits every process on the host), and processes
-    /// gone are forgotten.
+    /// `sockets` is needed only when the matcher has ports, `pidFileReading` (the pid file read
+    /// this tick) when it has a pid file. `commandLineMatches` holds the command-line pattern's
+    /// answer per process from the last scan: only processes new since then are matched against
+    /// it (a scan visits every process on the host), and processes gone are forgotten. Those
+    /// new ones whose command line was cut (`ProcessTable.maxCommandLineBytes`) are counted in
+    /// `truncatedCommandLines`. Runs the pattern: call it without holding the sampler's lock.
     func matchingPIDs(
         in table: ProcessTable,
         sockets: ListeningSockets?,
+        pidFileReading: PidFile?,
         reader: any ProcReader,
-        commandLineMatches: inout [ProcessIdentity: Bool]
+        commandLineMatches: inout [ProcessIdentity: Bool],
+        truncatedCommandLines: inout Int
     ) -> [Int32] {
         var pids: [Int32] = []
         // Ports name the component's processes only when nothing else does: with a process name,
@@ -39,7 +38,7 @@ struct ProcessMatcher {
         if !ports.isEmpty, processName == nil, commandLine == nil, pidFile == nil, let sockets {
             pids += sockets.pids(listeningOn: ports, among: table.processes.keys, reader: reader)
         }
-        if let pidFile, let pid = pid(in: pidFile, reader: reader), table.processes[pid] != nil {
+        if let pid = pidFileReading?.pid, table.processes[pid] != nil {
             pids.append(pid)
         }
         if let processName {
@@ -56,9 +55,13 @@ struct ProcessMatcher {
                     startTicks: process.startTicks,
                     command: process.command
                 )
-                let matches =
-                    commandLineMatches[identity]
-                    ?? ((try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil)
+                let matches: Bool
+                if let known = commandLineMatches[identity] {
+                    matches = known
+                } else {
+                    matches = (try? commandLine.firstMatch(in: process.arguments.joined(separator: " "))) != nil
+                    if process.argumentsTruncated { truncatedCommandLines += 1 }
+                }
                 answers[identity] = matches
                 if matches { pids.append(process.pid) }
             }

@@ -4,7 +4,8 @@ struct ProcessInfo: Equatable {
     let parentPID: Int32
     /// The kernel's command name (at most 15 bytes).
     let command: String
-    /// argv of the process, empty for kernel threads.
+    /// argv of the process, empty for kernel threads; at most the first
+    /// `ProcessTable.maxCommandLineBytes` of it.
     let arguments: [String]
     /// utime + stime, in clock ticks.
     let cpuTicks: UInt64
@@ -12,6 +13,8 @@ struct ProcessInfo: Equatable {
     let startTicks: UInt64
     let residentBytes: UInt64
     let threadCount: UInt64
+    /// The command line was longer than `ProcessTable.maxCommandLineBytes`: `arguments` are cut.
+    var argumentsTruncated = false
 }
 
 /// A snapshot of every process on the host, read from /proc/<pid>/stat and, on host scans,
@@ -23,6 +26,10 @@ struct ProcessTable {
     let childrenByParent: [Int32: [Int32]]
     /// PIDs by kernel command name and by argv[0]'s base name, so `process_name` is a lookup.
     let pidsByName: [String: [Int32]]
+
+    /// The most of a command line read: a process decides its own (2 MB is possible), and a
+    /// `cmdline` pattern runs over what is kept. Patterns see the first 4 KiB.
+    static let maxCommandLineBytes = 4096
 
     /// Every process on the host.
     init(reader: any ProcReader, root: String = "/proc", pageSizeBytes: UInt64) {
@@ -97,12 +104,9 @@ struct ProcessTable {
         guard let stat = read("\(root)/\(pid)/stat"), let parsed = parseStat(stat), !hasExited(stat) else {
             return nil
         }
-        let arguments =
-            withArguments
-            ? (reader.contents(of: "\(root)/\(pid)/cmdline") ?? []).split(separator: 0).map {
-                String(decoding: $0, as: UTF8.self)
-            }
-            : []
+        let commandLine =
+            withArguments ? reader.prefix(of: "\(root)/\(pid)/cmdline", maxBytes: maxCommandLineBytes) : nil
+        let arguments = (commandLine?.bytes ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         return ProcessInfo(
             pid: pid,
             parentPID: parsed.parentPID,
@@ -111,7 +115,8 @@ struct ProcessTable {
             cpuTicks: parsed.cpuTicks,
             startTicks: parsed.startTicks,
             residentBytes: parsed.residentPages * pageSizeBytes,
-            threadCount: parsed.threadCount
+            threadCount: parsed.threadCount,
+            argumentsTruncated: commandLine?.truncated ?? false
         )
     }
 

@@ -95,7 +95,12 @@ public struct SamplerService: Service {
         self.spool = spool
         self.ioThreadPool = ioThreadPool
         self.logger = logger
-        self.logTailer = LogFileTailer(components: config.components, spoolDirectory: spool.directory, logger: logger)
+        self.logTailer = LogFileTailer(
+            components: config.components,
+            spoolDirectory: spool.directory,
+            logger: logger,
+            sourceLimits: sourceLimits
+        )
         // A client of its own: a slow logs request must not hold up the stats behind it.
         self.containerLogs = ContainerLogReader(
             components: config.components,

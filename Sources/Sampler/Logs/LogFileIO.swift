@@ -31,70 +31,29 @@ enum LogFileIO {
     }
 
     /// Opens the regular file at `path` for reading, under the rules that keep a tenant who can
-    /// write the log directory from making the agent (often root) read someone else's file:
-    /// - a symlink is followed only when the link and its target have the same owner (the rule
-    ///   web servers call SymLinksIfOwnerMatch);
-    /// - a file with more than one hard link must have the owner of the directory holding it;
-    /// - only regular files: the open is non-blocking, so a FIFO cannot hang the tick.
-    /// The checks are made on the path and then confirmed on the open descriptor, so a swap in
-    /// between is seen (and read as missing until the next tick).
+    /// write the log directory from making the agent (often root) read someone else's file
+    /// (`OwnerCheckedPath`): a symlink, the file's or a directory's on the path, is followed only
+    /// when the link and its target have the same owner; a file with more than one hard link
+    /// must have the owner of the directory holding it; only regular files, checked before they
+    /// are opened, so a FIFO cannot hang the tick.
     static func open(_ path: String) -> Opened {
-        var link = stat()
-        guard lstat(path, &link) == 0 else { return .missing }
-        var target = link
-        if (link.st_mode & S_IFMT) == S_IFLNK {
-            guard stat(path, &target) == 0 else { return .missing }
-            guard link.st_uid == target.st_uid else {
-                return .refused(
-                    "a symlink owned by uid \(link.st_uid) to a file owned by uid \(target.st_uid)"
-                        + " (followed only when both have the same owner)"
-                )
-            }
-        }
-        guard (target.st_mode & S_IFMT) == S_IFREG else {
-            return .refused("not a regular file (\(kind(target.st_mode)))")
-        }
-        if target.st_nlink > 1 {
-            var directory = stat()
-            let parent = parentDirectory(of: path)
-            guard stat(parent, &directory) == 0 else { return .missing }
-            guard directory.st_uid == target.st_uid else {
-                return .refused(
-                    "a file with \(target.st_nlink) hard links owned by uid \(target.st_uid) in a directory owned by uid"
-                        + " \(directory.st_uid) (a hard link must have the directory's owner)"
-                )
-            }
-        }
-        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard descriptor >= 0 else { return .missing }
-        var opened = stat()
-        guard fstat(descriptor, &opened) == 0, (opened.st_mode & S_IFMT) == S_IFREG,
-            opened.st_dev == target.st_dev, opened.st_ino == target.st_ino
-        else {
-            close(descriptor)
+        switch OwnerCheckedPath.open(path) {
+        case .missing:
             return .missing
+        case .refused(let reason):
+            return .refused(reason)
+        case .file(let descriptor, let status):
+            return .file(
+                descriptor: descriptor,
+                identity: FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+            )
         }
-        return .file(
-            descriptor: descriptor,
-            identity: FileIdentity(device: UInt64(opened.st_dev), inode: UInt64(opened.st_ino))
-        )
     }
 
     /// The directory part of `path` ("." for a bare name, "/" for a file in the root).
     static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    private static func kind(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFIFO: "a FIFO"
-        case S_IFDIR: "a directory"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFSOCK: "a socket"
-        default: "mode \(String(mode & S_IFMT, radix: 8))"
-        }
     }
 
     /// The open file's identity, size and link count; nil for anything but a regular file.

@@ -38,6 +38,8 @@ final class LogFileTailer: Sendable {
     let positionsPath: String
     let limits: LogReadLimits
     private let logger: Logger
+    /// Where refused paths are counted (`log_file_refused`, per component, each tick refused).
+    private let sourceLimits: SourceLimits
     private let state: Mutex<State>
 
     /// The name of the positions file in the spool directory.
@@ -49,17 +51,25 @@ final class LogFileTailer: Sendable {
         components: [ComponentConfig],
         spoolDirectory: String,
         limits: LogReadLimits = .init(),
-        logger: Logger
+        logger: Logger,
+        sourceLimits: SourceLimits = SourceLimits()
     ) {
         self.init(
             sources: Self.sources(of: components),
             positionsPath: spoolDirectory + "/" + Self.positionsFileName,
             limits: limits,
-            logger: logger
+            logger: logger,
+            sourceLimits: sourceLimits
         )
     }
 
-    init?(sources: [Source], positionsPath: String, limits: LogReadLimits = .init(), logger: Logger) {
+    init?(
+        sources: [Source],
+        positionsPath: String,
+        limits: LogReadLimits = .init(),
+        logger: Logger,
+        sourceLimits: SourceLimits = SourceLimits()
+    ) {
         precondition(
             limits.areUsable,
             "log tail limits must leave room for a line"
@@ -69,6 +79,7 @@ final class LogFileTailer: Sendable {
         self.positionsPath = positionsPath
         self.limits = limits
         self.logger = logger
+        self.sourceLimits = sourceLimits
         self.state = Mutex(
             State(ledger: PositionsLedger(path: positionsPath, sourcesKey: TailPositionsFile.sourcesKey))
         )
@@ -106,6 +117,13 @@ final class LogFileTailer: Sendable {
                 var file = state.files[source.path] ?? TailedFile(path: source.path)
                 let advance = file.advance(from: committed[source.path], limits: limits, logger: logger)
                 state.files[source.path] = file
+                if let refusal = file.refusal {
+                    sourceLimits.note(
+                        component: source.component,
+                        reason: "log_file_refused",
+                        detail: "log file \(source.path): \(refusal)"
+                    )
+                }
                 positions[source.path] = advance.position
                 if committed[source.path] == nil { starting[source.path] = advance.position }
                 // Each line its own, increasing timestamp (1 ns apart): Loki keeps one of several

@@ -136,6 +136,7 @@ struct TailedFile {
     private mutating func openFileAtPath(logger: Logger) -> FileIdentity? {
         if let identity = LogFileIO.identity(ofPath: path), descriptors[identity] != nil {
             reportedMissing = false
+            refusal = nil
             return identity
         }
         let descriptor: Int32
