@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Reasons are short snake_case words naming the bound, e.g. `model_name_too_long`,
 /// `loaded_models_over_limit`, `custom_metric_series_over_limit`, `scrape_body_too_large`,
-/// `number_out_of_range`, `pid_file_not_regular`, `proxy_request_refused`.
+/// `number_out_of_range`, `pid_file_refused`, `proxy_request_refused`.
 public final class SourceLimits: Sendable {
     /// One (component, reason) pair and how often it was hit.
     public struct Count: Sendable, Equatable {

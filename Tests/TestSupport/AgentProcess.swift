@@ -16,7 +16,11 @@ public final class AgentProcess: @unchecked Sendable {
     )
 
     public init(config configPath: String, logDirectory: String, port: Int) async throws {
-        let agent = BuiltProducts.path(of: "resource-watcher")
+        // RESOURCE_WATCHER_TEST_AGENT runs another build of the agent (an older commit's, to check
+        // that a test fails without the change it covers); unset, the one built with the tests.
+        let agent =
+            getenv("RESOURCE_WATCHER_TEST_AGENT").map { String(cString: $0) }
+            ?? BuiltProducts.path(of: "resource-watcher")
         process = try ChildProcess(
             "/bin/sh",
             ["-c", "exec '\(agent)' run --config '\(configPath)' >>'\(logDirectory)/agent.log' 2>&1"]
