@@ -111,7 +111,8 @@ import Testing
                 "pid_file": "/run/vllm.pid", "data_paths": ["/models"], "log_files": ["/var/log/vllm.log"],
                 "metrics_url": "http://127.0.0.1:8000/metrics", "custom_metrics": ["vllm:num_requests_running"],
                 "alerts": {"memory_threshold_percent": 90, "critical_threshold_percent": 97},
-                "proxy": {"listen_port": 8001, "upstream": "http://127.0.0.1:8000", "provider": "openai"}
+                "proxy": {"listen_port": 8001, "upstream": "http://127.0.0.1:8000", "provider": "openai",
+                          "require_token": true, "max_body_bytes": 65536}
               }]
             }
             """
@@ -130,7 +131,13 @@ import Testing
         #expect(component.cmdline == "vllm\\.entrypoints")
         #expect(
             component.proxy
-                == ComponentConfig.Proxy(listenPort: 8001, upstream: "http://127.0.0.1:8000", provider: .openai)
+                == ComponentConfig.Proxy(
+                    listenPort: 8001,
+                    upstream: "http://127.0.0.1:8000",
+                    provider: .openai,
+                    requireToken: true,
+                    maxBodyBytes: 65536
+                )
         )
         let thresholds = config.alertThresholds(for: component)
         #expect(thresholds.cpuThresholdPercent == 70)

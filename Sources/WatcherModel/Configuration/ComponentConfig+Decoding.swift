@@ -76,8 +76,16 @@ extension ComponentConfig.Proxy {
             _ = reader.required("upstream")
         }
         let provider = reader.choice("provider", default: Provider.ollama)
+        let requireToken = reader.bool("require_token", default: false)
+        let maxBodyBytes = reader.int("max_body_bytes", default: defaultMaxBodyBytes, in: 1024...(1 << 34))
         reader.finish()
         guard let listenPort, let upstream else { return nil }
-        return ComponentConfig.Proxy(listenPort: listenPort, upstream: upstream, provider: provider)
+        return ComponentConfig.Proxy(
+            listenPort: listenPort,
+            upstream: upstream,
+            provider: provider,
+            requireToken: requireToken,
+            maxBodyBytes: maxBodyBytes
+        )
     }
 }

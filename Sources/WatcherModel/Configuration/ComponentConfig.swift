@@ -71,12 +71,28 @@ public struct ComponentConfig: Sendable, Equatable {
         public var upstream: String
         /// Which API dialect the responses are read as (`provider`).
         public var provider: Provider
+        /// Whether callers must send a bearer token of the component's tenant or an operator
+        /// (`require_token`); required when `listen_address` is not loopback.
+        public var requireToken: Bool
+        /// Largest request body passed on, in bytes (`max_body_bytes`); larger ones get 413.
+        public var maxBodyBytes: Int
+
+        /// 32 MiB: a model call with a few images inlined as base64 fits.
+        public static let defaultMaxBodyBytes = 32 << 20
 
         /// A proxy for an Ollama server unless told otherwise.
-        public init(listenPort: Int, upstream: String, provider: Provider = .ollama) {
+        public init(
+            listenPort: Int,
+            upstream: String,
+            provider: Provider = .ollama,
+            requireToken: Bool = false,
+            maxBodyBytes: Int = Proxy.defaultMaxBodyBytes
+        ) {
             self.listenPort = listenPort
             self.upstream = upstream
             self.provider = provider
+            self.requireToken = requireToken
+            self.maxBodyBytes = maxBodyBytes
         }
 
         /// The API dialects the proxy reads usage from.

@@ -106,6 +106,7 @@ extension Config {
                         "\(quoted(proxy.upstream)) is the proxy's own address; it must name the real server"
                     )
                 }
+                validateProxyAccess(proxy, path: "\(path).proxy", decoder: decoder)
                 if component.ports.contains(proxy.listenPort) {
                     decoder.report(
                         portPath,
@@ -137,6 +138,25 @@ extension Config {
 }
 
 extension Config {
+    /// A proxy off loopback must ask for tokens (anyone who reaches the port would otherwise be
+    /// metered as the tenant), and asking for tokens needs some to be configured.
+    private func validateProxyAccess(_ proxy: ComponentConfig.Proxy, path: String, decoder: ConfigDecoder) {
+        guard isClean(decoder, "\(path).require_token") else { return }
+        if !proxy.requireToken, isClean(decoder, "$.listen_address"), !listensOnLoopbackOnly {
+            decoder.report(
+                "\(path).require_token",
+                "must be true: the proxy listens on \(listenAddress), which is not a loopback address, "
+                    + "and anyone who reaches it would be metered as this component's tenant"
+            )
+        }
+        if proxy.requireToken, auth.isEmpty {
+            decoder.report(
+                "\(path).require_token",
+                "is true but no token could pass: add auth.tokens (the component's client_id) or auth.operator_tokens"
+            )
+        }
+    }
+
     /// Whether the proxy's upstream is the proxy itself (a loop): its port and a loopback or the
     /// listen address as host.
     static func pointsAtItself(_ proxy: ComponentConfig.Proxy, listenAddress: String) -> Bool {
