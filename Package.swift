@@ -104,8 +104,11 @@ let package = Package(
         .target(
             name: "MeteringProxy",
             dependencies: [
-                "ModelUsage", "WatcherModel", "WatcherProto",
+                // StatusAPI: the connection guard and the token check the proxies share with the API.
+                "ModelUsage", "WatcherModel", "WatcherProto", "StatusAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

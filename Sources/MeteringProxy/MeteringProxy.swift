@@ -1,11 +1,14 @@
 import AsyncHTTPClient
 import Hummingbird
+import HummingbirdCore
 public import Logging
 public import ModelUsage
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import NIOPosix
 public import ServiceLifecycle
+import StatusAPI
 public import WatcherModel
 import WatcherProto
 
@@ -23,15 +26,22 @@ public enum MeteringProxy {
     /// there through `EventLoopGroupTaskExecutor`). Every hop between the event loops and the
     /// cooperative pool is a thread wake-up, and on loopback those wake-ups were most of what the
     /// proxy added to a request's latency.
+    ///
+    /// Each server is hardened like the status API (DESIGN §11): the same `ConnectionGuard`
+    /// under the agent's `http` limits, only origin-form request heads framed one way
+    /// (`ProxyRequestGuard`), a request body cap (`max_body_bytes`), and bearer tokens when the
+    /// proxy has `require_token`. What is refused is counted in `sourceLimits`.
     public static func services(
         config: Config,
         recorder: UsageRecorder,
         metrics: [ProxyMetrics],
-        logger: Logger
+        logger: Logger,
+        sourceLimits: SourceLimits = SourceLimits()
     ) -> [any Service] {
         let proxied = config.components.filter { $0.proxy != nil }
         guard !proxied.isEmpty else { return [] }
         let client = UpstreamClient()
+        let authenticator = TokenAuthenticator(auth: config.auth)
         var services: [any Service] = [client]
         for component in proxied {
             guard let proxy = component.proxy,
@@ -44,12 +54,15 @@ public enum MeteringProxy {
                 client: client.client,
                 recorder: recorder,
                 metrics: counters,
-                logger: logger
+                logger: logger,
+                authenticator: authenticator,
+                sourceLimits: sourceLimits
             )
             services.append(
                 ProxyServer(
                     application: Application(
                         responder: responder,
+                        server: server(component: component.name, proxy: proxy, config: config, limits: sourceLimits),
                         configuration: .init(
                             address: .hostname(config.listenAddress, port: proxy.listenPort),
                             serverName: nil
@@ -62,6 +75,44 @@ public enum MeteringProxy {
             )
         }
         return services
+    }
+
+    /// One proxy's HTTP/1.1 server: connections admitted and timed by a `ConnectionRegistry`
+    /// under `config.http`, heads checked by a `ProxyRequestGuard` as they come off the decoder.
+    static func server(
+        component: String,
+        proxy: ComponentConfig.Proxy,
+        config: Config,
+        limits: SourceLimits
+    ) -> HTTPServerBuilder {
+        let registry = ConnectionRegistry(server: "proxy", limits: config.http) { reason in
+            switch reason {
+            case .evicted, .overCapacity:
+                limits.note(
+                    component: component,
+                    reason: "proxy_connections_over_limit",
+                    detail: "a proxy keeps at most http.max_connections (\(config.http.maxConnections)) connections"
+                )
+            case .headTimeout, .bodyTimeout:
+                limits.note(
+                    component: component,
+                    reason: "proxy_request_timeout",
+                    detail: "a request head must arrive within http.head_timeout_seconds "
+                        + "(\(config.http.headTimeoutSeconds)) and its body within http.body_timeout_seconds "
+                        + "(\(config.http.bodyTimeoutSeconds))"
+                )
+            case .idleTimeout:
+                break  // an idle kept-alive connection closed is routine, not a refusal
+            }
+        }
+        let maxBodyBytes = proxy.maxBodyBytes
+        return registry.http1Server { pipeline in
+            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
+            let requestGuard = ProxyRequestGuard(maxBodyBytes: maxBodyBytes) { refusal in
+                limits.note(component: component, reason: refusal.reason, detail: refusal.message)
+            }
+            try pipeline.addHandler(requestGuard, position: .before(codec))
+        }
     }
 
     /// A `ProxyMetrics` for each component with a proxy.

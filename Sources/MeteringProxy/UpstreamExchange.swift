@@ -1,9 +1,11 @@
 import AsyncHTTPClient
+import ModelUsage
 import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// One request to the upstream, its answer read on the client connection's own event loop.
+/// One request to the upstream, its answer read on the client connection's own event loop, and
+/// metered here, from what the upstream sent, whatever becomes of the client.
 ///
 /// Why not `HTTPClient.execute(_:deadline:)`: its response stream takes a body part only when
 /// the consumer asks for the next one, and when the upstream closes the connection NIO reads
@@ -12,6 +14,12 @@ import Synchronization
 /// upstream sent, so this delegate takes each part as it is decoded (on the client connection's event loop)
 /// into a bounded buffer the response writer drains; it withholds demand only when that buffer
 /// is full (a client slower than its upstream), which is also what keeps memory flat.
+///
+/// The exchange is recorded (`MeteredExchange.finish`, which also ends the in-flight count)
+/// exactly once, when AsyncHTTPClient ends the request: with the usage read so far and, if it
+/// ended early, why. A client that is gone (the response writer stopped, or never started
+/// because the client left before the upstream's head) ends the consumer of `parts`; the next
+/// part then cancels the upstream request, recorded as `client_disconnected`.
 final class UpstreamExchange: HTTPClientResponseDelegate {
     typealias Response = Void
     typealias Parts = NIOThrowingAsyncSequenceProducer<
@@ -34,43 +42,116 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
         case streaming(HTTPResponseHead)
     }
 
+    /// The client is gone: the upstream request is cancelled.
+    struct ClientGone: Error {}
+
     /// The upstream's answer, or why there is none.
     let answer: EventLoopPromise<Answer>
-    /// The body, part by part, as the upstream sent it; ends with the upstream's error if it failed.
-    let parts: Parts
     private let source: Parts.Source
     private let demand: Demand
     private let allowsWhole: Bool
-    /// Whether `answer` is settled; the head and body so far of an answer read whole.
-    private let state = Mutex<(answered: Bool, whole: (head: HTTPResponseHead, body: ByteBuffer)?)>((false, nil))
+    /// The usage dialect of a model call, nil for any other request.
+    private let dialect: ResponseUsageScanner.Dialect?
+    private let session: MeteredExchange
 
+    private struct State {
+        /// Whether `answer` is settled.
+        var answered = false
+        /// The head and body so far of an answer read whole.
+        var whole: (head: HTTPResponseHead, body: ByteBuffer)?
+        var scanner: ResponseUsageScanner?
+        var framing = ResponseUsageScanner.Framing.whole
+        var firstByte: Duration?
+        /// The consumer of `parts` ended before the upstream did.
+        var clientGone = false
+        /// A failure the proxy chose (the client's body over the cap), named for the record.
+        var failure: String?
+        var recorded = false
+    }
+    private let state = Mutex(State())
+
+    /// An exchange and the body parts its response writer reads. Nothing else may keep `parts`:
+    /// when the writer drops it unread, or stops reading, the client is taken as gone.
     /// `allowsWhole` false (a HEAD request) streams every answer.
-    init(eventLoop: any EventLoop, allowsWhole: Bool) {
-        answer = eventLoop.makePromise(of: Answer.self)
-        self.allowsWhole = allowsWhole
-        demand = Demand()
+    static func make(
+        eventLoop: any EventLoop,
+        allowsWhole: Bool,
+        dialect: ResponseUsageScanner.Dialect?,
+        session: MeteredExchange
+    ) -> (exchange: UpstreamExchange, parts: Parts) {
+        let demand = Demand()
         let made = Parts.makeSequence(
             backPressureStrategy: .init(lowWatermark: Self.bufferedPartsLow, highWatermark: Self.bufferedPartsHigh),
             finishOnDeinit: true,
             delegate: demand
         )
-        parts = made.sequence
-        source = made.source
+        let exchange = UpstreamExchange(
+            eventLoop: eventLoop,
+            allowsWhole: allowsWhole,
+            dialect: dialect,
+            session: session,
+            source: made.source,
+            demand: demand
+        )
+        return (exchange, made.sequence)
+    }
+
+    private init(
+        eventLoop: any EventLoop,
+        allowsWhole: Bool,
+        dialect: ResponseUsageScanner.Dialect?,
+        session: MeteredExchange,
+        source: Parts.Source,
+        demand: Demand
+    ) {
+        answer = eventLoop.makePromise(of: Answer.self)
+        self.allowsWhole = allowsWhole
+        self.dialect = dialect
+        self.session = session
+        self.source = source
+        self.demand = demand
+    }
+
+    /// The client is gone (its connection failed a write): the cancel that follows is recorded
+    /// as `client_disconnected`.
+    func clientLeft() {
+        state.withLock { $0.clientGone = true }
+    }
+
+    /// Names the failure to record if the request ends with an error (set before the error).
+    func noteFailure(_ reason: String) {
+        state.withLock { $0.failure = reason }
     }
 
     func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        let status = Int(head.status.code)
+        session.metrics.responded(status: status)
+        let framing = ResponseUsageScanner.framing(contentType: head.headers.first(name: "content-type"))
+        let scanner =
+            (200..<300).contains(status) ? dialect.map { ResponseUsageScanner(dialect: $0, framing: framing) } : nil
         let length = head.headers.first(name: "content-length").flatMap { Int($0) }
-        if allowsWhole, let length, length <= Self.wholeAnswerLimit, !head.headers.contains(name: "transfer-encoding") {
-            state.withLock { $0.whole = (head, ByteBuffer()) }
-        } else {
-            state.withLock { $0.answered = true }
-            answer.succeed(.streaming(head))
+        let whole =
+            allowsWhole && length.map { $0 <= Self.wholeAnswerLimit } == true
+            && !head.headers.contains(name: "transfer-encoding")
+        state.withLock { state in
+            state.framing = framing
+            state.scanner = scanner
+            if whole {
+                state.whole = (head, ByteBuffer())
+            } else {
+                state.answered = true
+            }
         }
+        if !whole { answer.succeed(.streaming(head)) }
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         let keptWhole = state.withLock { state -> Bool in
+            if state.firstByte == nil, buffer.readableBytes > 0 {
+                state.firstByte = ContinuousClock.now - session.started
+            }
+            buffer.withUnsafeReadableBytes { state.scanner?.consume($0) }
             guard state.whole != nil else { return false }
             var part = buffer
             state.whole!.body.writeBuffer(&part)
@@ -83,8 +164,10 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
         case .stopProducing:
             return demand.wait(on: task.eventLoop)
         case .dropped:
-            // The client is gone; the response writer cancels the task.
-            return task.eventLoop.makeSucceededVoidFuture()
+            // Nobody reads the parts any more: the client is gone. Failing the part cancels the
+            // upstream request (a model server stops generating for nobody).
+            state.withLock { $0.clientGone = true }
+            return task.eventLoop.makeFailedFuture(ClientGone())
         }
     }
 
@@ -93,18 +176,47 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
             defer { state.answered = true }
             return state.answered ? nil : state.whole
         }
+        // Recorded before the answer goes to the client: a whole answer is metered even if the
+        // client left meanwhile.
+        record(failure: nil)
         if let whole { answer.succeed(.whole(whole.head, whole.body)) }
         source.finish()
     }
 
     func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
-        let answered = state.withLock { state in
+        let (answered, clientGone, chosen) = state.withLock { state in
             defer { state.answered = true }
-            return state.answered
+            return (state.answered, state.clientGone, state.failure)
         }
+        let reason: String
+        if let chosen {
+            reason = chosen
+        } else if clientGone || error is ClientGone {
+            reason = "client_disconnected"
+        } else if answered {
+            reason = ProxyResponder.failureReason(error) == "timeout" ? "timeout" : "closed_mid_stream"
+        } else {
+            reason = ProxyResponder.failureReason(error)
+        }
+        record(failure: reason)
         if !answered { answer.fail(error) }
         source.finish(error)
         demand.release()
+    }
+
+    /// Records the exchange once (AsyncHTTPClient ends a request with exactly one of the two
+    /// callbacks above; the flag makes "once" hold whatever it does).
+    private func record(failure: String?) {
+        let taken = state.withLock { state -> (ResponseUsageScanner?, ResponseUsageScanner.Framing, Duration?)? in
+            guard !state.recorded else { return nil }
+            state.recorded = true
+            let scanner = state.scanner
+            state.scanner = nil
+            return (scanner, state.framing, state.firstByte)
+        }
+        guard let (scanner, framing, firstByte) = taken else { return }
+        var finished = scanner
+        session.finish(usage: finished?.finish(), framing: framing, firstByte: firstByte, failure: failure)
     }
 
     /// Resumes the upstream once the client has taken enough of the buffered parts.

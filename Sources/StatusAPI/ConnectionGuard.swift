@@ -1,7 +1,7 @@
 public import Hummingbird
 import HummingbirdCore
 import Logging
-import NIOCore
+public import NIOCore
 import NIOHTTPTypes
 import Synchronization
 public import WatcherModel
@@ -22,6 +22,8 @@ public final class ConnectionRegistry: Sendable {
     /// The server's name on `/metrics` (`api`, `metrics`).
     public let server: String
     let limits: HTTPServerConfig
+    /// Told of every connection the server closes itself, with the reason (outside the lock).
+    private let onClose: (@Sendable (CloseReason) -> Void)?
 
     private struct Entry {
         let channel: any Channel
@@ -37,9 +39,12 @@ public final class ConnectionRegistry: Sendable {
 
     private let state = Mutex(State())
 
-    public init(server: String, limits: HTTPServerConfig) {
+    /// A registry for `server` under `limits`; `onClose` hears of each connection the server
+    /// closes itself (a metering proxy counts them as refused outside input).
+    public init(server: String, limits: HTTPServerConfig, onClose: (@Sendable (CloseReason) -> Void)? = nil) {
         self.server = server
         self.limits = limits
+        self.onClose = onClose
     }
 
     /// Connections open now, and the ones the server closed, by reason.
@@ -69,7 +74,12 @@ public final class ConnectionRegistry: Sendable {
             state.open[state.nextID] = Entry(channel: channel, waitingSince: .now)
             return (state.nextID, evicted)
         }
-        evicted?.close(promise: nil)
+        if let evicted {
+            evicted.close(promise: nil)
+            onClose?(.evicted)
+        } else if id == nil {
+            onClose?(.overCapacity)
+        }
         return id
     }
 
@@ -86,17 +96,23 @@ public final class ConnectionRegistry: Sendable {
             state.open.removeValue(forKey: id)
             if let reason { state.closed[reason, default: 0] += 1 }
         }
+        if let reason { onClose?(reason) }
     }
 
     /// An HTTP/1.1 server whose connections this registry admits and times (see `ConnectionGuard`).
-    public func http1Server() -> HTTPServerBuilder {
+    /// `configure` runs on each connection's pipeline once Hummingbird's handlers are in, before
+    /// the first byte is read (the metering proxy adds its request check there).
+    public func http1Server(
+        configure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)? = nil
+    ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             GuardedHTTP1Channel(
                 inner: HTTP1Channel(
                     responder: responder,
                     configuration: .init(additionalChannelHandlers: [RequestProgressHandler()])
                 ),
-                registry: self
+                registry: self,
+                configure: configure
             )
         }
     }
@@ -106,6 +122,7 @@ public final class ConnectionRegistry: Sendable {
 struct GuardedHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
     let registry: ConnectionRegistry
+    let configure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         do {
@@ -113,7 +130,12 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        return inner.setup(channel: channel, logger: logger)
+        let configured = inner.setup(channel: channel, logger: logger)
+        guard let configure else { return configured }
+        return configured.flatMapThrowing { value in
+            try configure(channel.pipeline.syncOperations)
+            return value
+        }
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {

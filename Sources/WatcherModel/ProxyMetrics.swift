@@ -15,7 +15,8 @@ public final class ProxyMetrics: Sendable {
         /// Requests recorded as model use.
         public var meteredRequests: UInt64
         /// Failures by reason: connect_failed, timeout, closed_mid_stream, client_disconnected,
-        /// malformed_response (usage unreadable), other.
+        /// malformed_response (usage unreadable), request_body_too_large (the client's chunked
+        /// body passed `max_body_bytes` mid-way), other.
         public var failures: [String: UInt64]
         /// Requests being served now.
         public var inFlight: Int

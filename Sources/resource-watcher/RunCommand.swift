@@ -126,7 +126,13 @@ struct RunCommand: AsyncParsableCommand {
         httpLogger.logLevel = max(logger.logLevel, .notice)  // not one line per request
         let servers =
             StatusServer.services(state: status, logger: httpLogger)
-            + MeteringProxy.services(config: config, recorder: recorder, metrics: proxyMetrics, logger: httpLogger)
+            + MeteringProxy.services(
+                config: config,
+                recorder: recorder,
+                metrics: proxyMetrics,
+                logger: httpLogger,
+                sourceLimits: sourceLimits
+            )
         // Graceful shutdown runs in reverse order: the HTTP servers stop first, then the
         // sampler, then the sinks finish their in-flight requests.
         let group = ServiceGroup(

@@ -72,6 +72,7 @@ streams always carry usage, as if include_usage were set):
                          then the final object(s); output tokens = number of those chunks. Generated on
                          the fly from one pre-built chunk.
   fault-slow             5 token chunks, one every 200 ms, then the final object (5 output tokens).
+  fault-slow-head        nothing for 1 s (not even the status line), then a whole normal stream.
   fault-500              500 with the server's error shape (also on /api/embed and /v1/embeddings).
 """
 import base64
@@ -102,6 +103,7 @@ EMBEDDING_DIMENSIONS = 8
 HUGE_CHUNK_BYTES = 65536
 SLOW_INTERVAL = 0.2
 SLOW_CHUNKS = 5
+SLOW_HEAD_DELAY = 1.0
 SYSTEM_FINGERPRINT = "fp_llmupstream"
 OLLAMA_VERSION = "0.6.3"
 
@@ -212,7 +214,9 @@ OPENAI_PARAMETERS = {
 MESSAGE_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 HUGE = re.compile(r"^fault-huge-([0-9]{1,15})$")
-STREAM_FAULTS = {"fault-close-midstream", "fault-malformed", "fault-truncated-final", "fault-slow"}
+STREAM_FAULTS = {
+    "fault-close-midstream", "fault-malformed", "fault-truncated-final", "fault-slow", "fault-slow-head",
+}
 
 
 def fault_of(model):
@@ -894,6 +898,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_stream()
 
     def stream_fault(self, plan, fault, size, content_type):
+        if fault == "slow-head":
+            time.sleep(SLOW_HEAD_DELAY)
+            return self.stream_normal(plan, content_type)
         self.start_stream(content_type, plan)
         for frame in plan.head_frames():
             self.write_frame(frame)
