@@ -62,7 +62,7 @@ struct HostileSourceTests {
         component: String,
         reason: String,
         or alternatives: [String] = [],
-        limits: String = "{}"
+        limits: String? = nil
     ) async throws -> Outcome {
         let endpoint = try FixtureServer("hostile_endpoint.py")
         defer { endpoint.stop() }
@@ -74,7 +74,7 @@ struct HostileSourceTests {
         writeText(
             """
             {"client_id": "acme", "poll_interval_seconds": \(Self.pollSeconds), "port": \(port), "metrics_port": \(metricsPort),
-             "spool": {"dir": "\(directory.path)/spool"}, "limits": \(limits),
+             "spool": {"dir": "\(directory.path)/spool"}\(limits.map { #", "limits": "# + $0 } ?? ""),
              "components": [\(components.replacingOccurrences(of: "BASE", with: endpoint.baseURL))]}
             """,
             to: configPath
