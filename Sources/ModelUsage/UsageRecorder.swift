@@ -69,20 +69,7 @@ public final class UsageRecorder: Sendable {
         component: String
     ) -> [ResourceWatcher_V1_ModelUsage] {
         var named = events
-        var cut: UInt64 = 0
-        for index in named.indices {
-            let (name, wasCut) = BoundedName.bounded(named[index].name)
-            if wasCut {
-                named[index].name = name
-                cut += 1
-            }
-        }
-        limits.note(
-            component: component,
-            reason: "model_name_cut",
-            count: cut,
-            detail: "model names are kept to \(InputLimitsConfig.nameBytes) bytes of printable UTF-8"
-        )
+        limits.boundNames(&named, at: \.name, component: component)
         let admitted = ledger.admitModels(named, limit: Self.maximumModelsPerTenant, overflowModel: Self.overflowModel)
             .events
         let overflowed = zip(named, admitted).reduce(into: UInt64(0)) { count, pair in

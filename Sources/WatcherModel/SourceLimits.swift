@@ -48,6 +48,28 @@ public final class SourceLimits: Sendable {
         }
     }
 
+    /// Bounds the name at `name` of every element of `values` (`BoundedName`) and counts the
+    /// cut ones as `model_name_cut` at `component`.
+    public func boundNames<Element>(
+        _ values: inout [Element],
+        at name: WritableKeyPath<Element, String>,
+        component: String
+    ) {
+        var cut: UInt64 = 0
+        for index in values.indices {
+            let (bounded, wasCut) = BoundedName.bounded(values[index][keyPath: name])
+            guard wasCut else { continue }
+            values[index][keyPath: name] = bounded
+            cut += 1
+        }
+        note(
+            component: component,
+            reason: "model_name_cut",
+            count: cut,
+            detail: "model names are kept to \(InputLimitsConfig.nameBytes) bytes of printable UTF-8"
+        )
+    }
+
     /// Every pair hit so far, sorted by component then reason.
     public func snapshot() -> [Count] {
         counts.withLock { counts in

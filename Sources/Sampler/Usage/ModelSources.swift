@@ -281,20 +281,7 @@ public final class ModelSources: Sendable {
                     )
                     models.removeSubrange(bounds.loadedModels...)
                 }
-                var cut: UInt64 = 0
-                for index in models.indices {
-                    let (name, wasCut) = BoundedName.bounded(models[index].name)
-                    if wasCut {
-                        models[index].name = name
-                        cut += 1
-                    }
-                }
-                limits.note(
-                    component: source.component,
-                    reason: "model_name_cut",
-                    count: cut,
-                    detail: "model names are kept to \(InputLimitsConfig.nameBytes) bytes of printable UTF-8"
-                )
+                limits.boundNames(&models, at: \.name, component: source.component)
                 reading.loadedModels[source.component] = models
             } catch {
                 noteFailure(source, what: "ollama_ps", url: url, problem: "the answer is not /api/ps JSON: \(error)")
