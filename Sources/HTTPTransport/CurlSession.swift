@@ -34,13 +34,21 @@ final class CurlSession {
     }
 
     /// Runs one request to completion on the calling (worker) thread.
-    func perform(_ request: HTTPRequest, cancellation: CancellationFlag) -> Result<HTTPResponse, HTTPTransportError> {
+    func perform(
+        _ request: HTTPRequest,
+        cancellation: CancellationFlag,
+        receiver: HTTPStreamReceiver? = nil
+    ) -> Result<HTTPResponse, HTTPTransportError> {
         if cancellation.isCancelled {
             return .failure(HTTPTransportError(code: .cancelled, message: "cancelled before it was sent"))
         }
         curl_easy_reset(handle)
         errorBuffer[0] = 0
-        let transfer = CurlTransfer(maximumBodyBytes: options.maximumResponseBodyBytes, cancellation: cancellation)
+        let transfer = CurlTransfer(
+            maximumBodyBytes: options.maximumResponseBodyBytes,
+            cancellation: cancellation,
+            receiver: receiver
+        )
         let sendsBody = !request.body.isEmpty || [.post, .put, .patch].contains(request.method)
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
@@ -95,7 +103,10 @@ final class CurlSession {
             return withExtendedLifetime(transfer) { curl_easy_perform(handle) }
         }
 
-        guard code == CURLE_OK else { return .failure(error(for: code, transfer: transfer)) }
+        // A receiver that stopped the stream ended it on purpose: that is its end, not a failure.
+        guard code == CURLE_OK || transfer.stoppedByReceiver else {
+            return .failure(error(for: code, transfer: transfer))
+        }
         var status = 0
         _ = rw_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return .success(HTTPResponse(status: status, headers: transfer.headers, body: transfer.body))

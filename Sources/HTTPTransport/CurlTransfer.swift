@@ -3,18 +3,25 @@ import CCurl
 /// What libcurl's callbacks collect during one transfer: the final response's headers and its body.
 ///
 /// Passed to the callbacks as an unretained pointer; `CurlSession.perform` keeps it alive for the
-/// whole of `curl_easy_perform`.
+/// whole of `curl_easy_perform`. With a `receiver` (a streamed request), a 2xx body is handed to
+/// it as it arrives instead of being kept; any other status's body is kept (bounded) as usual.
 final class CurlTransfer {
     let maximumBodyBytes: Int
     let cancellation: CancellationFlag
+    let receiver: HTTPStreamReceiver?
     private(set) var headers: [(name: String, value: String)] = []
     private(set) var body: [UInt8] = []
     /// Set when the body passed `maximumBodyBytes` and the write callback aborted the transfer.
     private(set) var bodyTooLarge = false
+    /// The status of the response being received (from its status line); 0 before one.
+    private var status = 0
+    /// Set when the receiver asked to stop: the transfer was aborted on purpose.
+    private(set) var stoppedByReceiver = false
 
-    init(maximumBodyBytes: Int, cancellation: CancellationFlag) {
+    init(maximumBodyBytes: Int, cancellation: CancellationFlag, receiver: HTTPStreamReceiver? = nil) {
         self.maximumBodyBytes = maximumBodyBytes
         self.cancellation = cancellation
+        self.receiver = receiver
     }
 
     /// CURLOPT_WRITEFUNCTION: appends body bytes; returning less than given aborts the transfer.
@@ -58,6 +65,13 @@ final class CurlTransfer {
         }
 
     private func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let receiver, (200..<300).contains(status) {
+            guard receiver.body(Array(bytes)) else {
+                stoppedByReceiver = true
+                return false
+            }
+            return true
+        }
         guard body.count + bytes.count <= maximumBodyBytes else {
             bodyTooLarge = true
             return false
@@ -71,9 +85,16 @@ final class CurlTransfer {
     private func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) {
         var line = bytes[...]
         while let last = line.last, last == 0x0A || last == 0x0D { line = line.dropLast() }
-        guard let first = line.first else { return }
+        guard let first = line.first else {
+            // The blank line ending a final response's header block: a streamed request learns its status.
+            if status >= 200 { receiver?.response(status) }
+            return
+        }
         if line.starts(with: Array("HTTP/".utf8)) {
             headers.removeAll()
+            // "HTTP/1.1 200 OK": the code is the second field.
+            let fields = line.split(separator: 0x20, maxSplits: 2)
+            status = fields.count >= 2 ? Int(String(decoding: fields[1], as: UTF8.self)) ?? 0 : 0
             return
         }
         if first == 0x20 || first == 0x09 {

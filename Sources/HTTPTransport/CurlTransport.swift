@@ -8,7 +8,7 @@ import Synchronization
 /// the transport's own thread, never on Swift's cooperative pool. Cancelling the calling task
 /// aborts a queued request at once and an in-flight one within about a second (libcurl's
 /// progress callback), with `HTTPTransportError.Code.cancelled`.
-public final class CurlTransport: HTTPTransport {
+public final class CurlTransport: HTTPStreamingTransport {
     /// What every request of a transport shares.
     struct Options: Sendable {
         var unixSocketPath: String?
@@ -50,12 +50,30 @@ public final class CurlTransport: HTTPTransport {
     }
 
     public func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
+        try await perform(request, receiver: nil)
+    }
+
+    /// Streams the response to `receiver` on the transport's thread, which it holds until the
+    /// response ends: give a long-lived stream a transport of its own.
+    public func stream(
+        _ request: HTTPRequest,
+        to receiver: HTTPStreamReceiver
+    ) async throws(HTTPTransportError) -> HTTPResponse {
+        try await perform(request, receiver: receiver)
+    }
+
+    private func perform(
+        _ request: HTTPRequest,
+        receiver: HTTPStreamReceiver?
+    ) async throws(HTTPTransportError) -> HTTPResponse {
         let cancellation = CancellationFlag()
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation {
                 (continuation: CheckedContinuation<Result<HTTPResponse, HTTPTransportError>, Never>) in
                 let accepted = worker.submit { session in
-                    continuation.resume(returning: session.perform(request, cancellation: cancellation))
+                    continuation.resume(
+                        returning: session.perform(request, cancellation: cancellation, receiver: receiver)
+                    )
                 }
                 if !accepted {
                     continuation.resume(

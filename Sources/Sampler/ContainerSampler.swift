@@ -1,19 +1,27 @@
 import HTTPTransport
 import Logging
+import NIOPosix
 import Synchronization
 import WatcherModel
 import WatcherProto
 
-/// Samples components found by `container_name` through the Docker Engine API, with the
-/// `docker stats` formulas, and with discovery on, the containers of well-known AI services
-/// found by image (`DiscoveryRule.images`; see `ContainerSampler+Discovery.swift`). A tick waits for the engine at most `timeout`: a component whose
-/// figures did not arrive by then is reported `unknown` for that tick, never holding it up.
+/// Samples components found by `container_name`, and with discovery on, the containers of
+/// well-known AI services found by image (`DiscoveryRule.images`; `ContainerSampler+Discovery.swift`).
 ///
-/// An engine that cannot be reached or refuses is an operator-visible fact: every container
-/// component reads `unknown` with the engine's own message as its `status_reason`, the batch
-/// carries it as a source problem (so `/health` turns degraded), and a warning is logged when it
-/// starts (and a notice when it ends). Discovery alone does not need an engine: without one (no
-/// socket, or it refuses) and with no container discovered, that is one info line, not a problem.
+/// Figures come from the kernel, not the engine: each running container's cgroup, found from its
+/// main process (`ContainerKernelReader`), read on the I/O pool every tick. The engine names the
+/// containers and says what happens to them: a list and inspects at start, on every discovery
+/// interval and after its event stream breaks (`reconcile`), and its `/events` stream between
+/// (`watchEngine()`, run beside the tick loop). A tick asks the engine nothing for a container it
+/// knows running; a slow or absent engine delays only containers it has not named yet. The
+/// engine's stats endpoint is the fallback for a container whose cgroup cannot be read
+/// (`ContainerSampler+StatsFallback.swift`).
+///
+/// An engine that cannot be reached or refuses is an operator-visible fact: the batch carries it
+/// as a source problem (so `/health` turns degraded), a warning is logged when it starts (and a
+/// notice when it ends), and containers it has not named read `unknown` with its message.
+/// Discovery alone does not need an engine: without one and with no container discovered, that
+/// is one info line, not a problem.
 final class ContainerSampler: Sendable {
     struct Component: Equatable {
         let name: String
@@ -31,13 +39,18 @@ final class ContainerSampler: Sendable {
 
     /// The name of the engine in source problems and log metadata.
     static let sourceName = "docker"
-    /// Stats requests in flight at once, at most. A real engine answers one-shot stats on its own
-    /// one-second beat, so requests made one after another would take a second each; each lane is
-    /// a connection (and a thread) of its own.
+    /// Requests in flight at once for inspects (and fallback stats), at most; each lane is a
+    /// connection (and a thread) of its own.
     static let maximumLanes = 32
+    /// How long the engine may go without answering anything before a tick asks `/_ping`.
+    static let livenessInterval = Duration.seconds(5)
 
     let engine: DockerEngine
-    private let lanes: [DockerClient]
+    let lanes: [DockerClient]
+    /// The event stream's connection: held for as long as the stream lasts.
+    let eventsClient: DockerClient
+    /// Inspects of started containers, for the event watcher.
+    let watcherClient: DockerClient
     /// Size requests make the engine walk writable layers, which can take long: a connection of
     /// their own, so they never hold up a tick's requests.
     private let sizeClient: DockerClient
@@ -48,22 +61,38 @@ final class ContainerSampler: Sendable {
     let discovery: Discovery?
     /// The discovered containers now watched, and discovery's bookkeeping.
     let discoveryState = Mutex(DiscoveryState())
-    private let calculator = Mutex(DockerStatsCalculator())
+    /// The containers as the engine last told (list, inspects, events).
+    let table = Mutex(ContainerTable())
+    /// When to ask the engine, and what it last said.
+    let engineState = Mutex(EngineState())
+    /// How often the engine's list is taken again while its events stream (every discovery interval).
+    let reconcileInterval: Duration
+    let kernel: ContainerKernelReader
+    let ioThreadPool: NIOThreadPool
+    /// Where cut outside input (over-long event lines) is counted.
+    let sourceLimits: SourceLimits
+    let calculator = Mutex(DockerStatsCalculator())
+    /// Containers whose figures come from the stats endpoint (cgroup unreadable), logged once each.
+    let statsFallbackLogged = Mutex<Set<String>>([])
     /// Disk bytes per component (writable layer + volumes), from the slower size refresh.
     private let diskBytes = Mutex<[String: UInt64]>([:])
     private let problem = Mutex<EngineProblem?>(nil)
-    /// The host ports each running container component publishes, as the last listing said:
+    /// The host ports each running container component publishes, as the engine last said:
     /// those ports are the container's own (a proxy process of the engine holds them on the host).
     let publishedHostPorts = Mutex<[String: Set<Int>]>([:])
 
     /// Nil when no component has a `container_name` and discovery is off. `lanes` bounds the
-    /// stats requests in flight.
+    /// inspect (and fallback stats) requests in flight.
     init?(
         components: [ComponentConfig],
         discovery: DiscoveryConfig = DiscoveryConfig(),
         rules: [DiscoveryRule] = DiscoveryRules.all,
         defaultClientID: String = "default",
         engine: DockerEngine,
+        reader: any ProcReader = LiveProcReader(),
+        cgroupMountRoot: String = "/sys/fs/cgroup",
+        ioThreadPool: NIOThreadPool = .singleton,
+        sourceLimits: SourceLimits = SourceLimits(),
         lanes: Int = ContainerSampler.maximumLanes,
         logger: Logger
     ) {
@@ -74,19 +103,26 @@ final class ContainerSampler: Sendable {
         }
         guard !containers.isEmpty || discovery.enabled else { return nil }
         self.components = containers
+        let interval = Duration.milliseconds(Int64((discovery.intervalSeconds * 1000).rounded()))
+        self.reconcileInterval = interval
         self.discovery =
             discovery.enabled
             ? Discovery(
                 rules: rules.filter { !$0.images.isEmpty },
                 clientID: defaultClientID,
-                interval: .milliseconds(Int64((discovery.intervalSeconds * 1000).rounded())),
+                interval: interval,
                 gracePeriod: .milliseconds(Int64((discovery.gracePeriodSeconds * 1000).rounded()))
             ) : nil
         self.engine = engine
         // Discovered containers are not known yet: a few lanes for them.
         let wanted = containers.count + (discovery.enabled ? Self.discoveryLanes : 0)
         self.lanes = (0..<max(1, min(lanes, wanted))).map { _ in engine.makeClient() }
+        self.eventsClient = engine.makeClient()
+        self.watcherClient = engine.makeClient()
         self.sizeClient = engine.makeClient(requestTimeout: .seconds(120))
+        self.kernel = ContainerKernelReader(reader: reader, mountRoot: cgroupMountRoot)
+        self.ioThreadPool = ioThreadPool
+        self.sourceLimits = sourceLimits
         self.logger = logger
     }
 
@@ -94,184 +130,106 @@ final class ContainerSampler: Sendable {
     var engineProblem: EngineProblem? { problem.withLock { $0 } }
 
     /// One sample per container component (configured and discovered), and the main process of
-    /// each running one. Discovery names new components outside `reservedNames` (the process
-    /// components' names).
+    /// each running one. The engine is asked only when something is due (`engineStep`), for at
+    /// most `timeout`; the figures are read from the kernel. Discovery names new components
+    /// outside `reservedNames` (the process components' names).
     func sample(
         timeout: Duration,
         reservedNames: Set<String> = [],
         now: ContinuousClock.Instant = .now
     ) async -> ContainerSamples {
-        let results = Results()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.collect(into: results, reservedNames: reservedNames, now: now) }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
+        let deadline = ContinuousClock.now + timeout
+        // One engine step at a time: one a stuck engine still holds counts as no answer.
+        let free = engineState.withLock { state in
+            defer { state.stepRunning = true }
+            return !state.stepRunning
         }
-        let (collected, pids, inspected, listing) = results.state.withLock {
-            ($0.samples, $0.pids, $0.inspectedPIDs, $0.listing)
+        var finished = false
+        if free {
+            finished = await within(timeout) {
+                defer { self.engineState.withLock { $0.stepRunning = false } }
+                await self.engineStep(reservedNames: reservedNames, now: now)
+            }
         }
-        let seconds = timeout.inSeconds
-        var engineProblem: String?
-        switch listing {
-        case .none:
-            engineProblem = "no answer from the Docker engine at unix://\(engine.socketPath) within \(seconds) s"
-        case .failed(let message): engineProblem = message
-        case .listed: engineProblem = nil
+        if !finished {
+            noteEngine(
+                .failure(
+                    "no answer from the Docker engine at unix://\(engine.socketPath) within \(timeout.inSeconds) s"
+                )
+            )
         }
         let (discovered, dropped) = takeDiscovered()
         let watched = components + discovered
+        var engineProblem = engineState.withLock { $0.failure }
         if watched.isEmpty, let message = engineProblem {
             // Discovery alone: an engine that is absent or refuses is not a problem of anything watched.
             noteNoEngineForDiscovery(message)
             engineProblem = nil
         }
         record(problem: engineProblem)
-        var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
-        for component in watched {
-            samples[component.name] =
-                collected[component.name]
-                ?? {
-                    var late = Self.emptySample(component)
-                    late.status = .unknown
-                    late.statusReason =
-                        engineProblem ?? "the Docker engine did not send this container's stats within \(seconds) s"
-                    return late
-                }()
+
+        var plan = ContainerTickPlan(watched: watched, table: table.withLock { $0 }, engineProblem: engineProblem)
+        let targets = plan.targets
+        let outcomes =
+            targets.isEmpty
+            ? [:] : ((try? await ioThreadPool.runIfActive { self.kernel.read(targets, keepingOthers: false) }) ?? [:])
+        plan.take(outcomes, diskBytes: diskBytes.withLock { $0 })
+        if !plan.processesGone.isEmpty {
+            // The kernel contradicts the table (a restart the engine has not told of yet): ask
+            // the engine again now, within what is left of the budget, and read those again.
+            for (id, pid) in plan.processesGone { table.withLock { $0.forgetProcess(of: id, pid: pid) } }
+            engineState.withLock { $0.reconcileRequested = true }
+            let remaining = deadline - ContinuousClock.now
+            if remaining > .zero {
+                let ids = plan.processesGone.map(\.containerID)
+                _ = await within(remaining) { await self.inspect(ids) }
+                var again = ContainerTickPlan(
+                    watched: plan.goneComponents,
+                    table: table.withLock { $0 },
+                    engineProblem: engineProblem
+                )
+                let targets = again.targets
+                let outcomes =
+                    targets.isEmpty
+                    ? [:]
+                    : ((try? await ioThreadPool.runIfActive { self.kernel.read(targets, keepingOthers: true) }) ?? [:])
+                again.take(outcomes, diskBytes: diskBytes.withLock { $0 })
+                plan.merge(again)
+            }
+        }
+        if !plan.unreadable.isEmpty {
+            let remaining = deadline - ContinuousClock.now
+            await sampleFromStats(plan.unreadable, within: remaining, budget: timeout, into: &plan)
+        }
+        publishedHostPorts.withLock { published in
+            published = plan.publishedPorts
         }
         return ContainerSamples(
-            samples: samples,
-            mainProcessIDs: pids,
-            containerProcessIDs: inspected,
+            samples: plan.samples,
+            mainProcessIDs: plan.mainProcessIDs,
+            containerProcessIDs: plan.containerProcessIDs,
             discovered: discovered.map(\.name),
             dropped: dropped
         )
     }
 
-    /// What a tick collected, shared by the collecting task and the caller that stops waiting.
-    private final class Results: Sendable {
-        enum Listing: Sendable {
-            case listed
-            case failed(String)
+    /// Runs `work`, waiting for it at most `timeout`; whether it finished. Past the timeout it is
+    /// cancelled and left to wind down on its own (a request in flight takes up to a second to
+    /// notice): the tick does not wait for it.
+    func within(_ timeout: Duration, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        let outcome = FirstOutcome()
+        let worker = Task {
+            await work()
+            outcome.settle(true)
         }
-        struct State {
-            var samples: [String: ResourceWatcher_V1_ComponentSample] = [:]
-            var pids: [String: Int32] = [:]
-            /// Main processes of the running containers inspected, sampled in time or not.
-            var inspectedPIDs: [String: Int32] = [:]
-            /// Nil until the container list answered or failed.
-            var listing: Listing?
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            outcome.settle(false)
         }
-        let state = Mutex(State())
-
-        func store(_ sample: ResourceWatcher_V1_ComponentSample, pid: Int32? = nil) {
-            state.withLock {
-                $0.samples[sample.name] = sample
-                $0.pids[sample.name] = pid
-            }
-        }
-    }
-
-    private func collect(into results: Results, reservedNames: Set<String>, now: ContinuousClock.Instant) async {
-        let due = discoveryDue(now: now)
-        guard due || !components.isEmpty || !discoveredComponents().isEmpty else {
-            // Discovery alone, between two scans, nothing found: no need to ask the engine.
-            results.state.withLock { $0.listing = .listed }
-            return
-        }
-        // A scan is one attempt per interval: an engine that fails or hangs is not asked again
-        // every tick for discovery alone (each try could hold the tick up to its budget).
-        if due { markScanned(at: now) }
-        let containers: [DockerContainer]
-        do {
-            containers = try await lanes[0].containers()
-        } catch {
-            // Cut off by the tick's timeout: that is "no answer", which `sample` reports itself.
-            guard error.transportError?.code != .cancelled else { return }
-            results.state.withLock { $0.listing = .failed(Self.operatorMessage(error, socket: engine.socketPath)) }
-            return
-        }
-        results.state.withLock { $0.listing = .listed }
-        let byName = Dictionary(containers.map { ($0.name, $0) }) { first, _ in first }
-        let listed = Set(containers.map(\.id))
-        calculator.withLock { $0.retainOnly(listed) }
-        let watched = components + discover(in: containers, due: due, reservedNames: reservedNames, now: now)
-        // Absent and stopped containers first: they need no further request, so a stats call
-        // that hangs cannot hide them.
-        var running: [(Component, DockerContainer)] = []
-        for component in watched {
-            if let container = byName[component.containerName], container.isRunning {
-                running.append((component, container))
-            } else {
-                var sample = Self.emptySample(component)
-                sample.status = .down
-                sample.statusReason =
-                    byName[component.containerName].map { "container \($0.name) is \($0.state)" }
-                    ?? "no container named \(component.containerName)"
-                results.store(sample)
-            }
-        }
-        publishedHostPorts.withLock { published in
-            published = Dictionary(running.map { ($0.0.name, Set($0.1.publishedTCPPorts.values)) }) { first, _ in first
-            }
-        }
-        // Lane i takes containers i, i + lanes, …: one request at a time per connection.
-        let lanes = self.lanes
-        await withTaskGroup(of: Void.self) { group in
-            for (laneIndex, client) in lanes.enumerated() {
-                let share = stride(from: laneIndex, to: running.count, by: lanes.count).map { running[$0] }
-                guard !share.isEmpty else { continue }
-                group.addTask {
-                    for (component, container) in share {
-                        if Task.isCancelled { return }
-                        if let (sample, pid) = await self.sample(component, container, using: client, results) {
-                            results.store(sample, pid: pid)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    private func sample(
-        _ component: Component,
-        _ container: DockerContainer,
-        using client: DockerClient,
-        _ results: Results
-    ) async
-        -> (ResourceWatcher_V1_ComponentSample, pid: Int32?)?
-    {
-        // Inspect every tick: the limits are there, and the main process changes on a restart.
-        let details: DockerContainerDetails
-        let stats: DockerStats
-        do {
-            details = try await client.inspect(id: container.id, includeSize: false)
-            // Known before the stats arrive (or the tick ends): process discovery leaves its tree.
-            if let pid = details.pid { results.state.withLock { $0.inspectedPIDs[component.name] = pid } }
-            stats = try await client.stats(id: container.id)
-        } catch {
-            logger.debug(
-                "cannot read container stats",
-                metadata: ["component": "\(component.name)", "container_id": "\(container.id)", "error": "\(error)"]
-            )
-            return nil
-        }
-        let limit = details.cpuLimitCores
-        let figures = calculator.withLock { $0.figures(for: container, stats: stats, at: .now) }
-        var sample = Self.emptySample(component)
-        sample.status = .healthy
-        if let percent = figures.cpuPercentOfCapacity(limitCores: limit) {
-            sample.cpuUsageCentipercent = OutsideNumber.uint32(percent * 100)
-        }
-        sample.memoryUsageKib = figures.memoryUsageBytes / 1024
-        if let percent = figures.memoryPercent {
-            sample.memoryUsageCentipercent = OutsideNumber.centipercent(percent)
-        }
-        sample.networkInBytesPerSecond = OutsideNumber.uint64(figures.networkRxBytesPerSecond ?? 0)
-        sample.networkOutBytesPerSecond = OutsideNumber.uint64(figures.networkTxBytesPerSecond ?? 0)
-        sample.processCount = UInt32(clamping: figures.processCount ?? 0)
-        sample.diskUsageKib = (diskBytes.withLock { $0[component.name] } ?? 0) / 1024
-        return (sample, details.pid)
+        let finished = await outcome.value()
+        timer.cancel()
+        if !finished { worker.cancel() }
+        return finished
     }
 
     /// Remembers whether the engine answered this tick; logs when a problem starts, changes or ends.
@@ -288,7 +246,7 @@ final class ContainerSampler: Sendable {
         }
         if let after, after != before {
             logger.warning(
-                "Docker engine unavailable: container components read unknown",
+                "Docker engine unavailable: containers it has not named read unknown; figures of known ones go on",
                 metadata: ["docker.socket": "\(engine.socketPath)", "error": "\(after.message)"]
             )
         } else if after == nil, let before {
@@ -340,11 +298,42 @@ final class ContainerSampler: Sendable {
         diskBytes.withLock { $0 = sizes }
     }
 
-    private static func emptySample(_ component: Component) -> ResourceWatcher_V1_ComponentSample {
+    static func emptySample(_ component: Component) -> ResourceWatcher_V1_ComponentSample {
         var sample = ResourceWatcher_V1_ComponentSample()
         sample.name = component.name
         sample.clientID = component.clientID
         sample.discovered = component.discovered
         return sample
+    }
+}
+
+/// The first of several racing outcomes, awaited once.
+private final class FirstOutcome: Sendable {
+    private struct State {
+        var value: Bool?
+        var waiter: CheckedContinuation<Bool, Never>?
+    }
+    private let state = Mutex(State())
+
+    /// Settles the outcome, unless settled already.
+    func settle(_ value: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard state.value == nil else { return nil }
+            state.value = value
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: value)
+    }
+
+    func value() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let settled = state.withLock { state -> Bool? in
+                if let value = state.value { return value }
+                state.waiter = continuation
+                return nil
+            }
+            if let settled { continuation.resume(returning: settled) }
+        }
     }
 }

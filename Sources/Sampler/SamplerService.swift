@@ -78,7 +78,8 @@ public struct SamplerService: Service {
             agentID: agentID,
             dockerEngine: dockerEngine,
             logger: logger,
-            sourceLimits: sourceLimits
+            sourceLimits: sourceLimits,
+            ioThreadPool: ioThreadPool
         )
         // Alerts active before a restart stay active, and batch times keep moving forward (the
         // head holds the last batch).
@@ -118,6 +119,13 @@ public struct SamplerService: Service {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     if composer.needsDiskRefresh { group.addTask { try await refreshDiskUsage() } }
+                    // The engine's events keep the container table current between ticks.
+                    if composer.watchesContainers {
+                        group.addTask {
+                            await composer.watchContainerEngine()
+                            try Task.checkCancellation()
+                        }
+                    }
                     group.addTask { try await tickLoop() }
                     try await group.next()
                     group.cancelAll()

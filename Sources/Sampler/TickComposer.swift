@@ -1,4 +1,5 @@
 public import Logging
+import NIOPosix
 import Synchronization
 public import WatcherModel
 public import WatcherProto
@@ -59,7 +60,9 @@ public final class TickComposer: Sendable {
         gpus: GPUReader = GPUReader(),
         logger: Logger = Logger(label: "resource-watcher", factory: { _ in SwiftLogNoOpLogHandler() }),
         sourceLimits: SourceLimits = SourceLimits(),
-        unsentTransitionLimit: Int = UnsentAlertTransitions.defaultLimit
+        unsentTransitionLimit: Int = UnsentAlertTransitions.defaultLimit,
+        ioThreadPool: NIOThreadPool = .singleton,
+        cgroupMountRoot: String = "/sys/fs/cgroup"
     ) {
         self.sourceLimits = sourceLimits
         self.unsent = Mutex(UnsentAlertTransitions(limit: unsentTransitionLimit))
@@ -77,6 +80,10 @@ public final class TickComposer: Sendable {
             discovery: config.discovery,
             defaultClientID: config.clientID,
             engine: dockerEngine,
+            reader: reader,
+            cgroupMountRoot: cgroupMountRoot,
+            ioThreadPool: ioThreadPool,
+            sourceLimits: sourceLimits,
             logger: logger
         )
         self.host =
@@ -126,9 +133,9 @@ public final class TickComposer: Sendable {
         lastTimestamp.withLock { $0 = max($0, last.timestampUnixMs) }
     }
 
-    /// The container components' samples (configured, and discovered by image), waiting for
-    /// the engine at most `timeout`. Async, and its blocking I/O runs on the transport's own
-    /// thread. Empty without container components and discovery.
+    /// The container components' samples (configured, and discovered by image): figures from
+    /// their cgroups (read on the I/O thread pool), the engine asked only for what is due and
+    /// waited for at most `timeout`. Empty without container components and discovery.
     public func sampleContainers(
         timeout: Duration,
         now: ContinuousClock.Instant = .now
@@ -137,6 +144,16 @@ public final class TickComposer: Sendable {
         var reserved = sampler.componentNames()
         if host != nil { reserved.insert(Config.hostComponentName) }
         return await containers.sample(timeout: timeout, reservedNames: reserved, now: now)
+    }
+
+    /// Whether there are container components (or container discovery) whose engine to watch.
+    public var watchesContainers: Bool { containers != nil }
+
+    /// Follows the Docker engine's container events until cancelled (start, die, destroy,
+    /// rename, pause, unpause), so ticks learn of changes without asking the engine. Run it
+    /// beside the tick loop; returns at once without container components and discovery.
+    public func watchContainerEngine() async {
+        await containers?.watchEngine()
     }
 
     /// The usage sources of the discovered services now running (DESIGN §5, `discovery`): a

@@ -213,19 +213,25 @@ def inspect(identifier, name, running, pid, size_rw, size_root, mounts, host_con
     }
 
 
+# With RW_STANDIN_OWN_PIDS=1 the running containers' main processes are this stand-in's own: a
+# process that exists but is in no container's cgroup, so the sampler falls back to the stats
+# endpoint for them. Otherwise PIDs that name no process here.
+MAIN_PIDS = (os.getpid(), os.getpid()) if os.environ.get("RW_STANDIN_OWN_PIDS") == "1" else (4242, 5151)
+
+
 def host_config(nano_cpus=0, quota=0, period=0, memory=0):
     return {"NanoCpus": nano_cpus, "CpuQuota": quota, "CpuPeriod": period, "Memory": memory,
             "CpuShares": 0, "NetworkMode": "default", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
 
 
 INSPECT = {
-    WEB: inspect(WEB, "/web", True, 4242, 12_345_678, 187_654_321, [
+    WEB: inspect(WEB, "/web", True, MAIN_PIDS[0], 12_345_678, 187_654_321, [
         {"Type": "volume", "Name": "web-data", "Source": "/var/lib/docker/volumes/web-data/_data",
          "Destination": "/data", "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""},
         {"Type": "bind", "Source": "/etc/web", "Destination": "/config", "Mode": "ro", "RW": False,
          "Propagation": "rprivate"},
     ], host_config(nano_cpus=1_500_000_000, memory=512 * MIB)),
-    LEGACY: inspect(LEGACY, "/legacy", True, 5151, 4096, 110_000_000, [],
+    LEGACY: inspect(LEGACY, "/legacy", True, MAIN_PIDS[1], 4096, 110_000_000, [],
                     host_config(quota=50_000, period=100_000)),
     STOPPED: inspect(STOPPED, "/stopped-job", False, 0, 0, 1_200_000, [], host_config()),
 }

@@ -74,7 +74,10 @@ private final class StandInEngine {
         socket = directory.path + "/docker.sock"
         process = try ChildProcess(
             "/usr/bin/env",
-            ["python3", Fixtures.path("docker_engine_server.py"), socket] + (name.map { [$0] } ?? [])
+            // Its containers' main processes are its own: no container's cgroup, so figures come
+            // from its stats endpoint (the fallback), which is what these tests stall.
+            ["RW_STANDIN_OWN_PIDS=1", "python3", Fixtures.path("docker_engine_server.py"), socket]
+                + (name.map { [$0] } ?? [])
         )
         #expect(try process.readLines(atLeast: 1, deadline: .now + .seconds(30)) == ["ready"])
     }

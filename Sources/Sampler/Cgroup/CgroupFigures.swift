@@ -16,6 +16,8 @@ struct CgroupFigures: Equatable, Sendable {
     var ioReadBytes: UInt64?
     /// Bytes written to block devices, summed over devices.
     var ioWriteBytes: UInt64?
+    /// Tasks (threads) in the cgroup and its descendants, `pids.current`; read only when asked.
+    var processCount: UInt64?
 
     /// Memory usage as a percentage of the limit (DESIGN.md §3 `memory_usage_percent`); nil
     /// without a limit, when the caller falls back to host MemTotal.
@@ -30,7 +32,8 @@ struct CgroupFigures: Equatable, Sendable {
         memoryUsageBytes: UInt64? = nil,
         memoryLimitBytes: UInt64? = nil,
         ioReadBytes: UInt64? = nil,
-        ioWriteBytes: UInt64? = nil
+        ioWriteBytes: UInt64? = nil,
+        processCount: UInt64? = nil
     ) {
         self.cpuUsageNanoseconds = cpuUsageNanoseconds
         self.cpuLimitCores = cpuLimitCores
@@ -38,5 +41,6 @@ struct CgroupFigures: Equatable, Sendable {
         self.memoryLimitBytes = memoryLimitBytes
         self.ioReadBytes = ioReadBytes
         self.ioWriteBytes = ioWriteBytes
+        self.processCount = processCount
     }
 }

@@ -16,17 +16,21 @@ enum CgroupReader {
 
     /// Reads the figures for a membership: v2 under `mountRoot` (or `mountRoot`/unified in the
     /// hybrid layout), v1 under `mountRoot`/<hierarchy>/<path>. Missing or malformed files
-    /// leave their fields nil.
+    /// leave their fields nil. `includingProcessCount` adds `pids.current`; `everyTick` reads
+    /// through `ProcReader.freshContents(of:)` (the files stay open between ticks).
     static func figures(
         for membership: CgroupMembership,
         reader: any ProcReader,
-        mountRoot: String = "/sys/fs/cgroup"
+        mountRoot: String = "/sys/fs/cgroup",
+        includingProcessCount: Bool = false,
+        everyTick: Bool = false
     ) -> CgroupFigures {
-        let files = Files(membership: membership, reader: reader, mountRoot: mountRoot)
+        let files = Files(membership: membership, reader: reader, mountRoot: mountRoot, fresh: everyTick)
         var figures = CgroupFigures()
         (figures.memoryUsageBytes, figures.memoryLimitBytes) = files.memory()
         (figures.cpuUsageNanoseconds, figures.cpuLimitCores) = files.cpu()
         (figures.ioReadBytes, figures.ioWriteBytes) = files.io()
+        if includingProcessCount { figures.processCount = files.processCount() }
         return figures
     }
 }
@@ -50,20 +54,26 @@ private struct Files {
     let membership: CgroupMembership
     let reader: any ProcReader
     let mountRoot: String
+    /// Whether files are read through `freshContents` (kept open: read every tick).
+    let fresh: Bool
     /// The process's v2 directory; nil when it has no "0::" line.
     let unifiedDirectory: String?
 
-    init(membership: CgroupMembership, reader: any ProcReader, mountRoot: String) {
+    init(membership: CgroupMembership, reader: any ProcReader, mountRoot: String, fresh: Bool = false) {
         self.membership = membership
         self.reader = reader
         self.mountRoot = mountRoot
+        self.fresh = fresh
+        func contents(_ path: String) -> [UInt8]? {
+            fresh ? reader.freshContents(of: path) : reader.contents(of: path)
+        }
         unifiedDirectory = membership.unifiedPath.map { path in
             // Pure v2 mounts the unified hierarchy at the mount root; systemd's hybrid layout
             // mounts it at "unified", beside the v1 hierarchies.
             let hybridRoot = joined(mountRoot, "unified")
             let isHybrid =
-                reader.contents(of: joined(mountRoot, "cgroup.controllers")) == nil
-                && reader.contents(of: joined(hybridRoot, "cgroup.controllers")) != nil
+                contents(joined(mountRoot, "cgroup.controllers")) == nil
+                && contents(joined(hybridRoot, "cgroup.controllers")) != nil
             return joined(isHybrid ? hybridRoot : mountRoot, path)
         }
     }
@@ -135,6 +145,14 @@ private struct Files {
         return (bytes.read, bytes.write)
     }
 
+    /// `pids.current`: v2 where the pids controller is enabled, else the v1 pids hierarchy.
+    func processCount() -> UInt64? {
+        if let directory = unifiedDirectory, let count = CgroupFileFormat.number(read(directory, "pids.current")) {
+            return count
+        }
+        return v1File("pids.current", of: "pids").flatMap { CgroupFileFormat.number($0.contents) }
+    }
+
     private func unifiedCPUUsage(_ directory: String) -> UInt64? {
         guard let microseconds = CgroupFileFormat.keyedNumbers(read(directory, "cpu.stat"))["usage_usec"] else {
             return nil
@@ -160,7 +178,8 @@ private struct Files {
     }
 
     private func read(_ directory: String, _ name: String) -> [UInt8]? {
-        reader.contents(of: joined(directory, name))
+        let path = joined(directory, name)
+        return fresh ? reader.freshContents(of: path) : reader.contents(of: path)
     }
 }
 

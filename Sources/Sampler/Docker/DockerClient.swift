@@ -29,6 +29,11 @@ struct DockerClient: Sendable {
         try await get("/containers/json" + (includeStopped ? "?all=true" : ""))
     }
 
+    /// The container list with `query` ("all=true&filters=…").
+    func containers(query: String) async throws(DockerError) -> [DockerContainer] {
+        try await get("/containers/json?" + query)
+    }
+
     /// One stats document without streaming. From API 1.41, `one-shot=true` skips the engine's
     /// second read a second later, so `precpu_stats` is empty and CPU rates come from the caller's
     /// previous sample; older engines fill `precpu_stats` (and take a second longer).
