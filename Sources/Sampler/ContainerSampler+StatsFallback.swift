@@ -48,7 +48,9 @@ extension ContainerSampler {
         let samples = collected.samples.withLock { $0 }
         for item in items {
             if let sample = samples[item.component.name] {
-                plan.take(fallback: sample, pid: item.entry.pid)
+                // A PID the agent cannot see is no PID of its /proc: the engine's network figures stay.
+                let visible = invisibleProcesses.withLock { $0[item.entry.summary.id] } != item.entry.pid
+                plan.take(fallback: sample, pid: visible ? item.entry.pid : nil)
             } else {
                 var late = Self.emptySample(item.component)
                 late.status = .unknown
@@ -87,6 +89,9 @@ extension ContainerSampler {
             sample.memoryUsageCentipercent = OutsideNumber.centipercent(percent)
         }
         sample.processCount = UInt32(clamping: figures.processCount ?? 0)
+        // Replaced by the namespace's own counters where the agent can read them.
+        sample.networkInBytesPerSecond = OutsideNumber.uint64(figures.networkRxBytesPerSecond ?? 0)
+        sample.networkOutBytesPerSecond = OutsideNumber.uint64(figures.networkTxBytesPerSecond ?? 0)
         return sample
     }
 }

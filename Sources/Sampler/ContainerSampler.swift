@@ -74,6 +74,9 @@ final class ContainerSampler: Sendable {
     let calculator = Mutex(DockerStatsCalculator())
     /// Containers whose figures come from the stats endpoint (cgroup unreadable), logged once each.
     let statsFallbackLogged = Mutex<Set<String>>([])
+    /// Containers whose main process the engine confirmed but the agent's /proc does not show,
+    /// by ID: sampled from the stats endpoint.
+    let invisibleProcesses = Mutex<[String: Int32]>([:])
     /// Disk bytes per component (writable layer + volumes), from the slower size refresh.
     private let diskBytes = Mutex<[String: UInt64]>([:])
     private let problem = Mutex<EngineProblem?>(nil)
@@ -168,7 +171,12 @@ final class ContainerSampler: Sendable {
         }
         record(problem: engineProblem)
 
-        var plan = ContainerTickPlan(watched: watched, table: table.withLock { $0 }, engineProblem: engineProblem)
+        var plan = ContainerTickPlan(
+            watched: watched,
+            table: table.withLock { $0 },
+            engineProblem: engineProblem,
+            invisible: invisibleProcesses.withLock { $0 }
+        )
         let targets = plan.targets
         let outcomes =
             targets.isEmpty
@@ -194,6 +202,10 @@ final class ContainerSampler: Sendable {
                     ? [:]
                     : ((try? await ioThreadPool.runIfActive { self.kernel.read(targets, keepingOthers: true) }) ?? [:])
                 again.take(outcomes, diskBytes: diskBytes.withLock { $0 })
+                // The engine gave the same PID again: the process runs where the agent cannot see it.
+                let gone = Dictionary(plan.processesGone.map { ($0.containerID, $0.pid) }) { first, _ in first }
+                let invisible = again.markInvisible(confirmed: gone)
+                if !invisible.isEmpty { invisibleProcesses.withLock { $0.merge(invisible) { _, new in new } } }
                 plan.merge(again)
             }
         }

@@ -23,7 +23,9 @@ struct ContainerTickPlan {
 
     /// Samples for what needs no reading (absent, stopped, not named yet); the rest waits for
     /// `take(_:diskBytes:)`. `engineProblem` is the reason of a container the engine has not named.
-    init(watched: [Component], table: ContainerTable, engineProblem: String?) {
+    /// `invisible`: containers whose main process the engine confirmed but /proc does not show
+    /// (the agent in another PID namespace), by ID: the stats endpoint's, their PIDs not used here.
+    init(watched: [Component], table: ContainerTable, engineProblem: String?, invisible: [String: Int32] = [:]) {
         for component in watched {
             var sample = ContainerSampler.emptySample(component)
             guard table.isListed else {
@@ -52,6 +54,10 @@ struct ContainerTickPlan {
                 samples[component.name] = sample
                 continue
             }
+            if invisible[entry.summary.id] == pid {
+                unreadable.append((component, entry, Self.invisibleReason(pid)))
+                continue
+            }
             containerProcessIDs[component.name] = pid
             running.append((component, entry))
         }
@@ -65,6 +71,14 @@ struct ContainerTickPlan {
 
     /// Takes the samples of `other` (a second look at some components) over this plan's.
     mutating func merge(_ other: ContainerTickPlan) {
+        let moved = Set(other.unreadable.map(\.component.name))
+        for name in moved {
+            samples[name] = nil
+            mainProcessIDs[name] = nil
+            containerProcessIDs[name] = nil
+        }
+        processesGone.removeAll { gone in other.running.contains { $0.entry.summary.id == gone.containerID } }
+        processesGone += other.processesGone
         samples.merge(other.samples) { _, new in new }
         for name in other.samples.keys {
             mainProcessIDs[name] = other.mainProcessIDs[name]
@@ -72,6 +86,25 @@ struct ContainerTickPlan {
         }
         publishedPorts.merge(other.publishedPorts) { _, new in new }
         unreadable += other.unreadable
+    }
+
+    static func invisibleReason(_ pid: Int32) -> String {
+        "the engine's PID \(pid) is not in the agent's /proc (another PID namespace: run with --pid host)"
+    }
+
+    /// The containers of `processesGone` whose PID the engine confirmed (`confirmed`, by ID) are
+    /// running where the agent cannot see them: moved to `unreadable`; returns them.
+    mutating func markInvisible(confirmed: [String: Int32]) -> [String: Int32] {
+        var invisible: [String: Int32] = [:]
+        for (id, pid) in processesGone where confirmed[id] == pid { invisible[id] = pid }
+        guard !invisible.isEmpty else { return [:] }
+        processesGone.removeAll { invisible[$0.containerID] != nil }
+        for item in running where invisible[item.entry.summary.id] != nil {
+            samples[item.component.name] = nil
+            containerProcessIDs[item.component.name] = nil
+            unreadable.append((item.component, item.entry, Self.invisibleReason(invisible[item.entry.summary.id]!)))
+        }
+        return invisible
     }
 
     /// What to read from the kernel.

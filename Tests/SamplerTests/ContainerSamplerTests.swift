@@ -31,7 +31,10 @@ struct ContainerSamplerTests {
         let samples = await composer.sampleContainers(timeout: .milliseconds(500))
         #expect(ContinuousClock.now - start < .seconds(3), "the tick waited \(ContinuousClock.now - start)")
         #expect(samples["web-app"]?.status == .unknown)
-        #expect(samples["web-app"]?.statusReason.contains("did not send this container's stats") == true)
+        #expect(
+            samples["web-app"]?.statusReason.contains("did not send this container's stats") == true,
+            "\(samples["web-app"]?.statusReason ?? "")"
+        )
         #expect(samples["batch-job"]?.status == .down)
         #expect(samples["gone"]?.status == .down)
         #expect(samples["gone"]?.statusReason == "no container named no-such-container")
