@@ -13,6 +13,8 @@ extension ContainerSampler {
         let clientID: String
         let interval: Duration
         let gracePeriod: Duration
+        /// Discovered components at most, process and container ones together (`max_components`).
+        let maxComponents: Int
     }
 
     /// A container discovered by its image, as now watched.
@@ -35,6 +37,16 @@ extension ContainerSampler {
         var dropped: [String] = []
         /// Whether the engine's absence was logged (once, at info) while nothing is discovered.
         var reportedNoEngine = false
+        /// Discovered process components now, which count toward the cap with the containers.
+        var discoveredProcesses = 0
+        /// Containers found beyond the cap at the last scan (each is counted once).
+        var refused: Set<String> = []
+    }
+
+    /// Tells discovery how many process components it found: they and the discovered containers
+    /// share `discovery.max_components`.
+    func noteDiscoveredProcesses(_ count: Int) {
+        discoveryState.withLock { $0.discoveredProcesses = count }
     }
 
     /// Stats lanes kept for discovered containers (they are not known at start).
@@ -132,6 +144,8 @@ extension ContainerSampler {
     ) {
         let configured = Set(components.map(\.containerName))
         var watched = Set(state.containers.map(\.component.containerName))
+        var refused: Set<String> = []
+        defer { state.refused = refused }
         // Oldest first, so the longest-running instance keeps the plain name.
         let candidates = containers.filter { $0.isRunning && !configured.contains($0.name) }
             .sorted { ($0.createdUnixSeconds, $0.name) < ($1.createdUnixSeconds, $1.name) }
@@ -157,6 +171,18 @@ extension ContainerSampler {
                 // another name) takes that component back.
                 if let index = state.containers.firstIndex(where: { $0.rule == rule && $0.goneSince != nil }) {
                     state.containers[index] = watching(as: state.containers[index].component.name)
+                    continue
+                }
+                guard state.containers.count + state.discoveredProcesses < discovery.maxComponents else {
+                    refused.insert(container.name)
+                    if !state.refused.contains(container.name) {
+                        sourceLimits.note(
+                            component: rule.name,
+                            reason: "discovered_components_over_limit",
+                            detail:
+                                "discovery.max_components is \(discovery.maxComponents): container \(container.name) is not watched"
+                        )
+                    }
                     continue
                 }
                 let name = rule.instanceName(

@@ -114,7 +114,8 @@ final class ContainerSampler: Sendable {
                 rules: rules.filter { !$0.images.isEmpty },
                 clientID: defaultClientID,
                 interval: interval,
-                gracePeriod: .milliseconds(Int64((discovery.gracePeriodSeconds * 1000).rounded()))
+                gracePeriod: .milliseconds(Int64((discovery.gracePeriodSeconds * 1000).rounded())),
+                maxComponents: discovery.maxComponents
             ) : nil
         self.engine = engine
         // Discovered containers are not known yet: a few lanes for them.

@@ -143,6 +143,7 @@ public final class TickComposer: Sendable {
         guard let containers else { return ContainerSamples() }
         var reserved = sampler.componentNames()
         if host != nil { reserved.insert(Config.hostComponentName) }
+        containers.noteDiscoveredProcesses(sampler.discoveredComponents().count)
         return await containers.sample(timeout: timeout, reservedNames: reserved, now: now)
     }
 

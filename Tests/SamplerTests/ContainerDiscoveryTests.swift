@@ -180,6 +180,36 @@ struct ContainerDiscoveryTests {
         #expect(batch.components.filter { $0.name.hasPrefix("qdrant") }.map(\.name) == ["qdrant"])
     }
 
+    @Test(
+        "discovered containers share discovery.max_components with discovered processes; those beyond are counted once"
+    )
+    func discoveredContainersAreCapped() async throws {
+        let containers = try Containers()
+        defer { containers.removeAll() }
+        try containers.tag("qdrant/qdrant:rw-cap")
+        for index in 0..<3 { try containers.run("cap\(index)", image: "qdrant/qdrant:rw-cap") }
+        var config = Config()
+        config.dockerSocket = containers.engine.socket
+        config.discovery = DiscoveryConfig(enabled: true, intervalSeconds: 30)
+        config.discovery.maxComponents = 2
+        let limits = SourceLimits()
+        let composer = TickComposer(
+            config: config,
+            agentID: "test",
+            dockerEngine: DockerEngine(socketPath: config.dockerSocket),
+            sourceLimits: limits
+        )
+        var batch = ResourceWatcher_V1_Batch()
+        try await pollUntil("two discovered components", timeout: .seconds(60)) {
+            batch = await tick(composer)
+            return batch.components.count { $0.discovered } == 2
+        }
+        // Later scans find the same third container again: it is counted once, not per scan.
+        let later = await tick(composer, now: .now + .seconds(31))
+        #expect(later.components.count { $0.discovered } == 2, "\(later.components.map { $0.name })")
+        #expect(limits.count(component: "qdrant", reason: "discovered_components_over_limit") == 1)
+    }
+
     @Test("a configured container is not discovered again")
     func configuredContainerWins() async throws {
         let containers = try Containers()
