@@ -118,7 +118,14 @@ struct RealEngineContainerTests {
             // docker's CPU % is of one core; DESIGN §3's is of the limit, else of every online CPU.
             let expectedCPU = min(100, docker.cpuPercentOfOneCore / limitCores)
             let cpu = Double(sample.cpuUsageCentipercent) / 100
-            #expect(abs(cpu - expectedCPU) <= expectedCPU * 0.1, "\(component) cpu \(cpu) vs docker \(expectedCPU)")
+            // The figures come from the kernel over the ticks' interval, docker's over the second
+            // inside it: a loop under its quota runs steadily, an unlimited one shares two cores with
+            // whatever else runs, so its share may move between the windows.
+            let tolerance = component == "limited" ? 0.1 : 0.2
+            #expect(
+                abs(cpu - expectedCPU) <= expectedCPU * tolerance,
+                "\(component) cpu \(cpu) vs docker \(expectedCPU)"
+            )
             let memory = Double(sample.memoryUsageKib) * 1024
             #expect(
                 abs(memory - docker.memoryBytes) <= docker.memoryBytes * 0.1,
