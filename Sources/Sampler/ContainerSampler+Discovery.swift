@@ -87,6 +87,19 @@ extension ContainerSampler {
     }
 
     /// The discovered containers now running.
+    /// The discovered containers running now, as sources of container logs.
+    func discoveredLogSources() -> [ContainerLogReader.Source] {
+        discoveryState.withLock { state in
+            state.containers.filter { $0.goneSince == nil }.map {
+                ContainerLogReader.Source(
+                    component: $0.component.name,
+                    clientID: $0.component.clientID,
+                    containerName: $0.component.containerName
+                )
+            }
+        }
+    }
+
     func discoveredServices() -> [DiscoveredService] {
         discoveryState.withLock { state in
             state.containers.filter { $0.goneSince == nil }.map {

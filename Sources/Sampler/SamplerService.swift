@@ -107,6 +107,7 @@ public struct SamplerService: Service {
             components: config.components,
             spoolDirectory: spool.directory,
             client: dockerEngine.makeClient(),
+            discoversContainers: config.discovery.enabled,
             logger: logger
         )
     }
@@ -249,7 +250,10 @@ public struct SamplerService: Service {
         // The engine gets at most half the interval (and 5 s): a stuck engine never stalls the tick.
         // Stats and logs go over two transports at once, so they share that budget.
         let engineTimeout = min(interval / 2, .seconds(5))
-        async let containerLogsRead = containerLogReader?.read(timeout: engineTimeout)
+        async let containerLogsRead = containerLogReader?.read(
+            timeout: engineTimeout,
+            discovered: composer.discoveredContainerLogSources()
+        )
         // Ports are scraped only while the component's own processes listen on them (the tree
         // of the last tick; reading sockets blocks on /proc, so on the I/O pool).
         let portsToCheck = modelSources?.portsToCheck ?? [:]

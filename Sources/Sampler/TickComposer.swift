@@ -147,6 +147,11 @@ public final class TickComposer: Sendable {
         return await containers.sample(timeout: timeout, reservedNames: reserved, now: now)
     }
 
+    /// The discovered containers whose stdout and stderr are read like a configured container's.
+    func discoveredContainerLogSources() -> [ContainerLogReader.Source] {
+        containers?.discoveredLogSources() ?? []
+    }
+
     /// Whether there are container components (or container discovery) whose engine to watch.
     public var watchesContainers: Bool { containers != nil }
 

@@ -204,6 +204,8 @@ struct ContainerDiscoveryTests {
             batch = await tick(composer)
             return batch.components.count { $0.discovered } == 2
         }
+        // Their logs are read like configured containers' (SamplerService hands these to the reader).
+        #expect(composer.discoveredContainerLogSources().count == 2)
         // Later scans find the same third container again: it is counted once, not per scan.
         let later = await tick(composer, now: .now + .seconds(31))
         #expect(later.components.count { $0.discovered } == 2, "\(later.components.map { $0.name })")

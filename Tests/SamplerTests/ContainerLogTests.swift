@@ -234,6 +234,47 @@ struct ContainerLogTests {
         #expect(await tick(reader).isEmpty)
     }
 
+    @Test(
+        "a discovered container's lines are read like a configured one's, within the same per-tick limit; no engine call without one"
+    )
+    func discoveredContainerLinesAreRead() async throws {
+        let engine = try LoggingEngine()
+        defer { engine.stop() }
+        try await engine.create("found", history: ["before discovery"])
+        let reader = try #require(
+            ContainerLogReader(
+                components: [],
+                spoolDirectory: engine.directory.path,
+                client: engine.client(),
+                limits: LogReadLimits(maxLinesPerSource: 2),
+                discoversContainers: true,
+                logger: quietLogger
+            )
+        )
+        let discovered = [
+            ContainerLogReader.Source(component: "qdrant", clientID: "tenant-a", containerName: engine.prefix + "found")
+        ]
+        func tick() async -> [ResourceWatcher_V1_LogRecord] {
+            let read = await reader.read(timeout: .seconds(10), discovered: discovered)
+            reader.commit(read)
+            return read.records
+        }
+        #expect(await reader.read(timeout: .seconds(10)).records.isEmpty, "nothing discovered: nothing read")
+        #expect(await tick().isEmpty, "first sight starts at now")
+        try await engine.write("found", [("stdout", "a"), ("stdout", "b"), ("stderr", "c")])
+        var records: [ResourceWatcher_V1_LogRecord] = []
+        var perTick: [Int] = []
+        let end = ContinuousClock.now + .seconds(20)
+        while records.count < 3, ContinuousClock.now < end {
+            let got = await tick()
+            perTick.append(got.count)
+            records += got
+        }
+        #expect(records.map(\.message) == ["a", "b", "c"])
+        #expect(perTick.allSatisfy { $0 <= 2 }, "at most the per-tick line limit: \(perTick)")
+        #expect(records.allSatisfy { $0.component == "qdrant" && $0.source == "container" })
+    }
+
     @Test("a container seen for the first time starts at now: its history is not shipped")
     func firstSightStartsAtNow() async throws {
         let engine = try LoggingEngine()

@@ -5,7 +5,8 @@ import WatcherModel
 import WatcherProto
 
 /// Reads each container component's stdout and stderr through the Docker Engine API into log
-/// records (DESIGN §5), from positions saved in the spool directory.
+/// records (DESIGN §5), from positions saved in the spool directory: the configured ones, and
+/// the containers discovery found (given to each `read`).
 ///
 /// Each tick is `read(timeout:)`, append the records to the spool, then `commit(_:)`, as with
 /// `LogFileTailer`: positions move (in memory and on disk) only after the lines before them are in
@@ -49,13 +50,15 @@ final class ContainerLogReader: Sendable {
     private let logger: Logger
     private let state: Mutex<State>
 
-    /// Nil when no component has a `container_name`. `client` should have a transport of its own:
-    /// requests on one transport run one at a time, and logs must not delay the stats.
+    /// Nil when no component has a `container_name` and containers are not discovered. `client`
+    /// should have a transport of its own: requests on one transport run one at a time, and logs
+    /// must not delay the stats.
     convenience init?(
         components: [ComponentConfig],
         spoolDirectory: String,
         client: DockerClient,
         limits: LogReadLimits = .init(),
+        discoversContainers: Bool = false,
         logger: Logger
     ) {
         let sources = components.compactMap { component in
@@ -68,6 +71,7 @@ final class ContainerLogReader: Sendable {
             client: client,
             positionsPath: spoolDirectory + "/" + ContainerLogPositionsFile.fileName,
             limits: limits,
+            discoversContainers: discoversContainers,
             logger: logger
         )
     }
@@ -77,13 +81,14 @@ final class ContainerLogReader: Sendable {
         client: DockerClient,
         positionsPath: String,
         limits: LogReadLimits = .init(),
+        discoversContainers: Bool = false,
         logger: Logger
     ) {
         precondition(
             limits.areUsable,
             "container log limits must leave room for a line"
         )
-        guard !sources.isEmpty else { return nil }
+        guard !sources.isEmpty || discoversContainers else { return nil }
         self.sources = sources
         self.client = client
         self.positionsPath = positionsPath
@@ -110,18 +115,28 @@ final class ContainerLogReader: Sendable {
         )
     }
 
-    /// Every container component's lines since the committed positions, waiting for the engine at
-    /// most `timeout`. Nothing moves until `commit` is given this result.
+    /// Every container component's lines since the committed positions, and those of the
+    /// `discovered` containers (each bounded by `limits` like a configured one), waiting for the
+    /// engine at most `timeout`. Nothing moves until `commit` is given this result.
     func read(
         timeout: Duration,
+        discovered: [Source] = [],
         nowUnixNanoseconds: Int64 = LogFileIO.nowUnixNanoseconds()
     ) async -> LogSourceRead<ContainerLogPosition> {
+        let configured = Set(self.sources.map(\.component))
+        let sources = self.sources + discovered.filter { !configured.contains($0.component) }
         let committed = state.withLock { loadedPositions(&$0) }
         let fetched = Fetched()
         let deadline = ContinuousClock.now + timeout
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await self.collect(committed: committed, now: nowUnixNanoseconds, deadline: deadline, into: fetched)
+                await self.collect(
+                    sources,
+                    committed: committed,
+                    now: nowUnixNanoseconds,
+                    deadline: deadline,
+                    into: fetched
+                )
             }
             group.addTask { try? await Task.sleep(until: deadline) }
             await group.next()
@@ -153,11 +168,14 @@ final class ContainerLogReader: Sendable {
     }
 
     private func collect(
+        _ sources: [Source],
         committed: [String: ContainerLogPosition],
         now: Int64,
         deadline: ContinuousClock.Instant,
         into fetched: Fetched
     ) async {
+        // Discovery alone with nothing discovered: the engine is not asked.
+        guard !sources.isEmpty else { return }
         let containers: [DockerContainer]
         do {
             containers = try await client.containers()
