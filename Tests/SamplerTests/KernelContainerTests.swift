@@ -216,6 +216,48 @@ struct KernelContainerTests {
     }
 
     @Test(
+        "two containers (busy under --cpus 0.5, chatty under --memory 64m) on a machine kept busy: 0 unknown readings over 60 ticks at poll 1 s"
+    )
+    func busyMachineNoUnknown() async throws {
+        let containers = try Containers()
+        defer { containers.removeAll() }
+        let busy = try containers.run("busy", ["--cpus", "0.5"], "while :; do :; done")
+        let chatty = try containers.run(
+            "chatty",
+            ["--memory", "64m"],
+            "while :; do echo chatter line; done"
+        )
+        // Two host loops take both cores for the whole run, as the busy machine did.
+        let loads = try (0..<2).map { _ in try ChildProcess("/bin/sh", ["-c", "while :; do :; done"]) }
+        defer {
+            for load in loads {
+                load.kill(SIGKILL)
+                _ = load.wait()
+            }
+        }
+        let composer = TickComposer(
+            config: Self.config(socket: containers.engine.socket, [("busy", busy), ("chatty", chatty)]),
+            agentID: "t"
+        )
+        let watcher = Task { await composer.watchContainerEngine() }
+        defer { watcher.cancel() }
+        try await pollUntil("both containers sampled") {
+            await Self.tick(composer).components.allSatisfy { $0.status == .healthy || $0.status == .degraded }
+        }
+        var unknown: [String] = []
+        var deadline = ContinuousClock.now
+        for tick in 1...60 {
+            // A tick a second: the poll interval of the case, not a synchronisation.
+            deadline += .seconds(1)
+            try await Task.sleep(until: deadline, clock: .continuous)
+            for sample in await Self.tick(composer).components where sample.status == .unknown {
+                unknown.append("tick \(tick) \(sample.name): \(sample.statusReason)")
+            }
+        }
+        #expect(unknown.isEmpty, "\(unknown.count) unknown readings: \(unknown.prefix(5))")
+    }
+
+    @Test(
         "the engine stopped (SIGSTOP) for 30 s: a running container has real figures every tick; the batch names the engine"
     )
     func stoppedEngine() async throws {
