@@ -305,8 +305,10 @@ final class ContainerSampler: Sendable {
                 let details = try? await client.inspect(id: container.id, includeSize: true)
             else { continue }
             let volumes = details.mounts.filter { $0.type == "volume" }.map(\.source)
-            sizes[component.name] =
-                UInt64(max(0, details.sizeRwBytes ?? 0)) + (volumes.isEmpty ? 0 : await allocatedBytes(volumes))
+            let volumeBytes = volumes.isEmpty ? 0 : await allocatedBytes(volumes)
+            // The engine's figure is outside input: a sum past UInt64 saturates, never traps.
+            let (total, overflow) = UInt64(max(0, details.sizeRwBytes ?? 0)).addingReportingOverflow(volumeBytes)
+            sizes[component.name] = overflow ? .max : total
         }
         diskBytes.withLock { $0 = sizes }
     }
