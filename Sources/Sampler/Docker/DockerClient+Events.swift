@@ -64,20 +64,6 @@ extension DockerClient {
 
     /// `GET /_ping`: whether the engine answers at all (no version in the path).
     func ping() async throws(DockerError) {
-        let response: HTTPResponse
-        do {
-            response = try await transport.send(
-                HTTPRequest(url: "http://localhost/_ping", headers: [("Accept", "text/plain")])
-            )
-        } catch {
-            throw DockerError(code: .transport, message: error.message, transportError: error)
-        }
-        guard response.isSuccess else {
-            throw DockerError(
-                code: .unexpectedStatus,
-                message: "/_ping: " + Self.engineMessage(response.body),
-                status: response.status
-            )
-        }
+        _ = try await DockerEngine.ping(using: transport)
     }
 }

@@ -34,9 +34,8 @@ final class DockerEngine: Sendable {
         return DockerClient(transport: transport, engine: self)
     }
 
-    /// The version to put in request paths, asking the engine first when none is known.
-    func apiVersion(using transport: any HTTPTransport) async throws(DockerError) -> DockerAPIVersion {
-        if let known = negotiated.withLock({ $0 }) { return known }
+    /// `GET /_ping` (no version in the path): the engine's answer when it is a success.
+    static func ping(using transport: any HTTPTransport) async throws(DockerError) -> HTTPResponse {
         let response: HTTPResponse
         do {
             response = try await transport.send(
@@ -52,6 +51,13 @@ final class DockerEngine: Sendable {
                 status: response.status
             )
         }
+        return response
+    }
+
+    /// The version to put in request paths, asking the engine first when none is known.
+    func apiVersion(using transport: any HTTPTransport) async throws(DockerError) -> DockerAPIVersion {
+        if let known = negotiated.withLock({ $0 }) { return known }
+        let response = try await Self.ping(using: transport)
         let offered: DockerAPIVersion
         if let header = response.header("API-Version") {
             guard let version = DockerAPIVersion(header) else {
