@@ -27,7 +27,7 @@ public enum MeteringProxy {
     /// cooperative pool is a thread wake-up, and on loopback those wake-ups were most of what the
     /// proxy added to a request's latency.
     ///
-    /// Each server is hardened like the status API (DESIGN §11): the same `ConnectionGuard`
+    /// Each server is hardened like the status API: the same `ConnectionGuard`
     /// under the agent's `http` limits, only origin-form request heads framed one way
     /// (`ProxyRequestGuard`), a request body cap (`max_body_bytes`), and bearer tokens when the
     /// proxy has `require_token`. What is refused is counted in `sourceLimits`.

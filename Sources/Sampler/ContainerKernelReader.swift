@@ -23,7 +23,7 @@ final class ContainerKernelReader: Sendable {
     struct Figures: Sendable, Equatable {
         /// The cgroup's counters and limits as read (cumulative CPU time and I/O bytes).
         var cgroup: CgroupFigures
-        /// DESIGN §3: percent of the CPU limit in cores, else of every online CPU, since the
+        /// Percent of the CPU limit in cores, else of every online CPU (README, Units), since the
         /// previous reading; nil on the first.
         var cpuPercentOfCapacity: Double?
         /// Of the memory limit, else of the host's MemTotal.

@@ -11,8 +11,8 @@ import Glibc
 /// component's network namespace, and whether any process is running.
 ///
 /// Percentages are of the root process's cgroup CPU and memory limits when it has them.
-/// Disk figures come from `diskUsage`, refreshed outside the tick. Not yet covered (later
-/// work): containers through the Docker Engine API.
+/// Disk figures come from `diskUsage`, refreshed outside the tick. Containers are the
+/// `ContainerSampler`'s.
 public final class ProcessComponentSampler: Sendable {
     let reader: any ProcReader
     let state: Mutex<State>

@@ -28,7 +28,8 @@ public final class ModelSources: Sendable {
         var component: String
         var clientID: String
         /// `metrics_url`, or for a component with `custom_metrics` and no `metrics_url`, the
-        /// `/metrics` of each of its ports on loopback, tried in order until one answers.
+        /// `/metrics` of each of its ports on loopback that it owns this tick, tried in order until
+        /// one answers.
         var metricsURLs: [String]
         /// For `metricsURLs` made from the component's `ports`: each URL's port, which is read
         /// only while one of the component's own processes listens on it. Empty otherwise.
